@@ -1,0 +1,735 @@
+# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+"""MambaMia: state-space hierarchical compression of hour-long video for a Qwen2 video LLM.
+
+Pipeline (paper, arXiv 2506.13564):
+    frames -> SigLIP(2) vision tower (penultimate layer) -> compressor:
+        Stage 1: one learnable query after every row of patch tokens, the whole video as ONE sequence through
+                 bidirectional Mamba2 blocks with Gated Patch Aggregation (GPA); only the query outputs are kept
+                 (the per-frame "anchors", k per frame);
+        Stage 2: Temporal Axis Aggregator (TAA), a Mamba block along time over each frame's anchors with a residual,
+                 whose step size Delta_t scores the frames; at inference delta sampling (Algorithm 1) keeps frames;
+    -> projector (mlp2x_gelu) -> a learned frame separator after every kept frame -> Qwen2.
+The state-space layers come from `ssm_layers.BiMamba2Mixer` (bidirectional for Stage 1, causal for the TAA).
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.cache_utils import Cache
+from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, ModelOutput
+
+from ssm_layers import BiMamba2Mixer
+
+from .configuration_mambamia import MambaMiaConfig
+
+
+# ----------------------------------------------------------------------------------------------------- outputs
+@dataclass
+class MambaMiaVideoOutput(BaseModelOutputWithPooling):
+    r"""
+    Output of [`MambaMiaModel.get_video_features`].
+
+    last_hidden_state (`torch.FloatTensor` of shape `(num_valid_frames, num_patches, vision_hidden_size)`):
+        Vision-tower features (layer `vision_feature_layer`) of every real frame, in order.
+    pooler_output (`list[torch.FloatTensor]`):
+        One tensor per video of shape `(kept_frames * tokens_per_frame, text_hidden_size)`: the LLM tokens of the
+        kept frames in time order (k projected anchors, then the frame separator, per frame).
+    frame_deltas (`torch.FloatTensor` of shape `(batch_size, num_frames)`, *optional*):
+        Delta_t of the Temporal Axis Aggregator per frame (0 on padding frames); `None` without a TAA.
+    kept_frames (`torch.BoolTensor` of shape `(batch_size, num_frames)`):
+        Frames whose tokens go to the LLM (all real frames unless delta sampling applied).
+    """
+
+    frame_deltas: torch.FloatTensor | None = None
+    kept_frames: torch.BoolTensor | None = None
+
+
+@dataclass
+class MambaMiaModelOutputWithPast(BaseModelOutputWithPast):
+    r"""
+    video_hidden_states (`torch.FloatTensor` of shape `(num_video_tokens, hidden_size)`, *optional*):
+        The video tokens that were scattered into the LLM input.
+    kept_frames (`torch.BoolTensor` of shape `(batch_size, num_frames)`, *optional*):
+        Frames whose tokens went to the LLM.
+    """
+
+    video_hidden_states: torch.FloatTensor | None = None
+    kept_frames: torch.BoolTensor | None = None
+
+
+@dataclass
+class MambaMiaCausalLMOutputWithPast(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` is provided):
+        Causal language-modelling loss (next-token prediction).
+    logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
+        Prediction scores of the language-modelling head.
+    past_key_values (`Cache`, *optional*): key/value cache of the LLM.
+    hidden_states, attentions: as in transformers' causal-LM outputs.
+    video_hidden_states (`torch.FloatTensor`, *optional*): the video tokens scattered into the LLM input.
+    kept_frames (`torch.BoolTensor`, *optional*): frames whose tokens went to the LLM.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    past_key_values: Cache | None = None
+    hidden_states: tuple[torch.FloatTensor] | None = None
+    attentions: tuple[torch.FloatTensor] | None = None
+    video_hidden_states: torch.FloatTensor | None = None
+    kept_frames: torch.BoolTensor | None = None
+
+
+# ----------------------------------------------------------------------------------------------------- helpers
+def delta_sampling(deltas: torch.Tensor, threshold: float) -> torch.BoolTensor:
+    """Paper Algorithm 1 on one video's per-frame step sizes `deltas` (M,): returns the kept-frame mask (M,).
+
+    A <- 0; for t in 1..M: A <- A + Delta_t; if A >= delta_thresh: keep frame t; A <- 0.
+    """
+    keep = torch.zeros(deltas.shape[0], dtype=torch.bool, device=deltas.device)
+    accumulator = 0.0
+    for t, delta in enumerate(deltas.tolist()):
+        accumulator += delta
+        if accumulator >= threshold:
+            keep[t] = True
+            accumulator = 0.0
+    return keep
+
+
+def select_video_tokens(
+    input_ids: torch.LongTensor,
+    attention_mask: torch.Tensor | None,
+    kept_frames: torch.BoolTensor,
+    num_frames: torch.LongTensor,
+    video_token_id: int,
+    tokens_per_frame: int,
+    pad_token_id: int,
+) -> tuple[torch.LongTensor, torch.Tensor]:
+    """Remove the placeholder tokens of frames that delta sampling dropped.
+
+    `input_ids` hold, per video (in batch order), one run of `num_frames[v] * tokens_per_frame` video tokens (what
+    [`MambaMiaProcessor`] writes). Each run is cut to its kept frames; the result is left-padded again with
+    `pad_token_id`. Runs that already have the kept length are left alone.
+    """
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    runs = find_video_runs(input_ids, video_token_id)
+    if len(runs) != kept_frames.shape[0]:
+        raise ValueError(f"Found {len(runs)} video placeholder runs in input_ids for {kept_frames.shape[0]} videos.")
+    keep_positions = attention_mask.bool().clone()
+    for video, (row, start, length) in enumerate(runs):
+        n_frames, n_kept = int(num_frames[video]), int(kept_frames[video].sum())
+        if length == n_kept * tokens_per_frame:
+            continue
+        if length != n_frames * tokens_per_frame:
+            raise ValueError(
+                f"Video {video}: its placeholder run has {length} tokens, expected {n_frames * tokens_per_frame} "
+                f"({n_frames} frames) or {n_kept * tokens_per_frame} ({n_kept} kept frames) x {tokens_per_frame}."
+            )
+        frame_keep = kept_frames[video, :n_frames].repeat_interleave(tokens_per_frame)
+        keep_positions[row, start : start + length] &= frame_keep.to(keep_positions.device)
+    rows = [input_ids[b][keep_positions[b]] for b in range(input_ids.shape[0])]
+    width = max(r.shape[0] for r in rows)
+    new_ids = input_ids.new_full((len(rows), width), pad_token_id)
+    new_mask = attention_mask.new_zeros((len(rows), width))
+    for b, row in enumerate(rows):
+        new_ids[b, width - row.shape[0] :] = row
+        new_mask[b, width - row.shape[0] :] = 1
+    return new_ids, new_mask
+
+
+def find_video_runs(input_ids: torch.LongTensor, video_token_id: int) -> list[tuple[int, int, int]]:
+    """(row, start, length) of every maximal run of `video_token_id`, in batch-then-position order."""
+    runs = []
+    is_video = (input_ids == video_token_id).to(torch.int8)
+    for row in range(input_ids.shape[0]):
+        edges = torch.diff(is_video[row], prepend=is_video.new_zeros(1), append=is_video.new_zeros(1))
+        starts = (edges == 1).nonzero().flatten().tolist()
+        ends = (edges == -1).nonzero().flatten().tolist()
+        runs.extend((row, s, e - s) for s, e in zip(starts, ends))
+    return runs
+
+
+# ----------------------------------------------------------------------------------------------------- modules
+class MambaMiaRMSNorm(nn.Module):
+    def __init__(self, hidden_size: int, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(hidden_size))
+        self.variance_epsilon = eps
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        input_dtype = hidden_states.dtype
+        hidden_states = hidden_states.to(torch.float32)
+        variance = hidden_states.pow(2).mean(-1, keepdim=True)
+        hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)
+        return self.weight * hidden_states.to(input_dtype)
+
+
+class MambaMiaGatedPatchAggregation(nn.Module):
+    """Gated Patch Aggregation (paper Eq. 2-3): each query pools its own group of patch tokens and mixes the pool in.
+
+    The sequence is laid out as groups `[x_1 ... x_n, q]` (n = `query_interval` patches, then the query).
+    """
+
+    def __init__(self, config: MambaMiaConfig):
+        super().__init__()
+        self.query_interval = config.query_interval
+        self.gate_epsilon = config.gpa_gate_epsilon
+        self.dropout = nn.Dropout(config.gpa_dropout)
+        self.weight_proj = nn.Linear(config.compressor_hidden_size, self.query_interval)  # W_alpha, b_alpha
+        self.gate_proj = nn.Linear(config.compressor_hidden_size, 1)  # W_g, b_g
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        batch_size, seq_len, hidden_size = hidden_states.shape
+        groups = hidden_states.view(batch_size, -1, self.query_interval + 1, hidden_size)
+        patches, query = groups[:, :, :-1], groups[:, :, -1]
+        alpha = torch.softmax(self.weight_proj(self.dropout(query)), dim=-1)  # Eq. 2: alpha = softmax(W_alpha q + b)
+        aggregate = (alpha.unsqueeze(-1) * patches).sum(dim=2)  # Eq. 2: a = sum_i alpha_i x_i
+        gate = torch.sigmoid(self.gate_proj(self.dropout(query)))  # Eq. 3: g = sigmoid(W_g q + b_g)
+        gate = self.gate_epsilon + (1 - 2 * self.gate_epsilon) * gate  # clamp g to [eps, 1 - eps] (sister repo)
+        query = (1 - gate) * query + gate * aggregate  # Eq. 3: q <- (1 - g) q + g a
+        return torch.cat([patches, query.unsqueeze(2)], dim=2).view(batch_size, seq_len, hidden_size)
+
+
+def _mixer(config: MambaMiaConfig, hidden_size: int, bidirectional: bool, layer_idx: int | None, taa: bool = False):
+    return BiMamba2Mixer(
+        hidden_size,
+        state_size=config.taa_state_size if taa else config.compressor_state_size,
+        expand=config.taa_expand if taa else config.compressor_expand,
+        head_dim=config.taa_head_dim if taa else config.compressor_head_dim,
+        n_groups=config.taa_n_groups if taa else config.compressor_n_groups,
+        conv_kernel=config.compressor_conv_kernel,
+        chunk_size=config.compressor_chunk_size,
+        time_step_min=config.time_step_min,
+        time_step_max=config.time_step_max,
+        time_step_floor=config.time_step_floor,
+        time_step_limit=tuple(config.time_step_limit),
+        use_bias=config.use_bias,
+        use_conv_bias=config.use_conv_bias,
+        bidirectional=bidirectional,
+        norm_before_gate=config.norm_before_gate,
+        layer_norm_epsilon=config.layer_norm_epsilon,
+        layer_idx=layer_idx,
+    )
+
+
+class MambaMiaCompressorBlock(nn.Module):
+    """RMSNorm -> [GPA on the queries] -> bidirectional Mamba2 mixer -> + residual (the block input)."""
+
+    def __init__(self, config: MambaMiaConfig, layer_idx: int):
+        super().__init__()
+        self.residual_in_fp32 = config.residual_in_fp32
+        self.norm = MambaMiaRMSNorm(config.compressor_hidden_size, eps=config.layer_norm_epsilon)
+        self.gpa = MambaMiaGatedPatchAggregation(config) if config.use_gated_patch_aggregation else None
+        self.mixer = _mixer(config, config.compressor_hidden_size, bidirectional=True, layer_idx=layer_idx)
+
+    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        residual = hidden_states.float() if self.residual_in_fp32 else hidden_states
+        hidden_states = self.norm(hidden_states.to(self.norm.weight.dtype))
+        if self.gpa is not None:
+            hidden_states = self.gpa(hidden_states)
+        hidden_states = self.mixer(hidden_states, attention_mask=attention_mask)
+        return hidden_states + residual
+
+
+class MambaMiaTemporalAxisAggregator(nn.Module):
+    """Stage 2: each frame's k anchors as one vector f_t (k*d), a Mamba block along time with a residual.
+
+    Its step size Delta_t = softplus(W_Delta f_t + b_Delta) (one scalar per frame after reducing over heads) scores
+    the frames for delta sampling. With `taa_hidden_size` set, f_t is projected down before the mixer and back up.
+    """
+
+    def __init__(self, config: MambaMiaConfig):
+        super().__init__()
+        width = config.queries_per_frame * config.compressor_hidden_size
+        inner = config.taa_hidden_size if config.taa_hidden_size is not None else width
+        self.head_reduction = config.delta_head_reduction
+        self.norm = MambaMiaRMSNorm(width, eps=config.layer_norm_epsilon)
+        self.down_proj = nn.Linear(width, inner) if config.taa_hidden_size is not None else None
+        self.mixer = _mixer(config, inner, bidirectional=config.taa_bidirectional, layer_idx=None, taa=True)
+        self.up_proj = nn.Linear(inner, width) if config.taa_hidden_size is not None else None
+
+    def forward(self, anchors: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch_size, num_frames, k, hidden_size = anchors.shape
+        frames = anchors.reshape(batch_size, num_frames, k * hidden_size)  # f_t, (B, M, k*d)
+        hidden_states = self.norm(frames)
+        if self.down_proj is not None:
+            hidden_states = self.down_proj(hidden_states)
+        hidden_states, delta = self.mixer(hidden_states, attention_mask=frame_mask, return_delta=True)
+        if self.up_proj is not None:
+            hidden_states = self.up_proj(hidden_states)
+        frames = frames + hidden_states.to(frames.dtype)  # residual along the temporal axis
+        # Delta_t = softplus(W_Delta f_t + b_Delta): Mamba2 has one per head, reduced to one scalar per frame
+        delta = getattr(delta, self.head_reduction)(dim=-1)
+        delta = delta.values if self.head_reduction == "max" else delta
+        delta = delta * frame_mask.to(delta.dtype)
+        return frames.view(batch_size, num_frames, k, hidden_size), delta
+
+
+class MambaMiaCompressor(nn.Module):
+    """Periodic queries through bidirectional Mamba2 blocks with GPA (Stage 1) and the TAA (Stage 2)."""
+
+    def __init__(self, config: MambaMiaConfig):
+        super().__init__()
+        self.query_interval = config.query_interval
+        self.queries_per_frame = config.queries_per_frame
+        hidden_size = config.compressor_hidden_size
+        self.input_proj = nn.Linear(config.vision_config.hidden_size, hidden_size)
+        self.query = nn.Parameter(torch.randn(hidden_size) / math.sqrt(hidden_size))  # one query shared by all groups
+        self.layers = nn.ModuleList(
+            [MambaMiaCompressorBlock(config, layer_idx=i) for i in range(config.compressor_num_layers)]
+        )
+        self.norm_f = MambaMiaRMSNorm(hidden_size, eps=config.layer_norm_epsilon)
+        self.temporal_aggregator = (
+            MambaMiaTemporalAxisAggregator(config) if config.use_temporal_axis_aggregator else None
+        )
+
+    def insert_queries(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, M, P, d) patch features -> (B, M * k * (n + 1), d): a query after every n = P / k patch tokens."""
+        batch_size, num_frames, num_patches, hidden_size = features.shape
+        groups = features.view(batch_size, num_frames, self.queries_per_frame, self.query_interval, hidden_size)
+        queries = self.query.to(features.dtype).expand(batch_size, num_frames, self.queries_per_frame, 1, hidden_size)
+        return torch.cat([groups, queries], dim=3).view(batch_size, -1, hidden_size)
+
+    def forward(self, features: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """features (B, M, P, vision_hidden), frame_mask (B, M) -> anchors (B, M, k, d), Delta_t (B, M) or None."""
+        batch_size, num_frames = frame_mask.shape
+        hidden_states = self.insert_queries(self.input_proj(features))
+        group = self.query_interval + 1
+        token_mask = frame_mask.repeat_interleave(self.queries_per_frame * group, dim=1)  # the whole video: 1 sequence
+        input_dtype = hidden_states.dtype
+        for layer in self.layers:
+            hidden_states = layer(hidden_states, attention_mask=token_mask)
+        hidden_states = self.norm_f(hidden_states.to(input_dtype))
+        anchors = hidden_states.view(batch_size, num_frames, self.queries_per_frame, group, -1)[:, :, :, -1]
+        if self.temporal_aggregator is None:
+            return anchors, None
+        return self.temporal_aggregator(anchors, frame_mask)
+
+
+class MambaMiaMultiModalProjector(nn.Module):
+    """mlp2x_gelu: Linear(d -> D) -> GELU -> Linear(D -> D), from compressor width d to LLM width D."""
+
+    def __init__(self, config: MambaMiaConfig):
+        super().__init__()
+        text_hidden = config.text_config.hidden_size
+        self.linear_1 = nn.Linear(config.compressor_hidden_size, text_hidden, bias=config.multimodal_projector_bias)
+        self.act = ACT2FN[config.projector_hidden_act]
+        self.linear_2 = nn.Linear(text_hidden, text_hidden, bias=config.multimodal_projector_bias)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(hidden_states)))
+
+
+# ----------------------------------------------------------------------------------------------------- models
+class MambaMiaPreTrainedModel(PreTrainedModel):
+    config: MambaMiaConfig
+    config_class = MambaMiaConfig
+    base_model_prefix = "model"
+    input_modalities = ("video", "text")
+    supports_gradient_checkpointing = True
+    _skip_keys_device_placement = ["past_key_values"]
+    _no_split_modules = ["MambaMiaCompressorBlock", "MambaMiaTemporalAxisAggregator"]
+    _supports_flash_attn = True
+    _supports_sdpa = True
+    _supports_flex_attn = True
+    _supports_attention_backend = True
+    _can_compile_fullgraph = False
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, MambaMiaModel) and module.frame_separator is not None:
+            init.normal_(module.frame_separator, mean=0.0, std=1 / math.sqrt(self.config.text_config.hidden_size))
+        elif isinstance(module, MambaMiaCompressor):
+            init.normal_(module.query, mean=0.0, std=1 / math.sqrt(self.config.compressor_hidden_size))
+            init.xavier_uniform_(module.input_proj.weight)
+            init.zeros_(module.input_proj.bias)
+        elif isinstance(module, MambaMiaGatedPatchAggregation):
+            # default nn.Linear init scaled by gpa_init_scale, zero bias: mean pooling and g = 0.5 at start
+            for linear in (module.weight_proj, module.gate_proj):
+                if not getattr(linear.weight, "_is_hf_initialized", False):
+                    weight = torch.empty_like(linear.weight)
+                    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+                    init.copy_(linear.weight, weight * self.config.gpa_init_scale)
+                init.zeros_(linear.bias)
+        elif isinstance(module, BiMamba2Mixer):
+            if not getattr(module.A_log, "_is_hf_initialized", False):
+                module.reset_ssm_parameters()  # dt_bias log-uniform (inverse softplus), A_log = log(1..h), D = 1
+            for conv in (module.conv1d, getattr(module, "conv1d_b", None)):
+                if conv is not None:
+                    init.kaiming_uniform_(conv.weight, a=math.sqrt(5))
+                    if conv.bias is not None:
+                        init.zeros_(conv.bias)
+            init.kaiming_uniform_(module.out_proj.weight, a=math.sqrt(5))
+
+
+class MambaMiaModel(MambaMiaPreTrainedModel):
+    """Vision tower + compressor + projector + frame separator + Qwen2 decoder (no LM head)."""
+
+    def __init__(self, config: MambaMiaConfig):
+        super().__init__(config)
+        self.vision_tower = AutoModel.from_config(config.vision_config)
+        self.compressor = MambaMiaCompressor(config)
+        self.multi_modal_projector = MambaMiaMultiModalProjector(config)
+        text_hidden = config.text_config.hidden_size
+        self.frame_separator = (
+            nn.Parameter(torch.randn(text_hidden) / math.sqrt(text_hidden)) if config.use_frame_separator else None
+        )
+        self.language_model = AutoModel.from_config(config.text_config)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.language_model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.language_model.set_input_embeddings(value)
+
+    # ------------------------------------------------------------------ video
+    def _check_video_inputs(self, pixel_values_videos: torch.Tensor, video_frame_mask: torch.Tensor | None):
+        if pixel_values_videos.ndim != 5:
+            raise ValueError(
+                "pixel_values_videos must have shape (batch_size, num_frames, channels, height, width), got "
+                f"{tuple(pixel_values_videos.shape)}"
+            )
+        batch_size, num_frames, channels, height, width = pixel_values_videos.shape
+        size = self.config.vision_config.image_size
+        if (height, width) != (size, size):
+            raise ValueError(
+                f"The vision tower takes {size}x{size} frames, got {height}x{width}: resize the frames with "
+                "MambaMiaProcessor (or the vision tower's image processor)."
+            )
+        if channels != self.config.vision_config.num_channels:
+            raise ValueError(f"Expected {self.config.vision_config.num_channels} channels per frame, got {channels}")
+        if num_frames < 1:
+            raise ValueError("A video needs at least one frame; got 0 frames.")
+        if video_frame_mask is None:
+            return torch.ones(batch_size, num_frames, dtype=torch.bool, device=pixel_values_videos.device)
+        frame_mask = video_frame_mask.to(pixel_values_videos.device).bool()
+        if frame_mask.shape != (batch_size, num_frames):
+            raise ValueError(f"video_frame_mask must have shape {(batch_size, num_frames)}, got {tuple(frame_mask.shape)}")
+        if not frame_mask[:, 0].all():
+            raise ValueError("Every video needs at least one frame (video_frame_mask has an empty video).")
+        if (frame_mask[:, 1:] & ~frame_mask[:, :-1]).any():
+            raise ValueError("video_frame_mask must mark the real frames first, then padding frames (right padding).")
+        return frame_mask
+
+    def select_frames(self, frame_deltas: torch.Tensor | None, frame_mask: torch.Tensor) -> torch.BoolTensor:
+        """Kept-frame mask: all real frames, or delta sampling (Algorithm 1) in eval mode for videos longer than
+        `delta_sampling_min_frames`. If Algorithm 1 keeps nothing, the frame with the largest Delta_t is kept."""
+        kept = frame_mask.clone()
+        if self.training or not self.config.delta_sampling or frame_deltas is None:
+            return kept
+        for b in range(frame_mask.shape[0]):
+            num_frames = int(frame_mask[b].sum())
+            if num_frames <= self.config.delta_sampling_min_frames:
+                continue
+            deltas = frame_deltas[b, :num_frames].float()
+            keep = delta_sampling(deltas, self.config.delta_sampling_threshold)
+            if not keep.any():
+                keep[deltas.argmax()] = True
+            kept[b, :num_frames] = keep
+        return kept
+
+    def get_video_features(
+        self,
+        pixel_values_videos: torch.FloatTensor,
+        video_frame_mask: torch.Tensor | None = None,
+        vision_feature_layer: int | None = None,
+        **kwargs,
+    ) -> MambaMiaVideoOutput:
+        r"""
+        pixel_values_videos (`torch.FloatTensor` of shape `(batch_size, num_frames, channels, height, width)`):
+            Frames of each video (one video per batch row), normalised for the vision tower.
+        video_frame_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*):
+            1 for real frames, 0 for padding frames (right padding) when videos of different lengths are batched.
+
+        Returns [`MambaMiaVideoOutput`] with `pooler_output` = one `(kept_frames * tokens_per_frame, hidden)` tensor
+        per video.
+        """
+        frame_mask = self._check_video_inputs(pixel_values_videos, video_frame_mask)
+        layer = vision_feature_layer if vision_feature_layer is not None else self.config.vision_feature_layer
+        batch_size, num_frames = frame_mask.shape
+        vision_outputs = self.vision_tower(pixel_values_videos[frame_mask], output_hidden_states=True, return_dict=True)
+        patch_features = vision_outputs.hidden_states[layer]  # penultimate layer by default; SigLIP has no CLS token
+        features = patch_features.new_zeros(batch_size, num_frames, *patch_features.shape[1:])
+        features[frame_mask] = patch_features
+
+        compressor_dtype = self.compressor.input_proj.weight.dtype
+        anchors, frame_deltas = self.compressor(features.to(compressor_dtype), frame_mask)
+        kept_frames = self.select_frames(frame_deltas, frame_mask)
+
+        tokens = self.multi_modal_projector(anchors)  # (B, M, k, D)
+        if self.frame_separator is not None:
+            separator = self.frame_separator.to(tokens.dtype).expand(batch_size, num_frames, 1, tokens.shape[-1])
+            tokens = torch.cat([tokens, separator], dim=2)  # frame separator after every frame's tokens
+        video_tokens = [tokens[b][kept_frames[b]].flatten(0, 1) for b in range(batch_size)]
+        return MambaMiaVideoOutput(
+            last_hidden_state=patch_features,
+            pooler_output=video_tokens,
+            hidden_states=vision_outputs.hidden_states,
+            frame_deltas=frame_deltas,
+            kept_frames=kept_frames,
+        )
+
+    def _check_placeholders(self, input_ids, inputs_embeds, video_features: list[torch.Tensor], kept_frames):
+        """Each video's placeholder run must have exactly as many tokens as that video's features."""
+        counts = [int(v.shape[0]) for v in video_features]
+        if input_ids is None:
+            video_embed = self.get_input_embeddings()(
+                torch.tensor(self.config.video_token_id, device=inputs_embeds.device)
+            )
+            n_tokens = int((inputs_embeds == video_embed).all(-1).sum())
+            if n_tokens != sum(counts):
+                raise ValueError(f"{n_tokens} video placeholder tokens for {sum(counts)} video tokens {counts}.")
+            return (inputs_embeds == video_embed).all(-1)
+        runs = find_video_runs(input_ids, self.config.video_token_id)
+        lengths = [length for _, _, length in runs]
+        if lengths != counts:
+            hint = ""
+            frames_dropped = kept_frames is not None and len(lengths) == len(counts)
+            if frames_dropped and any(count < length for count, length in zip(counts, lengths)):
+                hint = (
+                    " Delta sampling dropped frames: use generate(), which removes the dropped frames' placeholders, "
+                    "or mambamia_hf.select_video_tokens(...) before calling the model."
+                )
+            raise ValueError(
+                f"Video placeholders and video tokens disagree: placeholder runs of {lengths} tokens for "
+                f"{len(counts)} video(s) of {counts} tokens (one run of {self.config.tokens_per_frame} tokens per "
+                f"kept frame per video; one video per placeholder).{hint}"
+            )
+        return input_ids == self.config.video_token_id
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values_videos: torch.FloatTensor | None = None,
+        video_frame_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        use_cache: bool | None = None,
+        mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
+        **kwargs,
+    ) -> MambaMiaModelOutputWithPast:
+        if (input_ids is None) ^ (inputs_embeds is not None):
+            raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        if pixel_values_videos is not None and mm_encoder_outputs is not None and mm_encoder_outputs.get("video"):
+            raise ValueError("Pass either pixel_values_videos or mm_encoder_outputs['video'], not both.")
+        if inputs_embeds is None:
+            inputs_embeds = self.get_input_embeddings()(input_ids)
+
+        mm_encoder_outputs = mm_encoder_outputs if mm_encoder_outputs is not None else {}
+        if mm_encoder_outputs.get("video") is None and pixel_values_videos is not None:
+            mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, video_frame_mask)
+
+        video_features, kept_frames = None, None
+        if mm_encoder_outputs.get("video") is not None:
+            video_output = mm_encoder_outputs["video"]
+            per_video = list(video_output.pooler_output)
+            kept_frames = getattr(video_output, "kept_frames", None)
+            mask = self._check_placeholders(input_ids, inputs_embeds, per_video, kept_frames)
+            video_features = torch.cat(per_video, dim=0).to(inputs_embeds.device, inputs_embeds.dtype)
+            inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1).to(inputs_embeds.device), video_features)
+        elif input_ids is not None and (input_ids == self.config.video_token_id).any():
+            raise ValueError("input_ids contain video placeholder tokens but no video (pixel_values_videos) was given.")
+
+        outputs = self.language_model(
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+        return MambaMiaModelOutputWithPast(
+            last_hidden_state=outputs.last_hidden_state,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            video_hidden_states=video_features,
+            kept_frames=kept_frames,
+        )
+
+
+class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin):
+    _tied_weights_keys = {"lm_head.weight": "model.language_model.embed_tokens.weight"}
+
+    def __init__(self, config: MambaMiaConfig):
+        super().__init__(config)
+        self.model = MambaMiaModel(config)
+        self.lm_head = nn.Linear(config.text_config.hidden_size, config.text_config.vocab_size, bias=False)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.model.get_input_embeddings()
+
+    def set_input_embeddings(self, value):
+        self.model.set_input_embeddings(value)
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.lm_head
+
+    def get_video_features(self, pixel_values_videos, video_frame_mask=None, vision_feature_layer=None, **kwargs):
+        return self.model.get_video_features(pixel_values_videos, video_frame_mask, vision_feature_layer, **kwargs)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values_videos: torch.FloatTensor | None = None,
+        video_frame_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        past_key_values: Cache | None = None,
+        inputs_embeds: torch.FloatTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
+        mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
+        **kwargs,
+    ) -> MambaMiaCausalLMOutputWithPast:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
+            Targets for the causal-LM loss (-100 = ignored; video placeholder positions should be -100).
+        """
+        outputs = self.model(
+            input_ids=input_ids,
+            pixel_values_videos=pixel_values_videos,
+            video_frame_mask=video_frame_mask,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            inputs_embeds=inputs_embeds,
+            use_cache=use_cache,
+            mm_encoder_outputs=mm_encoder_outputs,
+            **kwargs,
+        )
+        hidden_states = outputs.last_hidden_state
+        slice_indices = slice(-logits_to_keep, None) if isinstance(logits_to_keep, int) else logits_to_keep
+        logits = self.lm_head(hidden_states[:, slice_indices, :])
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(
+                logits=logits, labels=labels, vocab_size=self.config.text_config.vocab_size, **kwargs
+            )
+        return MambaMiaCausalLMOutputWithPast(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+            video_hidden_states=outputs.video_hidden_states,
+            kept_frames=outputs.kept_frames,
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        pixel_values_videos: torch.FloatTensor | None = None,
+        video_frame_mask: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs,
+    ):
+        """`GenerationMixin.generate`, encoding the video once before prefill.
+
+        When delta sampling drops frames, the dropped frames' placeholder tokens are removed from `input_ids` (which
+        are then left-padded again), so the returned sequences start with the shortened prompt.
+        """
+        if pixel_values_videos is not None and input_ids is not None and kwargs.get("mm_encoder_outputs") is None:
+            video_output = self.model.get_video_features(pixel_values_videos, video_frame_mask)
+            num_frames = (
+                video_frame_mask.long().sum(-1)
+                if video_frame_mask is not None
+                else torch.full((pixel_values_videos.shape[0],), pixel_values_videos.shape[1])
+            )
+            if any(int(k.sum()) != int(n) for k, n in zip(video_output.kept_frames, num_frames)):
+                pad_token_id = self.generation_config.pad_token_id
+                if pad_token_id is None:
+                    pad_token_id = self.config.text_config.pad_token_id or 0
+                if isinstance(pad_token_id, (list, tuple)):
+                    pad_token_id = pad_token_id[0]
+                input_ids, attention_mask = select_video_tokens(
+                    input_ids,
+                    attention_mask,
+                    video_output.kept_frames,
+                    num_frames,
+                    self.config.video_token_id,
+                    self.config.tokens_per_frame,
+                    int(pad_token_id),
+                )
+            kwargs["mm_encoder_outputs"] = {"video": video_output}
+            pixel_values_videos = None
+        if pixel_values_videos is not None:
+            kwargs["pixel_values_videos"] = pixel_values_videos
+            kwargs["video_frame_mask"] = video_frame_mask
+        return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    # ------------------------------------------------------------------ build from parts
+    @classmethod
+    def from_components(
+        cls,
+        vision_id_or_path: str,
+        text_id_or_path: str,
+        dtype: torch.dtype | str | None = None,
+        **compressor_kwargs,
+    ) -> "MambaMiaForConditionalGeneration":
+        """Load a pretrained SigLIP/SigLIP2 vision tower and a Qwen2 causal LM, and initialise a fresh compressor,
+        projector and frame separator (`compressor_kwargs` are [`MambaMiaConfig`] fields)."""
+        vision_config = AutoConfig.from_pretrained(vision_id_or_path)
+        vision_config = getattr(vision_config, "vision_config", vision_config)
+        if vision_config.model_type != "siglip_vision_model":
+            raise ValueError(f"Expected a SigLIP / SigLIP2 vision model, got model_type {vision_config.model_type!r}")
+        vision = AutoModel.from_pretrained(vision_id_or_path, dtype=dtype)
+        if hasattr(vision, "text_model"):  # a full SiglipModel checkpoint: keep its vision half
+            vision = _siglip_vision_from_full(vision)
+        text = AutoModelForCausalLM.from_pretrained(text_id_or_path, dtype=dtype)
+        if text.config.model_type != "qwen2":
+            raise ValueError(f"Expected a Qwen2 language model, got model_type {text.config.model_type!r}")
+        config = MambaMiaConfig(
+            vision_config=vision.config.to_dict(), text_config=text.config.to_dict(), **compressor_kwargs
+        )
+        with torch.device("meta"):
+            model = cls(config)
+        model.model.vision_tower = vision
+        model.model.language_model = text.model
+        model.lm_head = text.lm_head
+        param_dtype = next(text.parameters()).dtype
+        fresh = [model.model.compressor, model.model.multi_modal_projector]
+        for module in fresh:
+            module.to_empty(device="cpu")
+            module.apply(model._init_weights)
+            module.to(param_dtype)
+        if model.model.frame_separator is not None:
+            hidden = config.text_config.hidden_size
+            model.model.frame_separator = nn.Parameter(torch.randn(hidden, dtype=param_dtype) / math.sqrt(hidden))
+        model.tie_weights()
+        model.config.dtype = param_dtype
+        return model
+
+
+def _siglip_vision_from_full(siglip_model):
+    from transformers import SiglipVisionModel
+
+    vision = SiglipVisionModel(siglip_model.config.vision_config)
+    vision.vision_model.load_state_dict(siglip_model.vision_model.state_dict())
+    return vision.to(next(siglip_model.parameters()).dtype)
+
+
+__all__ = [
+    "MambaMiaPreTrainedModel",
+    "MambaMiaModel",
+    "MambaMiaForConditionalGeneration",
+    "MambaMiaCompressor",
+    "MambaMiaGatedPatchAggregation",
+    "MambaMiaTemporalAxisAggregator",
+    "MambaMiaVideoOutput",
+    "delta_sampling",
+    "select_video_tokens",
+    "find_video_runs",
+]
