@@ -1,0 +1,206 @@
+# Copyright 2026 The HuggingFace Team. All rights reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""A small deterministic frame encoder (no learned or downloaded weights) for raw-video grounding pipelines.
+
+HieraMamba consumes pre-extracted clip features (EgoVLP, C3D, CLIP). For the synthetic grounding set
+(:mod:`hieramamba_hf.synthetic`) and for end-to-end pipelines on raw videos we need an encoder that anyone can
+rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is that encoder. For every RGB frame
+``(H, W, 3) uint8`` (any resolution of at least ``grid_size`` pixels a side) it computes, in float32:
+
+1. **colour layout**: the frame in ``[0, 1]`` average-pooled to a ``grid_size x grid_size`` grid of mean RGB
+   (``3 * grid_size**2`` numbers; ``adaptive_avg_pool2d``, so any resolution works);
+2. **edge layout**: the luminance ``Y = 0.299 R + 0.587 G + 0.114 B``, its absolute horizontal and vertical
+   differences ``|dY/dx|, |dY/dy|`` average-pooled to the same grid and multiplied by ``gradient_gain``
+   (``2 * grid_size**2`` numbers; tells a horizontal bar from a vertical one, a disc from a square);
+3. **colour histogram**: a soft histogram over the fixed ``PALETTE`` (16 colours): each pixel is assigned to the
+   palette with weights ``softmax_k(-|x - p_k|^2 / (2 * palette_bandwidth^2))``, averaged over the frame
+   (16 numbers, sums to 1);
+4. the concatenation ``r`` (``5 * grid_size**2 + 16`` numbers, 96 for the default grid 4) is centred by 0.5 and
+   projected by a fixed matrix ``W ~ N(0, 1/len(r))`` of shape ``(len(r), feature_dim)`` drawn from
+   ``torch.Generator().manual_seed(projection_seed)`` (``feature_dim=0`` keeps ``r`` itself).
+
+Every step is linear after the per-pixel softmax, so the feature of a clip is simply the **mean of its frames'
+features**: clip ``i`` covers frames ``[i * clip_stride, i * clip_stride + clip_size)`` (SnAG's clock: the clip is
+centred at ``(i * clip_stride + clip_size / 2) / fps`` seconds) and there are ``(F - clip_size) // clip_stride + 1``
+clips in ``F`` frames (none when ``F < clip_size``).
+
+The encoder is a :class:`~transformers.FeatureExtractionMixin`: ``save_pretrained(dir)`` writes
+``preprocessor_config.json`` with those numbers and ``SimpleFrameEncoder.from_pretrained(dir)`` rebuilds the same
+encoder. :meth:`SimpleFrameEncoder.encode_video_file` decodes a video with PyAV in chunks of frames (bounded memory)
+and returns its clip features; mp4 compression changes them only slightly (see ``tests/test_synthetic.py``).
+"""
+
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers.feature_extraction_utils import FeatureExtractionMixin
+
+
+__all__ = ["SimpleFrameEncoder", "PALETTE", "clip_features_from_frame_features", "num_clips_for_frames"]
+
+
+# 16 fixed RGB reference colours in [0, 1]: black, white, two greys, the 6 primaries/secondaries, and 6 mixtures.
+PALETTE = (
+    (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.33, 0.33, 0.33), (0.67, 0.67, 0.67),
+    (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 1.0), (0.0, 1.0, 1.0),
+    (1.0, 0.5, 0.0), (0.5, 0.0, 1.0), (0.0, 0.5, 0.25), (0.5, 0.25, 0.0), (0.2, 0.2, 0.45), (1.0, 0.6, 0.7),
+)  # fmt: skip
+
+
+def num_clips_for_frames(num_frames: int, clip_size: int, clip_stride: int) -> int:
+    """Number of full clips of ``clip_size`` frames taken every ``clip_stride`` frames."""
+    if num_frames < clip_size:
+        return 0
+    return (num_frames - clip_size) // clip_stride + 1
+
+
+def clip_features_from_frame_features(frame_features: torch.Tensor, clip_size: int, clip_stride: int) -> torch.Tensor:
+    """Mean of the frame features of each clip: ``(F, C) -> (T, C)`` with ``T = num_clips_for_frames(F, ...)``."""
+    if clip_size < 1 or clip_stride < 1:
+        raise ValueError(f"clip_size and clip_stride must be >= 1, got {clip_size} and {clip_stride}")
+    num_clips = num_clips_for_frames(frame_features.shape[0], clip_size, clip_stride)
+    if num_clips == 0:
+        return frame_features.new_zeros((0, frame_features.shape[1]))
+    csum = torch.cat([frame_features.new_zeros((1, frame_features.shape[1]), dtype=torch.float64),
+                      frame_features.double().cumsum(0)])  # fmt: skip
+    starts = torch.arange(num_clips) * clip_stride
+    return ((csum[starts + clip_size] - csum[starts]) / clip_size).to(frame_features.dtype)
+
+
+class SimpleFrameEncoder(FeatureExtractionMixin):
+    r"""Deterministic frame -> feature map (colour layout, edge layout, palette histogram, fixed projection).
+
+    Args:
+        grid_size (`int`, defaults to 4): side of the spatial pooling grid.
+        feature_dim (`int`, defaults to 128): output channels; 0 returns the raw ``5 * grid_size**2 + 16`` numbers.
+        projection_seed (`int`, defaults to 0): seed of the fixed projection matrix.
+        palette_bandwidth (`float`, defaults to 0.15): softness of the palette histogram.
+        gradient_gain (`float`, defaults to 4.0): scale of the edge-layout block.
+        clip_size (`int`, defaults to 2): frames per clip.
+        clip_stride (`int`, defaults to 2): frames between clip starts.
+        frame_rate (`float`, *optional*): frames per second the encoder expects videos to be sampled at (recorded for
+            pipelines; :meth:`encode_video_file` checks it against the stream when given).
+    """
+
+    model_input_names = ["video_features"]
+
+    def __init__(
+        self,
+        grid_size: int = 4,
+        feature_dim: int = 128,
+        projection_seed: int = 0,
+        palette_bandwidth: float = 0.15,
+        gradient_gain: float = 4.0,
+        clip_size: int = 2,
+        clip_stride: int = 2,
+        frame_rate: float | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if grid_size < 1 or feature_dim < 0 or clip_size < 1 or clip_stride < 1 or palette_bandwidth <= 0:
+            raise ValueError(
+                "SimpleFrameEncoder needs grid_size >= 1, feature_dim >= 0, clip_size >= 1, clip_stride >= 1 and "
+                f"palette_bandwidth > 0; got {grid_size}, {feature_dim}, {clip_size}, {clip_stride}, {palette_bandwidth}"
+            )
+        self.grid_size = int(grid_size)
+        self.feature_dim = int(feature_dim)
+        self.projection_seed = int(projection_seed)
+        self.palette_bandwidth = float(palette_bandwidth)
+        self.gradient_gain = float(gradient_gain)
+        self.clip_size = int(clip_size)
+        self.clip_stride = int(clip_stride)
+        self.frame_rate = None if frame_rate is None else float(frame_rate)
+
+    @property
+    def raw_dim(self) -> int:
+        return 5 * self.grid_size**2 + len(PALETTE)
+
+    @property
+    def output_dim(self) -> int:
+        return self.feature_dim if self.feature_dim > 0 else self.raw_dim
+
+    def to_dict(self):
+        output = super().to_dict()
+        return {key: value for key, value in output.items() if not key.startswith("_")}
+
+    def projection(self) -> torch.Tensor:
+        """The fixed ``(raw_dim, feature_dim)`` projection, regenerated from ``projection_seed``."""
+        generator = torch.Generator().manual_seed(self.projection_seed)
+        return torch.randn(self.raw_dim, self.feature_dim, generator=generator) / self.raw_dim**0.5
+
+    def _projection_cached(self) -> torch.Tensor:
+        key = (self.projection_seed, self.raw_dim, self.feature_dim)
+        if getattr(self, "_projection_key", None) != key:
+            self._projection, self._projection_key = self.projection(), key
+        return self._projection
+
+    @torch.no_grad()
+    def encode_frames(self, frames) -> torch.Tensor:
+        """Per-frame features: ``(N, H, W, 3)`` uint8 (numpy or torch) -> ``(N, output_dim)`` float32."""
+        frames = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must have shape (N, H, W, 3), got {tuple(frames.shape)}")
+        if frames.dtype != torch.uint8:
+            raise ValueError(f"frames must be uint8 RGB, got dtype {frames.dtype}")
+        if min(frames.shape[1], frames.shape[2]) < max(self.grid_size, 2):
+            raise ValueError(f"frames of size {tuple(frames.shape[1:3])} are smaller than the grid {self.grid_size}")
+        x = frames.permute(0, 3, 1, 2).float() / 255.0  # (N, 3, H, W)
+        grid = self.grid_size
+        colour = F.adaptive_avg_pool2d(x, grid).flatten(1)  # colour layout
+        luma = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
+        grad_x = F.adaptive_avg_pool2d((luma[..., :, 1:] - luma[..., :, :-1]).abs(), grid).flatten(1)
+        grad_y = F.adaptive_avg_pool2d((luma[..., 1:, :] - luma[..., :-1, :]).abs(), grid).flatten(1)
+        edges = self.gradient_gain * torch.cat([grad_x, grad_y], dim=1)  # edge layout
+        palette = torch.tensor(PALETTE, dtype=torch.float32)  # (K, 3)
+        dist2 = ((x[:, None] - palette[None, :, :, None, None]) ** 2).sum(2)  # (N, K, H, W)
+        histogram = torch.softmax(-dist2 / (2 * self.palette_bandwidth**2), dim=1).mean((2, 3))  # palette histogram
+        raw = torch.cat([colour, edges, histogram], dim=1) - 0.5
+        if self.feature_dim == 0:
+            return raw
+        return raw @ self._projection_cached()  # fixed random projection
+
+    def __call__(self, frames) -> torch.Tensor:
+        """Clip features of a frame sequence ``(F, H, W, 3)`` uint8 -> ``(T, output_dim)``."""
+        return clip_features_from_frame_features(self.encode_frames(frames), self.clip_size, self.clip_stride)
+
+    @torch.no_grad()
+    def encode_video_file(self, path: str | os.PathLike, chunk_frames: int = 512) -> torch.Tensor:
+        """Decode a video file with PyAV, ``chunk_frames`` frames at a time, and return its clip features ``(T, C)``."""
+        import av  # noqa: PLC0415  (optional dependency of this method only)
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"video file not found: {path}")
+        frame_features, chunk = [], []
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise ValueError(f"no video stream in {path}")
+            stream = container.streams.video[0]
+            if self.frame_rate is not None and stream.average_rate is not None:
+                if abs(float(stream.average_rate) - self.frame_rate) > 1e-3 * self.frame_rate:
+                    raise ValueError(
+                        f"{path} runs at {float(stream.average_rate)} fps but the encoder expects {self.frame_rate} fps"
+                    )
+            for frame in container.decode(stream):
+                chunk.append(frame.to_ndarray(format="rgb24"))
+                if len(chunk) == chunk_frames:
+                    frame_features.append(self.encode_frames(np.stack(chunk)))
+                    chunk = []
+        if chunk:
+            frame_features.append(self.encode_frames(np.stack(chunk)))
+        if not frame_features:
+            raise ValueError(f"no frames could be decoded from {path}")
+        return clip_features_from_frame_features(torch.cat(frame_features), self.clip_size, self.clip_stride)
