@@ -1,0 +1,51 @@
+"""HieraMamba (video temporal grounding) for Hugging Face transformers.
+
+Importing this package registers `HieraMambaConfig` (model_type "hieramamba") with `AutoConfig` and the models with
+`AutoModel` / `AutoModelForVideoGrounding`-style loading through `AutoModel`, so a saved folder loads with
+`AutoConfig.from_pretrained(path)` / `AutoModel.from_pretrained(path)` once `hieramamba_hf` is imported.
+"""
+
+import importlib
+
+from transformers import AutoConfig, AutoModel
+
+from .configuration_hieramamba import HieraMambaConfig
+from .modeling_hieramamba import (
+    HieraMambaForVideoGrounding,
+    HieraMambaModel,
+    HieraMambaModelOutput,
+    HieraMambaPreTrainedModel,
+    HieraMambaVideoGroundingOutput,
+    make_points,
+    regression_ranges,
+)
+
+AutoConfig.register(HieraMambaConfig.model_type, HieraMambaConfig, exist_ok=True)
+AutoModel.register(HieraMambaConfig, HieraMambaModel, exist_ok=True)
+
+__all__ = [
+    "HieraMambaConfig",
+    "HieraMambaForVideoGrounding",
+    "HieraMambaModel",
+    "HieraMambaModelOutput",
+    "HieraMambaPreTrainedModel",
+    "HieraMambaVideoGroundingOutput",
+    "make_points",
+    "regression_ranges",
+]
+
+# public functions of the sibling modules (metrics, losses, post-processing), exported when present
+for _module, _names in (
+    ("metrics_hieramamba", None),
+    ("loss_hieramamba", None),
+    ("post_processing_hieramamba", None),
+):
+    try:
+        _mod = importlib.import_module(f".{_module}", __name__)
+    except ModuleNotFoundError as _err:
+        if _err.name != f"{__name__}.{_module}":
+            raise
+        continue
+    for _name in getattr(_mod, "__all__", ()):
+        globals()[_name] = getattr(_mod, _name)
+        __all__.append(_name)

@@ -1,0 +1,300 @@
+"""HieraMamba configuration.
+
+Every architectural switch of the four released setups of the official code (github jbistanbul/hieramamba,
+`opts/*.yaml` merged with the defaults of `libs/core/opt.py`) is a field here; the defaults are the Ego4D-NLQ setup.
+`HieraMambaConfig.from_preset(name)` returns the released setups.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+from huggingface_hub.dataclasses import strict
+from transformers import PreTrainedConfig
+
+
+_PRESETS: dict[str, dict] = {
+    "ego4d-nlq": {},
+    "tacos": {
+        "video_input_dim": 4096,
+        "hidden_size": 256,
+        "text_input_dim": 300,
+        "text_hidden_size": 128,
+        "text_encoder": "transformer",
+        "text_max_seq_len": 48,
+        "text_pad_length": 50,
+        "text_use_abs_pe": True,
+        "early_fusion": False,
+        "cross_attention_mode": "affine",
+        "clip_size": 16,
+        "clip_stride": 4,
+        "downsample_rate": 4,
+        "fps": 29.4,
+        "reg_loss": "diou",
+        "initial_loss_norm": 100.0,
+        "acc_loss_weight": 10.0,
+        "acc_neg_ratio": 4.0,
+        "acc_gap_ratio": 0.3,
+        "spc_loss_weight": 1.0,
+    },
+    "mad": {
+        "video_input_dim": 512,
+        "hidden_size": 512,
+        "text_input_dim": 512,
+        "text_hidden_size": 512,
+        "text_max_seq_len": 75,
+        "text_pad_length": 75,
+        "embedding_stride": 2,
+        "num_amp_blocks": 9,
+        "max_seq_len": 4096,
+        "clip_size": 1,
+        "clip_stride": 1,
+        "downsample_rate": 1,
+        "fps": 5.0,
+        "pre_nms_topk": 200,
+        "max_num_segments": 50,
+        "reg_loss": "diou",
+        "initial_loss_norm": 250.0,
+        "acc_loss_weight": 0.0,
+        "acc_neg_ratio": 4.0,
+        "spc_loss_weight": 0.0,
+    },
+    "mad-v2": {
+        "video_input_dim": 768,
+        "hidden_size": 768,
+        "text_input_dim": 768,
+        "text_hidden_size": 768,
+        "text_max_seq_len": 75,
+        "text_pad_length": 75,
+        "embedding_stride": 2,
+        "num_amp_blocks": 9,
+        "max_seq_len": 4096,
+        "use_abs_pe": False,
+        "clip_size": 1,
+        "clip_stride": 1,
+        "downsample_rate": 1,
+        "fps": 5.0,
+        "pre_nms_topk": 200,
+        "max_num_segments": 50,
+        "reg_loss": "diou",
+        "initial_loss_norm": 250.0,
+        "acc_loss_weight": 0.0,
+        "acc_neg_ratio": 4.0,
+        "spc_loss_weight": 0.0,
+    },
+}
+
+
+@strict
+class HieraMambaConfig(PreTrainedConfig):
+    r"""
+    Configuration of a HieraMamba video temporal grounding model (arXiv 2510.23043). Defaults = the released
+    Ego4D-NLQ setup (`opts/ego4d_hieramamba.yaml`).
+
+    Video backbone
+        video_input_dim: width C_video of the input clip features.
+        hidden_size: model width D (`vid_net.embd_dim`).
+        max_seq_len: training length of the feature grid after the embedding stride; the absolute position
+            encoding has this length and is linearly interpolated for longer inputs.
+        embedding_stride: stride of the embedding convs (1, or 2 for MAD: k5 s2 convs).
+        num_embedding_convs: number of masked conv -> LayerNorm -> ReLU layers (`arch[0]`).
+        num_amp_blocks: number of Anchor-Mamba-Pooling blocks = pyramid levels (`arch[2]`).
+        use_abs_pe: add the sinusoidal absolute position encoding after the embedding convs.
+        local_encode: use the local transformer + second gate inside AMP blocks (FFN is Linear(D, D)-GELU);
+            without it the block uses a SwiGLU FFN (official `local_encode: false`).
+        num_local_encoder_blocks: how many leading blocks get the local encoder (None = all; official
+            `local_encode_num_layers: 0`).
+        local_window_size: attention window of the local transformer in the first `num_windowed_blocks` blocks.
+        num_windowed_blocks: blocks with index >= this use global attention in the local transformer (official: 5).
+        local_num_heads: heads of the local transformer (official: 2).
+        hydra_state_size / hydra_conv_kernel / hydra_expand / hydra_head_dim / hydra_ngroups / hydra_chunk_size:
+            Hydra mixer sizes.
+        amp_dropout: drop-path rate of the AMP LayerScales and dropout of the AMP FFN.
+        layer_scale_init: initial LayerScale value (1e-4).
+        rms_norm_eps: eps of the AMP RMSNorms (1e-6).
+        exact_block_masking: False (default) reproduces the official mask of the interleaved sequence: its first
+            n positions are valid with n = number of valid tokens + anchors summed over the WHOLE batch (correct
+            for batch size 1, nearly all-valid otherwise). True uses the exact per-sample mask.
+
+    Text encoder
+        text_input_dim / text_hidden_size: token feature width and text width.
+        text_encoder: "identity" (1x1 conv + attention pooling token) or "transformer" (1x1 conv, PE,
+            background token, `text_num_layers` encoder layers).
+        text_num_heads, text_num_layers, text_max_seq_len, text_use_abs_pe, text_use_background_token,
+        text_attn_dropout, text_proj_dropout, text_path_dropout.
+        text_pad_length: in eval mode the text is zero-padded to this many tokens before encoding, as the
+            official evaluator does (`eval.max_text_len`). It only matters when it exceeds text_max_seq_len
+            with a position encoding (TACoS: 50 > 48, the PE is then interpolated to 50). None = no padding.
+
+    Fusion
+        early_fusion: fuse text into the projected video before the backbone (backbone runs per query) and
+            again after it with the same weights; otherwise fuse only after the backbone (runs per video).
+        cross_attention_mode: "adaln" (LayerNorm without affine before the scale/shift) or "affine".
+        fusion_num_layers, fusion_num_heads, fusion_attn_dropout, fusion_proj_dropout, fusion_path_dropout.
+
+    Heads and points
+        head_num_layers, head_kernel_size, cls_prior_prob.
+        regression_range, regression_sigma: per-level regression ranges of the point generator.
+
+    Decoding (post-processing) and the feature clock
+        pre_nms_thresh, pre_nms_topk, seg_len_thresh, nms_mode, nms_iou_thresh, nms_min_score, nms_sigma,
+        voting_thresh, max_num_segments.
+        fps, clip_size, clip_stride, downsample_rate: seconds = (grid * embedding_stride * clip_stride *
+            downsample_rate + 0.5 * clip_size) / fps. `fps` is a default; pass each video's own fps when known.
+
+    Training losses (used when `segments` are given)
+        center_sampling_radius, label_smoothing, focal_alpha, focal_gamma, reg_loss ("iou" | "diou"),
+        reg_loss_weight, initial_loss_norm, loss_norm_momentum,
+        acc_loss_weight, acc_neg_ratio, acc_gap_ratio, acc_temperature,
+        spc_loss_weight, spc_neg_ratio, spc_temperature, projector_dim.
+        fix_loss_quirks: fix the official ACC / SPC indexing quirks (see `loss_hieramamba`); default reproduces.
+    """
+
+    model_type = "hieramamba"
+
+    # video backbone
+    video_input_dim: int = 256
+    hidden_size: int = 384
+    max_seq_len: int = 2304
+    embedding_stride: int = 1
+    num_embedding_convs: int = 2
+    num_amp_blocks: int = 8
+    use_abs_pe: bool = True
+    local_encode: bool = True
+    num_local_encoder_blocks: int | None = None
+    local_window_size: int = 5
+    num_windowed_blocks: int = 5
+    local_num_heads: int = 2
+    hydra_state_size: int = 64
+    hydra_conv_kernel: int = 7
+    hydra_expand: int = 2
+    hydra_head_dim: int = 64
+    hydra_ngroups: int = 1
+    hydra_chunk_size: int = 256
+    amp_dropout: float = 0.1
+    layer_scale_init: float = 1e-4
+    rms_norm_eps: float = 1e-6
+    exact_block_masking: bool = False
+    # text encoder
+    text_input_dim: int = 768
+    text_hidden_size: int = 768
+    text_encoder: str = "identity"
+    text_num_heads: int = 4
+    text_num_layers: int = 5
+    text_max_seq_len: int = 24
+    text_pad_length: int | None = 24
+    text_use_abs_pe: bool = False
+    text_use_background_token: bool = True
+    text_attn_dropout: float = 0.0
+    text_proj_dropout: float = 0.1
+    text_path_dropout: float = 0.1
+    # fusion
+    early_fusion: bool = True
+    cross_attention_mode: str = "adaln"
+    fusion_num_layers: int = 2
+    fusion_num_heads: int = 4
+    fusion_attn_dropout: float = 0.0
+    fusion_proj_dropout: float = 0.1
+    fusion_path_dropout: float = 0.1
+    # heads and points
+    head_num_layers: int = 2
+    head_kernel_size: int = 3
+    cls_prior_prob: float = 0.0
+    regression_range: float = 4.0
+    regression_sigma: float = 0.5
+    # decoding and feature clock
+    pre_nms_thresh: float = 0.001
+    pre_nms_topk: int = 2000
+    seg_len_thresh: float = 0.1
+    nms_mode: str = "soft_nms"
+    nms_iou_thresh: float = 0.1
+    nms_min_score: float = 0.001
+    nms_sigma: float = 0.9
+    voting_thresh: float = 0.95
+    max_num_segments: int = 5
+    fps: float = 30.0
+    clip_size: float = 32.0
+    clip_stride: float = 8.0
+    downsample_rate: int = 2
+    # training losses
+    center_sampling_radius: float = 1.5
+    label_smoothing: float = 0.2
+    focal_alpha: float = 0.5
+    focal_gamma: float = 2.0
+    reg_loss: str = "iou"
+    reg_loss_weight: float = 1.0
+    initial_loss_norm: float = 10.0
+    loss_norm_momentum: float = 0.9
+    acc_loss_weight: float = 100.0
+    acc_neg_ratio: float = 8.0
+    acc_gap_ratio: float = 0.2
+    acc_temperature: float = 0.07
+    spc_loss_weight: float = 10.0
+    spc_neg_ratio: float = 1.0
+    spc_temperature: float = 0.07
+    projector_dim: int = 256
+    fix_loss_quirks: bool = False
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+
+    def validate_architecture(self):
+        """Checks run by the config's strict validation."""
+        if self.text_encoder not in ("identity", "transformer"):
+            raise ValueError(f"text_encoder must be 'identity' or 'transformer', got {self.text_encoder!r}.")
+        if self.cross_attention_mode not in ("adaln", "affine"):
+            raise ValueError(
+                f"cross_attention_mode must be 'adaln' or 'affine', got {self.cross_attention_mode!r}."
+            )
+        if self.embedding_stride < 1 or self.embedding_stride & (self.embedding_stride - 1):
+            raise ValueError(f"embedding_stride must be a power of two, got {self.embedding_stride}.")
+        if self.num_embedding_convs < int(math.log2(self.embedding_stride)):
+            raise ValueError("num_embedding_convs must be >= log2(embedding_stride).")
+        if (self.hidden_size * self.hydra_expand) % self.hydra_head_dim:
+            raise ValueError("hidden_size * hydra_expand must be a multiple of hydra_head_dim.")
+        if self.local_window_size % 2 != 1 and self.local_window_size != 0:
+            raise ValueError(f"local_window_size must be odd or 0, got {self.local_window_size}.")
+        if self.reg_loss not in ("iou", "diou"):
+            raise ValueError(f"reg_loss must be 'iou' or 'diou', got {self.reg_loss!r}.")
+        if self.nms_mode not in ("soft_nms", "nms"):
+            raise ValueError(f"nms_mode must be 'soft_nms' or 'nms', got {self.nms_mode!r}.")
+        for name, heads, width in (
+            ("text_num_heads", self.text_num_heads, self.text_hidden_size),
+            ("fusion_num_heads", self.fusion_num_heads, self.hidden_size),
+            ("local_num_heads", self.local_num_heads, self.hidden_size),
+        ):
+            if width % heads:
+                raise ValueError(f"{name}={heads} must divide the width {width}.")
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def num_pyramid_levels(self) -> int:
+        return self.num_amp_blocks
+
+    @property
+    def padding_unit(self) -> int:
+        """Inputs are zero-padded to a multiple of this many clips (official evaluator: 2^(levels-1) * stride)."""
+        return 2 ** (self.num_amp_blocks - 1) * self.embedding_stride
+
+    @property
+    def seconds_per_grid_unit(self) -> float:
+        """Clip stride in frames of one backbone grid step (divide by fps for seconds)."""
+        return self.embedding_stride * self.clip_stride * self.downsample_rate
+
+    @classmethod
+    def presets(cls) -> tuple[str, ...]:
+        return tuple(_PRESETS)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "HieraMambaConfig":
+        """One of the released setups: "ego4d-nlq", "tacos", "mad", "mad-v2"; keyword overrides win."""
+        if name not in _PRESETS:
+            raise ValueError(f"Unknown HieraMamba preset {name!r}; choose one of {sorted(_PRESETS)}.")
+        kwargs = copy.deepcopy(_PRESETS[name])
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+__all__ = ["HieraMambaConfig"]

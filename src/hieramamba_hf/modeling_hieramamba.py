@@ -1,0 +1,808 @@
+"""HieraMamba: video temporal grounding with hierarchical Anchor-Mamba Pooling (arXiv 2510.23043).
+
+Port of the official implementation (github jbistanbul/hieramamba, built on SnAG and Hydra), numerically identical
+to it in float32 (see tests/test_hieramamba_parity.py). All tensors are channel-last: (batch, time, channels).
+
+Data flow (`HieraMambaModel`):
+    text tokens -> text encoder (identity + attention-pooling token, or transformer + background token)
+    video clips -> [early fusion: 1x1 projection -> cross-modal fusion, one copy per query]
+                -> backbone: 1x1 embedding, masked convs, absolute PE, AMP blocks -> pyramid (finest first)
+                -> cross-modal fusion of every level (same fusion weights as the early fusion)
+`HieraMambaForVideoGrounding` adds the shared classification / regression heads, the candidate points and the
+training losses, and exposes the official decoding through `post_process_video_grounding`.
+
+Official quirks reproduced by default (each has a flag or is documented where it lives):
+* AMP interleaved-sequence mask counts valid tokens over the whole batch (`config.exact_block_masking`).
+* Eval pads the text to `config.text_pad_length` tokens, which interpolates the text PE for TACoS (50 > 48).
+* Hydra takes no mask: it sees the zero padding; the input is padded to a multiple of `config.padding_unit`.
+* Windowed local attention adds -1e4 (not -inf) for padded keys and zeroes the rows of padded queries;
+  global attention does not zero padded query rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from ssm_layers import Hydra
+
+from .configuration_hieramamba import HieraMambaConfig
+from .loss_hieramamba import HieraMambaContrastiveProjector, compute_grounding_loss
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# small building blocks
+# ----------------------------------------------------------------------------------------------------------------
+def sinusoid_position_encoding(length: int, dim: int, max_len: int, device, dtype) -> torch.Tensor:
+    """(length, dim) sinusoidal PE of a `max_len` grid, divided by sqrt(dim); linearly interpolated
+    (align_corners=True) when length > max_len, sliced otherwise (SnAG `sinusoid_encoding`)."""
+    n_freqs = dim // 2
+    tics = torch.arange(max_len, dtype=torch.float32, device=device)
+    freqs = 10000 ** torch.linspace(0, 1, n_freqs + 1, device=device)[:n_freqs]
+    angles = tics[None, :] / freqs[:, None]
+    pe = torch.cat((torch.sin(angles), torch.cos(angles))) / dim**0.5  # (dim, max_len)
+    if length > max_len:
+        pe = F.interpolate(pe[None], size=length, mode="linear", align_corners=True)[0]
+    return pe[:, :length].t().to(dtype)
+
+
+def drop_path(x: torch.Tensor, drop_prob: float, training: bool) -> torch.Tensor:
+    """Stochastic depth per sample."""
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1 - drop_prob
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    mask = (keep_prob + torch.rand(shape, dtype=x.dtype, device=x.device)).floor_()
+    return x.div(keep_prob) * mask
+
+
+class HieraMambaLayerScale(nn.Module):
+    """Per-channel residual scale (init 1e-4) followed by drop-path."""
+
+    def __init__(self, dim: int, drop_path: float = 0.0, init_value: float = 1e-4):
+        super().__init__()
+        self.init_value = init_value
+        self.drop_path = drop_path
+        self.scale = nn.Parameter(torch.full((dim,), init_value))
+
+    def forward(self, x):
+        return drop_path(x * self.scale.to(x.dtype), self.drop_path, self.training)
+
+
+class HieraMambaRMSNorm(nn.Module):
+    """RMSNorm computed in float32 (eps 1e-6 in the AMP blocks)."""
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        dtype = x.dtype
+        x = x.float()
+        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * x.to(dtype)
+
+
+class HieraMambaMaskedConv(nn.Conv1d):
+    """Conv1d over channel-last input that zeroes padded steps first; returns the output's mask
+    (the input mask subsampled by the stride)."""
+
+    def forward(self, x, mask):
+        x = super().forward((x * mask[..., None].to(x.dtype)).transpose(1, 2)).transpose(1, 2)
+        return x, mask[:, :: self.stride[0]]
+
+
+class HieraMambaFeedForward(nn.Module):
+    """Linear(D, 4D) -> GELU -> Dropout -> Linear(4D, D) -> Dropout (SnAG FFN)."""
+
+    def __init__(self, dim: int, expansion: int = 4, dropout: float = 0.0):
+        super().__init__()
+        self.fc = nn.Linear(dim, dim * expansion)
+        self.proj = nn.Linear(dim * expansion, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        return self.dropout(self.proj(self.dropout(F.gelu(self.fc(x)))))
+
+
+class HieraMambaMaskedAttention(nn.Module):
+    """Masked multi-head attention (SnAG `MaskedMHA`): global, or local with a window of `window_size` steps.
+
+    Keys outside `kv_mask` are excluded. With `kv_repeats`, query sample b is repeated kv_repeats[b] times to meet
+    its keys (cross-attention of one video with several queries).
+    """
+
+    def __init__(self, dim, num_heads, kv_dim=None, out_dim=None, window_size=0, attn_dropout=0.0,
+                 proj_dropout=0.0):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"attention width {dim} is not a multiple of num_heads={num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.window_size = window_size
+        self.query = nn.Linear(dim, dim)
+        self.key = nn.Linear(kv_dim or dim, dim)
+        self.value = nn.Linear(kv_dim or dim, dim)
+        self.proj = nn.Linear(dim, out_dim or dim)
+        self.attn_dropout = nn.Dropout(attn_dropout)
+        self.proj_dropout = nn.Dropout(proj_dropout)
+
+    def _heads(self, x):
+        return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)  # (N, h, T, d)
+
+    def forward(self, query, key, value, kv_mask, kv_repeats=None):
+        q, k, v = self.query(query), self.key(key), self.value(value)
+        if kv_repeats is not None and q.size(0) != k.size(0):
+            q = q.repeat_interleave(kv_repeats, dim=0)
+        scale = 1.0 / math.sqrt(math.sqrt(self.head_dim))  # applied to q and k each, as the official code
+        q, k, v = self._heads(q) * scale, self._heads(k) * scale, self._heads(v)
+        if self.window_size > 0:
+            out = self._local_attention(q, k, v, kv_mask)
+        else:
+            scores = (q @ k.transpose(-1, -2)).masked_fill(~kv_mask[:, None, None, :], float("-inf"))
+            out = self.attn_dropout(scores.softmax(dim=-1)) @ v
+        out = out.transpose(1, 2).flatten(2)
+        return self.proj_dropout(self.proj(out))
+
+    def _local_attention(self, q, k, v, mask):
+        """Sliding-window self-attention over offsets -w//2..w//2, computed offset by offset (linear memory)."""
+        half = self.window_size // 2
+        length = q.size(2)
+        k = F.pad(k, (0, 0, half, half))
+        v = F.pad(v, (0, 0, half, half))
+        valid = F.pad(mask, (half, half), value=False)
+        in_range = F.pad(torch.ones_like(mask), (half, half), value=False)
+        scores = []
+        for o in range(self.window_size):
+            s = (q * k[:, :, o: o + length]).sum(-1)  # (N, h, T)
+            # padded keys get -1e4 (official), keys beyond the sequence ends -inf
+            bias = torch.where(valid[:, o: o + length], 0.0, -1e4)
+            bias = bias.masked_fill(~in_range[:, o: o + length], float("-inf"))
+            scores.append(s + bias[:, None].to(s.dtype))
+        attn = torch.stack(scores, dim=-1).softmax(dim=-1)
+        attn = attn.masked_fill(~mask[:, None, :, None], 0.0)  # padded queries attend to nothing
+        attn = self.attn_dropout(attn)
+        return sum(attn[..., o, None] * v[:, :, o: o + length] for o in range(self.window_size))
+
+
+class HieraMambaTransformerLayer(nn.Module):
+    """SnAG transformer encoder layer: [depthwise conv3 + LayerNorm on q, k, v] -> masked MHA -> FFN x4.
+    Used as the AMP local encoder (with convs, windowed) and as the text transformer layer (no convs)."""
+
+    def __init__(self, dim, num_heads, window_size=0, use_conv=True, attn_dropout=0.0, proj_dropout=0.0,
+                 path_dropout=0.0, layer_scale_init=1e-4):
+        super().__init__()
+        self.use_conv = use_conv
+        if use_conv:
+            self.q_conv = HieraMambaMaskedConv(dim, dim, 3, padding=1, groups=dim, bias=False)
+            self.k_conv = HieraMambaMaskedConv(dim, dim, 3, padding=1, groups=dim, bias=False)
+            self.v_conv = HieraMambaMaskedConv(dim, dim, 3, padding=1, groups=dim, bias=False)
+            self.q_norm, self.k_norm, self.v_norm = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = HieraMambaMaskedAttention(dim, num_heads, window_size=window_size, attn_dropout=attn_dropout,
+                                              proj_dropout=proj_dropout)
+        self.attn_norm = nn.LayerNorm(dim)
+        self.attn_scale = HieraMambaLayerScale(dim, path_dropout, layer_scale_init)
+        self.ffn = HieraMambaFeedForward(dim, 4, proj_dropout)
+        self.ffn_norm = nn.LayerNorm(dim)
+        self.ffn_scale = HieraMambaLayerScale(dim, path_dropout, layer_scale_init)
+
+    def forward(self, x, mask):
+        m = mask[..., None].to(x.dtype)
+        x = x * m
+        h = self.attn_norm(x)
+        if self.use_conv:
+            q = self.q_norm(self.q_conv(h, mask)[0])
+            k = self.k_norm(self.k_conv(h, mask)[0])
+            v = self.v_norm(self.v_conv(h, mask)[0])
+        else:
+            q = k = v = h
+        x = x * m + self.attn_scale(self.attn(q, k, v, mask))
+        return x + self.ffn_scale(self.ffn(self.ffn_norm(x)) * m)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# text encoder
+# ----------------------------------------------------------------------------------------------------------------
+class HieraMambaTextEncoder(nn.Module):
+    """Text net. "identity": 1x1 projection, then a pooled token (masked-mean token refined by one masked MHA over
+    [mean; tokens]) is prepended. "transformer": 1x1 projection, sinusoidal PE, learned background token prepended,
+    `text_num_layers` transformer layers. Output length L + 1; the prepended token takes the first token's mask."""
+
+    def __init__(self, config: HieraMambaConfig):
+        super().__init__()
+        self.config = config
+        dim = config.text_hidden_size
+        self.input_proj = nn.Linear(config.text_input_dim, dim)
+        self.attention_pool = None
+        self.background_token = None
+        self.layers = nn.ModuleList()
+        if config.text_encoder == "identity":
+            if config.text_use_background_token:
+                self.attention_pool = HieraMambaMaskedAttention(dim, config.text_num_heads)
+        else:
+            if config.text_use_background_token:
+                self.background_token = nn.Parameter(torch.zeros(dim))
+            for _ in range(config.text_num_layers):
+                self.layers.append(HieraMambaTransformerLayer(
+                    dim, config.text_num_heads, use_conv=False, attn_dropout=config.text_attn_dropout,
+                    proj_dropout=config.text_proj_dropout, path_dropout=config.text_path_dropout,
+                ))
+
+    def forward(self, text, mask):
+        m = mask[..., None].to(text.dtype)
+        x = self.input_proj(text * m)
+        if self.config.text_use_abs_pe:
+            pe = sinusoid_position_encoding(x.size(1), x.size(2), self.config.text_max_seq_len, x.device, x.dtype)
+            x = x + pe * m
+        if self.attention_pool is not None:
+            mean = (x * m).sum(1, keepdim=True) / mask.sum(1)[:, None, None]
+            h = torch.cat((mean, x), dim=1)
+            mask = torch.cat((mask[:, :1], mask), dim=1)
+            pooled = self.attention_pool(h, h, h, mask)[:, :1]  # attention pooling: the mean token's output
+            x = torch.cat((pooled, x), dim=1)
+        if self.background_token is not None:
+            token = self.background_token.to(x.dtype).expand(x.size(0), 1, -1)
+            x = torch.cat((token, x), dim=1)
+            mask = torch.cat((mask[:, :1], mask), dim=1)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x, mask
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# cross-modal fusion
+# ----------------------------------------------------------------------------------------------------------------
+class HieraMambaFusionLayer(nn.Module):
+    """SnAG cross-attention decoder layer (no self-attention, no residual around the cross-attention):
+        q' = LN(dwconv3(LN_q(q)));  [scale | shift] = MHA(q', LN_kv(text))
+        q = AdaLN(q) * scale + shift;  q = q + LS(FFN(LN(q)))"""
+
+    def __init__(self, config: HieraMambaConfig):
+        super().__init__()
+        dim = config.hidden_size
+        self.query_ln = nn.LayerNorm(dim)
+        self.text_ln = nn.LayerNorm(config.text_hidden_size)
+        self.query_conv = HieraMambaMaskedConv(dim, dim, 3, padding=1, groups=dim, bias=False)
+        self.query_norm = nn.LayerNorm(dim)
+        self.cross_attn = HieraMambaMaskedAttention(
+            dim, config.fusion_num_heads, kv_dim=config.text_hidden_size, out_dim=2 * dim,
+            attn_dropout=config.fusion_attn_dropout, proj_dropout=config.fusion_proj_dropout,
+        )
+        # "adaln": LayerNorm without affine before the text-conditioned scale/shift; "affine": no norm
+        self.adaln = config.cross_attention_mode == "adaln"
+        self.ffn = HieraMambaFeedForward(dim, 4, config.fusion_proj_dropout)
+        self.ffn_ln = nn.LayerNorm(dim)
+        self.ffn_scale = HieraMambaLayerScale(dim, config.fusion_path_dropout, config.layer_scale_init)
+
+    def forward(self, q, q_mask, text, text_mask, text_repeats):
+        q = q * q_mask[..., None].to(q.dtype)
+        h = self.query_norm(self.query_conv(self.query_ln(q), q_mask)[0])
+        h = self.cross_attn(h, self.text_ln(text), self.text_ln(text), text_mask, text_repeats)
+        if q.size(0) != h.size(0):
+            q = q.repeat_interleave(text_repeats, dim=0)
+            q_mask = q_mask.repeat_interleave(text_repeats, dim=0)
+        m = q_mask[..., None].to(q.dtype)
+        q = q * m
+        if self.adaln:
+            q = F.layer_norm(q, q.shape[-1:], eps=1e-5)
+        scale, shift = h.chunk(2, dim=-1)
+        q = q * scale + shift
+        return q + self.ffn_scale(self.ffn(self.ffn_ln(q)) * m), q_mask
+
+
+class HieraMambaFusion(nn.Module):
+    """`fusion_num_layers` fusion layers and a final LayerNorm; video sample b meets its `text_repeats[b]` queries."""
+
+    def __init__(self, config: HieraMambaConfig):
+        super().__init__()
+        self.layers = nn.ModuleList(HieraMambaFusionLayer(config) for _ in range(config.fusion_num_layers))
+        self.final_norm = nn.LayerNorm(config.hidden_size)
+
+    def forward(self, video, video_mask, text, text_mask, text_repeats):
+        for layer in self.layers:
+            video, video_mask = layer(video, video_mask, text, text_mask, text_repeats)
+        video = self.final_norm(video)
+        if video.size(0) != text.size(0):
+            video = video.repeat_interleave(text_repeats, dim=0)
+            video_mask = video_mask.repeat_interleave(text_repeats, dim=0)
+        return video, video_mask
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# AMP backbone
+# ----------------------------------------------------------------------------------------------------------------
+class HieraMambaSwiGLU(nn.Module):
+    """SwiGLU FFN of AMP blocks without local encoder: w2(silu(gate) * up), hidden int(8D/3)."""
+
+    def __init__(self, dim: int, dropout: float):
+        super().__init__()
+        hidden = int(2 * (4 * dim) / 3)
+        self.w12 = nn.Linear(dim, 2 * hidden, bias=False)
+        self.w2 = nn.Linear(hidden, dim, bias=False)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        gate, up = self.w12(x).chunk(2, dim=-1)
+        return self.dropout(self.w2(F.silu(gate) * up))
+
+
+class HieraMambaAMPBlock(nn.Module):
+    """Anchor-Mamba Pooling block (stride 2).
+
+        S  = [a_0, x_0, x_1, a_1, x_2, x_3, ...],  a_b = mean(x_2b, x_2b+1)     anchor before its frames
+        G  = (S + LS(Hydra(RMSNorm(S)))) * e
+        F1 = g1 * G + (1 - g1) * S,    g1 = sigmoid(W1 [S; G])                  gated global fusion
+        Lc = (F1 + LS(LocalTransformer(RMSNorm(F1), e))) * e
+        F2 = g2 * Lc + (1 - g2) * F1,  g2 = sigmoid(W2 [F1; Lc])                gated local fusion
+        Out = F2 + LS(FFN(RMSNorm(F2)))
+    Returns this level's sequence tokens (length L), their mask, the anchors (input of the next block, length
+    ceil(L / 2)) and the anchor mask (max-pool of the mask, ceil mode).
+    """
+
+    def __init__(self, config: HieraMambaConfig, index: int):
+        super().__init__()
+        dim = config.hidden_size
+        self.config = config
+        n_local = config.num_local_encoder_blocks
+        self.local_encode = config.local_encode and (n_local is None or n_local == 0 or index < n_local)
+        self.global_norm = HieraMambaRMSNorm(dim, config.rms_norm_eps)
+        self.global_mixer = Hydra(
+            dim, d_state=config.hydra_state_size, d_conv=config.hydra_conv_kernel, expand=config.hydra_expand,
+            headdim=config.hydra_head_dim, ngroups=config.hydra_ngroups, chunk_size=config.hydra_chunk_size,
+            layer_idx=index,
+        )
+        self.global_scale = HieraMambaLayerScale(dim, config.amp_dropout, config.layer_scale_init)
+        self.gate1 = nn.Linear(2 * dim, dim)
+        if self.local_encode:
+            window = config.local_window_size if index < config.num_windowed_blocks else 0
+            self.local_norm = HieraMambaRMSNorm(dim, config.rms_norm_eps)
+            self.local_encoder = HieraMambaTransformerLayer(dim, config.local_num_heads, window_size=window,
+                                                            layer_scale_init=config.layer_scale_init)
+            self.local_scale = HieraMambaLayerScale(dim, config.amp_dropout, config.layer_scale_init)
+            self.gate2 = nn.Linear(2 * dim, dim)
+            self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(config.amp_dropout))
+        else:
+            self.ffn = HieraMambaSwiGLU(dim, config.amp_dropout)
+        self.ffn_norm = HieraMambaRMSNorm(dim, config.rms_norm_eps)
+        self.ffn_scale = HieraMambaLayerScale(dim, config.amp_dropout, config.layer_scale_init)
+
+    def interleave(self, x, mask):
+        """Anchors (mean of each pair, zero-padded to even length) placed before their two frames."""
+        batch, length, dim = x.shape
+        num_blocks = (length + 1) // 2
+        x = F.pad(x, (0, 0, 0, 2 * num_blocks - length))
+        frames = x.view(batch, num_blocks, 2, dim)
+        anchors = frames.mean(dim=2, keepdim=True)  # a_b = (x_2b + x_2b+1) / 2
+        combined = torch.cat((anchors, frames), dim=2).view(batch, 3 * num_blocks, dim)
+        frame_mask = F.pad(mask, (0, 2 * num_blocks - length), value=False).view(batch, num_blocks, 2)
+        anchor_mask = frame_mask.any(dim=-1)
+        if self.config.exact_block_masking:
+            combined_mask = torch.cat((anchor_mask[..., None], frame_mask), dim=-1).view(batch, 3 * num_blocks)
+        else:
+            # official: the first (sum over the batch of valid frames + anchors) positions are valid in every row
+            n_valid = mask.sum() + anchor_mask.sum()
+            combined_mask = torch.arange(3 * num_blocks, device=x.device)[None].expand(batch, -1) < n_valid
+        return combined, combined_mask, anchor_mask
+
+    def forward(self, x, mask):
+        length = x.size(1)
+        x = x * mask[..., None].to(x.dtype)
+        s, e, anchor_mask = self.interleave(x, mask)
+        em = e[..., None].to(s.dtype)
+        g = (s + self.global_scale(self.global_mixer(self.global_norm(s)))) * em
+        g1 = torch.sigmoid(self.gate1(torch.cat((s, g), dim=-1)))
+        fused = g1 * g + (1 - g1) * s
+        if self.local_encode:
+            lc = (fused + self.local_scale(self.local_encoder(self.local_norm(fused), e))) * em
+            g2 = torch.sigmoid(self.gate2(torch.cat((fused, lc), dim=-1)))
+            fused = g2 * lc + (1 - g2) * fused
+        out = fused + self.ffn_scale(self.ffn(self.ffn_norm(fused)))
+        out = out.view(out.size(0), -1, 3, out.size(-1))
+        anchors = out[:, :, 0]
+        sequence = out[:, :, 1:].flatten(1, 2)[:, :length]
+        return sequence, mask, anchors, anchor_mask
+
+
+class HieraMambaBackbone(nn.Module):
+    """1x1 embedding -> masked convs (LayerNorm, ReLU) -> absolute PE -> AMP blocks. Block 0 reads the features,
+    block i > 0 the anchors of block i - 1; level l of the pyramid is block l's sequence output."""
+
+    def __init__(self, config: HieraMambaConfig):
+        super().__init__()
+        self.config = config
+        dim = config.hidden_size
+        in_dim = dim if config.early_fusion else config.video_input_dim
+        self.input_proj = nn.Linear(in_dim, dim)
+        self.embed_convs = nn.ModuleList()
+        self.embed_norms = nn.ModuleList()
+        stride = config.embedding_stride
+        for _ in range(config.num_embedding_convs):
+            if stride > 1:
+                conv = HieraMambaMaskedConv(dim, dim, 5, stride=2, padding=2, bias=False)
+            else:
+                conv = HieraMambaMaskedConv(dim, dim, 3, stride=1, padding=1, bias=False)
+            self.embed_convs.append(conv)
+            self.embed_norms.append(nn.LayerNorm(dim))
+            stride = max(stride // 2, 1)
+        self.blocks = nn.ModuleList(HieraMambaAMPBlock(config, i) for i in range(config.num_amp_blocks))
+
+    def forward(self, x, mask):
+        m = mask[..., None].to(x.dtype)
+        x = self.input_proj(x * m)
+        for conv, norm in zip(self.embed_convs, self.embed_norms):
+            x, mask = conv(x, mask)
+            x = F.relu(norm(x))
+        m = mask[..., None].to(x.dtype)
+        if self.config.use_abs_pe:
+            pe = sinusoid_position_encoding(x.size(1), x.size(2), self.config.max_seq_len, x.device, x.dtype)
+            x = x + pe * m
+        else:
+            x = x * m
+        sequences, sequence_masks, anchors, anchor_masks = (), (), (), ()
+        for block in self.blocks:
+            seq, seq_mask, x, mask = block(x, mask)
+            sequences += (seq,)
+            sequence_masks += (seq_mask,)
+            anchors += (x,)
+            anchor_masks += (mask,)
+        return sequences, sequence_masks, anchors, anchor_masks
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# heads, points, projectors
+# ----------------------------------------------------------------------------------------------------------------
+class HieraMambaHead(nn.Module):
+    """Head shared over pyramid levels: n x [masked conv k3 (no bias) -> LayerNorm -> ReLU] -> masked conv k3."""
+
+    def __init__(self, config: HieraMambaConfig, out_dim: int):
+        super().__init__()
+        dim, k = config.hidden_size, config.head_kernel_size
+        self.convs = nn.ModuleList(
+            HieraMambaMaskedConv(dim, dim, k, padding=k // 2, bias=False) for _ in range(config.head_num_layers)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(config.head_num_layers))
+        self.output = HieraMambaMaskedConv(dim, out_dim, k, padding=k // 2)
+
+    def forward(self, x, mask):
+        for conv, norm in zip(self.convs, self.norms):
+            x = F.relu(norm(conv(x, mask)[0]))
+        return self.output(x, mask)[0]
+
+
+class HieraMambaRegressionHead(HieraMambaHead):
+    """Offsets = ReLU(scale_l * head(x)), one learned scalar per pyramid level (init 1)."""
+
+    def __init__(self, config: HieraMambaConfig):
+        super().__init__(config, 2)
+        self.level_scales = nn.Parameter(torch.ones(config.num_amp_blocks))
+
+    def forward(self, x, mask, level):
+        return F.relu(super().forward(x, mask) * self.level_scales[level].to(x.dtype))
+
+
+def regression_ranges(config: HieraMambaConfig) -> list[tuple[float, float]]:
+    """Per-level (r_min, r_max): (0, r), then (r*sigma, 2r) doubling; the last level reaches max_seq_len + 1."""
+    r = config.regression_range
+    ranges = [(0.0, float(r))]
+    for level in range(1, config.num_amp_blocks):
+        v_min, v_max = r * config.regression_sigma, r * 2
+        if level == config.num_amp_blocks - 1:
+            v_max = max(v_max, config.max_seq_len + 1)
+        ranges.append((float(v_min), float(v_max)))
+        r = v_max
+    return ranges
+
+
+def make_points(level_lengths, config: HieraMambaConfig, device=None) -> torch.Tensor:
+    """Candidate points of all levels, finest first: (P, 4) = (t, r_min, r_max, stride), t = i * 2^l."""
+    points = []
+    for level, (n, (r_min, r_max)) in enumerate(zip(level_lengths, regression_ranges(config))):
+        stride = 2**level
+        t = torch.arange(n, dtype=torch.float32, device=device) * stride
+        rest = torch.tensor([r_min, r_max, stride], dtype=torch.float32, device=device).expand(n, 3)
+        points.append(torch.cat((t[:, None], rest), dim=1))
+    return torch.cat(points)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# outputs
+# ----------------------------------------------------------------------------------------------------------------
+@dataclass
+class HieraMambaModelOutput(ModelOutput):
+    r"""
+    pyramid_features (`tuple(torch.FloatTensor)`, one (Q, T_l, D) per level, finest first):
+        Text-fused pyramid, the input of the heads.
+    pyramid_masks (`tuple(torch.BoolTensor)`, (Q, T_l) per level):
+        Valid steps of each level.
+    sequence_features (`tuple(torch.FloatTensor)`, (N, T_l, D) per level):
+        Backbone sequence tokens before the late fusion (N = Q with early fusion, B otherwise); ACC/SPC input.
+    sequence_masks (`tuple(torch.BoolTensor)`, (N, T_l) per level).
+    anchor_features (`tuple(torch.FloatTensor)`, (N, ceil(T_l / 2), D) per level):
+        AMP anchors of each level (anchor t summarises sequence tokens 2t and 2t+1); ACC input.
+    anchor_masks (`tuple(torch.BoolTensor)`, (N, ceil(T_l / 2)) per level).
+    text_features (`torch.FloatTensor` (Q, L + 1, D_text)) and text_mask (`torch.BoolTensor` (Q, L + 1)):
+        Encoded text with its prepended pooled / background token.
+    """
+
+    pyramid_features: tuple[torch.FloatTensor, ...] | None = None
+    pyramid_masks: tuple[torch.BoolTensor, ...] | None = None
+    sequence_features: tuple[torch.FloatTensor, ...] | None = None
+    sequence_masks: tuple[torch.BoolTensor, ...] | None = None
+    anchor_features: tuple[torch.FloatTensor, ...] | None = None
+    anchor_masks: tuple[torch.BoolTensor, ...] | None = None
+    text_features: torch.FloatTensor | None = None
+    text_mask: torch.BoolTensor | None = None
+
+
+@dataclass
+class HieraMambaVideoGroundingOutput(ModelOutput):
+    r"""
+    loss (`torch.FloatTensor` scalar, when `segments` are given):
+        cls + reg_weight * reg + acc_weight * ACC + spc_weight * SPC, each divided by `loss_norm`.
+    loss_dict (`dict[str, torch.Tensor]`, when `segments` are given):
+        `compute_grounding_loss` output: "cls", "reg", "acc", "spc" (each divided by loss_norm, unweighted),
+        "total" and "num_pos" (the positive count the trainer feeds to `update_loss_norm`).
+    logits (`torch.FloatTensor` (Q, P)): classification logits of all points, levels concatenated finest first.
+    offsets (`torch.FloatTensor` (Q, P, 2)): stride-normalised distances to the segment start and end.
+    points (`torch.FloatTensor` (P, 4)): (t, r_min, r_max, stride) of each point, in backbone grid units.
+    points_mask (`torch.BoolTensor` (Q, P)): valid points.
+    The remaining fields are those of `HieraMambaModelOutput`.
+    """
+
+    loss: torch.FloatTensor | None = None
+    loss_dict: dict | None = None
+    logits: torch.FloatTensor | None = None
+    offsets: torch.FloatTensor | None = None
+    points: torch.FloatTensor | None = None
+    points_mask: torch.BoolTensor | None = None
+    pyramid_features: tuple[torch.FloatTensor, ...] | None = None
+    pyramid_masks: tuple[torch.BoolTensor, ...] | None = None
+    sequence_features: tuple[torch.FloatTensor, ...] | None = None
+    sequence_masks: tuple[torch.BoolTensor, ...] | None = None
+    anchor_features: tuple[torch.FloatTensor, ...] | None = None
+    anchor_masks: tuple[torch.BoolTensor, ...] | None = None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pretrained models
+# ----------------------------------------------------------------------------------------------------------------
+class HieraMambaPreTrainedModel(PreTrainedModel):
+    config_class = HieraMambaConfig
+    config: HieraMambaConfig
+    base_model_prefix = "model"
+    main_input_name = "video_features"
+    input_modalities = ("video", "text")
+    supports_gradient_checkpointing = False
+    _supports_sdpa = False
+    _supports_flash_attn = False
+    _no_split_modules = ["HieraMambaAMPBlock"]
+
+    def _init_weights(self, module):
+        """Official initialisation: PyTorch default for Linear/Conv weights with zero biases, LayerNorms 1/0,
+        LayerScales 1e-4, level scales 1, background token trunc-normal(0.02), Hydra dt/A/D as official Hydra,
+        classification bias from `cls_prior_prob`."""
+        if isinstance(module, (nn.Linear, nn.Conv1d)):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, HieraMambaRMSNorm):
+            init.ones_(module.weight)
+        elif isinstance(module, HieraMambaLayerScale):
+            init.constant_(module.scale, module.init_value)
+        elif isinstance(module, Hydra):
+            init.ones_(module.norm.weight)
+            if not getattr(module.A_log, "_is_hf_initialized", False):
+                module.reset_ssm_parameters()
+        elif isinstance(module, HieraMambaTextEncoder) and module.background_token is not None:
+            init.trunc_normal_(module.background_token, mean=0.0, std=0.02, a=-2.0, b=2.0)
+        elif isinstance(module, HieraMambaRegressionHead):
+            init.ones_(module.level_scales)
+        elif isinstance(module, HieraMambaForVideoGrounding):
+            prior = self.config.cls_prior_prob
+            bias = -math.log((1 - prior) / prior) if prior > 0 else 0.0
+            init.constant_(module.cls_head.output.bias, bias)
+
+
+def _check_inputs(config, video_features, video_mask, text_features, text_mask, queries_per_video):
+    """Clear errors for malformed input (shapes, dtypes, empty or NaN inputs)."""
+    if video_features.ndim != 3:
+        raise ValueError(f"video_features must be (B, T, C_video), got shape {tuple(video_features.shape)}.")
+    if video_features.size(-1) != config.video_input_dim:
+        raise ValueError(
+            f"video_features have width {video_features.size(-1)}, the config expects "
+            f"video_input_dim={config.video_input_dim}."
+        )
+    if text_features.ndim != 3:
+        raise ValueError(f"text_features must be (Q, L, C_text), got shape {tuple(text_features.shape)}.")
+    if text_features.size(-1) != config.text_input_dim:
+        raise ValueError(
+            f"text_features have width {text_features.size(-1)}, the config expects "
+            f"text_input_dim={config.text_input_dim}."
+        )
+    for name, feats, mask in (("video", video_features, video_mask), ("text", text_features, text_mask)):
+        if mask.dtype != torch.bool:
+            raise ValueError(f"{name}_mask must be a bool tensor, got {mask.dtype}.")
+        if mask.shape != feats.shape[:2]:
+            raise ValueError(
+                f"{name}_mask has shape {tuple(mask.shape)} but {name}_features has length shape "
+                f"{tuple(feats.shape[:2])}: mask/feature length mismatch."
+            )
+        if not mask.any(dim=1).all():
+            raise ValueError(f"empty {name}: some {name}_mask rows have no valid step.")
+        if (mask[:, 1:] & ~mask[:, :-1]).any():
+            raise ValueError(f"{name}_mask must mark a prefix of valid steps (padding at the end only).")
+        if not torch.isfinite(feats).all():
+            raise ValueError(f"{name}_features contain NaN or infinite values.")
+    if queries_per_video.ndim != 1 or queries_per_video.numel() != video_features.size(0):
+        raise ValueError(
+            f"queries_per_video must have one entry per video ({video_features.size(0)}), got shape "
+            f"{tuple(queries_per_video.shape)}."
+        )
+    if (queries_per_video < 1).any():
+        raise ValueError("queries_per_video entries must be >= 1.")
+    if int(queries_per_video.sum()) != text_features.size(0):
+        raise ValueError(
+            f"queries_per_video sums to {int(queries_per_video.sum())} but there are {text_features.size(0)} "
+            "text queries."
+        )
+
+
+class HieraMambaModel(HieraMambaPreTrainedModel):
+    """Text encoder, fusion and AMP backbone; returns the fused pyramid (see `HieraMambaModelOutput`)."""
+
+    def __init__(self, config: HieraMambaConfig):
+        super().__init__(config)
+        self.text_encoder = HieraMambaTextEncoder(config)
+        self.video_proj = nn.Linear(config.video_input_dim, config.hidden_size) if config.early_fusion else None
+        self.fusion = HieraMambaFusion(config)
+        self.backbone = HieraMambaBackbone(config)
+        self.post_init()
+
+    def forward(
+        self,
+        video_features: torch.FloatTensor,
+        video_mask: torch.BoolTensor,
+        text_features: torch.FloatTensor,
+        text_mask: torch.BoolTensor,
+        queries_per_video: torch.LongTensor | None = None,
+        **kwargs,
+    ) -> HieraMambaModelOutput:
+        config = self.config
+        if queries_per_video is None:
+            queries_per_video = torch.ones(video_features.size(0), dtype=torch.long, device=video_features.device)
+        _check_inputs(config, video_features, video_mask, text_features, text_mask, queries_per_video)
+        video_features, video_mask = self.pad_video(video_features, video_mask)
+        text_features, text_mask = self.pad_text(text_features, text_mask)
+
+        text, text_mask = self.text_encoder(text_features, text_mask)
+        if config.early_fusion:
+            # early fusion: the backbone runs once per (video, query) pair
+            m = video_mask[..., None].to(video_features.dtype)
+            video = self.video_proj(video_features * m)
+            video, video_mask = self.fusion(video, video_mask, text, text_mask, queries_per_video)
+            sequences, sequence_masks, anchors, anchor_masks = self.backbone(video, video_mask)
+            repeats = None
+        else:
+            sequences, sequence_masks, anchors, anchor_masks = self.backbone(video_features, video_mask)
+            repeats = queries_per_video
+        fused, fused_masks = (), ()
+        for seq, seq_mask in zip(sequences, sequence_masks):
+            f, fm = self.fusion(seq, seq_mask, text, text_mask, repeats)
+            fused += (f,)
+            fused_masks += (fm,)
+        return HieraMambaModelOutput(
+            pyramid_features=fused, pyramid_masks=fused_masks, sequence_features=sequences,
+            sequence_masks=sequence_masks, anchor_features=anchors, anchor_masks=anchor_masks,
+            text_features=text, text_mask=text_mask,
+        )
+
+    def pad_video(self, video_features, video_mask):
+        """Zero-pad the time axis to a multiple of `config.padding_unit` (the official evaluator's padding)."""
+        unit = self.config.padding_unit
+        pad = -video_features.size(1) % unit
+        if pad:
+            video_features = F.pad(video_features, (0, 0, 0, pad))
+            video_mask = F.pad(video_mask, (0, pad), value=False)
+        return video_features, video_mask
+
+    def pad_text(self, text_features, text_mask):
+        """In eval mode, zero-pad the tokens to `config.text_pad_length` as the official evaluator does."""
+        target = self.config.text_pad_length
+        if self.training or target is None or text_features.size(1) >= target:
+            return text_features, text_mask
+        pad = target - text_features.size(1)
+        return F.pad(text_features, (0, 0, 0, pad)), F.pad(text_mask, (0, pad), value=False)
+
+
+class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
+    """HieraMamba with classification / regression heads over the candidate points of all pyramid levels, the
+    training losses (when `segments` are given) and the official decoding (`post_process_video_grounding`)."""
+
+    def __init__(self, config: HieraMambaConfig):
+        super().__init__(config)
+        self.model = HieraMambaModel(config)
+        self.cls_head = HieraMambaHead(config, 1)
+        self.reg_head = HieraMambaRegressionHead(config)
+        # contrastive projectors of ACC / SPC (trained and saved here; the official code never trains them)
+        self.acc_projector = HieraMambaContrastiveProjector(config.hidden_size, config.projector_dim)
+        self.spc_projector = HieraMambaContrastiveProjector(config.hidden_size, config.projector_dim)
+        self.post_init()
+
+    def forward(
+        self,
+        video_features: torch.FloatTensor,
+        video_mask: torch.BoolTensor,
+        text_features: torch.FloatTensor,
+        text_mask: torch.BoolTensor,
+        queries_per_video: torch.LongTensor | None = None,
+        segments: torch.FloatTensor | None = None,
+        loss_norm: float | None = None,
+        loss_generator: torch.Generator | None = None,
+        **kwargs,
+    ) -> HieraMambaVideoGroundingOutput:
+        r"""
+        video_features (B, T, C_video) float; video_mask (B, T) bool (valid prefix); text_features (Q, L, C_text);
+        text_mask (Q, L) bool; queries_per_video (B,) long, default all ones, query q belongs to video
+        `repeat_interleave` order; segments (Q, 2) float, optional, ground truth in input feature-grid units
+        (divided by `embedding_stride` to reach the backbone grid of `points`); loss_norm: the trainer's running
+        normaliser (default `config.initial_loss_norm`; update it after each step with
+        `update_loss_norm(loss_norm, output.loss_dict["num_pos"])`); loss_generator: RNG of the contrastive
+        negative sampling.
+        """
+        if segments is not None and (segments.ndim != 2 or segments.shape != (text_features.size(0), 2)):
+            raise ValueError(f"segments must be (Q, 2) with Q={text_features.size(0)}, got {tuple(segments.shape)}.")
+        if segments is not None and (not torch.isfinite(segments).all() or (segments[:, 1] < segments[:, 0]).any()):
+            raise ValueError("segments must be finite with start <= end.")
+        if queries_per_video is None:
+            queries_per_video = torch.ones(video_features.size(0), dtype=torch.long, device=video_features.device)
+        out = self.model(video_features, video_mask, text_features, text_mask, queries_per_video)
+        logits, offsets = [], []
+        for level, (x, mask) in enumerate(zip(out.pyramid_features, out.pyramid_masks)):
+            logits.append(self.cls_head(x, mask).squeeze(-1))
+            offsets.append(self.reg_head(x, mask, level))
+        points = make_points([m.size(1) for m in out.pyramid_masks], self.config, video_features.device)
+        logits, offsets = torch.cat(logits, dim=1), torch.cat(offsets, dim=1)
+        points_mask = torch.cat(out.pyramid_masks, dim=1)
+
+        loss = loss_dict = None
+        if segments is not None:
+            loss_dict = compute_grounding_loss(
+                logits, offsets, points, points_mask, segments / self.config.embedding_stride,
+                [m.size(1) for m in out.pyramid_masks],
+                sequence_features=out.sequence_features, sequence_masks=out.sequence_masks,
+                anchor_features=out.anchor_features, anchor_masks=out.anchor_masks,
+                acc_projector=self.acc_projector, spc_projector=self.spc_projector,
+                loss_norm=self.config.initial_loss_norm if loss_norm is None else loss_norm,
+                queries_per_video=None if self.config.early_fusion else queries_per_video,
+                generator=loss_generator, config=self.config, fix_quirks=self.config.fix_loss_quirks,
+            )
+            loss = loss_dict["total"]
+        return HieraMambaVideoGroundingOutput(
+            loss=loss, loss_dict=loss_dict, logits=logits, offsets=offsets, points=points, points_mask=points_mask,
+            pyramid_features=out.pyramid_features, pyramid_masks=out.pyramid_masks,
+            sequence_features=out.sequence_features, sequence_masks=out.sequence_masks,
+            anchor_features=out.anchor_features, anchor_masks=out.anchor_masks,
+        )
+
+
+__all__ = [
+    "HieraMambaModel",
+    "HieraMambaForVideoGrounding",
+    "HieraMambaPreTrainedModel",
+    "HieraMambaModelOutput",
+    "HieraMambaVideoGroundingOutput",
+    "make_points",
+    "regression_ranges",
+]
