@@ -238,6 +238,14 @@ class MambaMiaConfig(PreTrainedConfig):
         """Number of video placeholder tokens one video with `num_frames` kept frames expands to."""
         return num_frames * self.tokens_per_frame
 
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """Save `config.json` with an `auto_map` and the small shim files that import the installed package."""
+        from .remote_code import AUTO_MAP, write_shims
+
+        self.auto_map = dict(AUTO_MAP)
+        write_shims(str(save_directory), ("configuration_mambamia.py", "modeling_mambamia.py", "processing_mambamia.py"))
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
     @classmethod
     def from_preset(cls, name: str, **kwargs) -> "MambaMiaConfig":
         """Build a named configuration; `"mambamia-7b"` = SigLIP2 so400m patch16 384 + Qwen2-7B + compressor."""

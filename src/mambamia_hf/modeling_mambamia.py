@@ -536,7 +536,11 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             mask = self._check_placeholders(input_ids, inputs_embeds, per_video, kept_frames)
             video_features = torch.cat(per_video, dim=0).to(inputs_embeds.device, inputs_embeds.dtype)
             inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1).to(inputs_embeds.device), video_features)
-        elif input_ids is not None and (input_ids == self.config.video_token_id).any():
+        elif (
+            input_ids is not None
+            and (past_key_values is None or past_key_values.get_seq_length() == 0)
+            and (input_ids == self.config.video_token_id).any()
+        ):
             raise ValueError("input_ids contain video placeholder tokens but no video (pixel_values_videos) was given.")
 
         outputs = self.language_model(
@@ -638,9 +642,11 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
     ):
         """`GenerationMixin.generate`, encoding the video once before prefill.
 
-        When delta sampling drops frames, the dropped frames' placeholder tokens are removed from `input_ids` (which
-        are then left-padded again), so the returned sequences start with the shortened prompt.
+        When delta sampling drops frames, the dropped frames' placeholder tokens are removed from the prompt before
+        prefill (the LLM sees only the kept frames' tokens); the returned sequences still start with the caller's
+        `input_ids`, so `output[:, input_ids.shape[1]:]` are the new tokens as usual.
         """
+        original_input_ids, shortened = input_ids, False
         if pixel_values_videos is not None and input_ids is not None and kwargs.get("mm_encoder_outputs") is None:
             video_output = self.model.get_video_features(pixel_values_videos, video_frame_mask)
             num_frames = (
@@ -663,12 +669,21 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
                     self.config.tokens_per_frame,
                     int(pad_token_id),
                 )
+                shortened = True
             kwargs["mm_encoder_outputs"] = {"video": video_output}
             pixel_values_videos = None
         if pixel_values_videos is not None:
             kwargs["pixel_values_videos"] = pixel_values_videos
             kwargs["video_frame_mask"] = video_frame_mask
-        return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        output = super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        if not shortened:
+            return output
+        sequences = output if isinstance(output, torch.Tensor) else output.sequences
+        sequences = torch.cat([original_input_ids.to(sequences.device), sequences[:, input_ids.shape[1] :]], dim=1)
+        if isinstance(output, torch.Tensor):
+            return sequences
+        output.sequences = sequences
+        return output
 
     # ------------------------------------------------------------------ build from parts
     @classmethod

@@ -1,0 +1,267 @@
+# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+"""MambaMia processor: video file or frames -> sampled frames -> SigLIP pixels; Qwen2 chat prompt with the video
+placeholder expanded to exactly the number of video tokens the model produces.
+
+No torchvision anywhere: frames are decoded with decord (PyAV fallback) and each frame goes through SigLIP's PIL
+image processor (resize to the tower's size, rescale 1/255, normalise with mean = std = 0.5).
+"""
+
+import math
+import os
+
+import numpy as np
+from transformers import BatchFeature
+from transformers.processing_utils import ProcessorMixin
+
+
+# Qwen2 ChatML (sister repo's `qwen_2` conversation): a video content item renders as "<video>\n" before the text.
+CHAT_TEMPLATE = (
+    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for item in message['content'] %}"
+    "{% if item['type'] == 'video' %}<video>\n{% elif item['type'] == 'text' %}{{ item['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def sample_frame_indices(num_video_frames: int, native_fps: float, fps: float, max_frames: int) -> np.ndarray:
+    """n = min(ceil(duration * fps), max_frames) timestamps linspace(0, duration, n, endpoint=False), each mapped to
+    the nearest decoded frame (sister repo's sampling)."""
+    if num_video_frames < 1:
+        raise ValueError("The video is shorter than one frame (no frame could be decoded).")
+    duration = num_video_frames / native_fps
+    n = max(1, min(math.ceil(duration * fps), max_frames))
+    timestamps = np.linspace(0.0, duration, n, endpoint=False)
+    return np.clip(np.round(timestamps * native_fps).astype(np.int64), 0, num_video_frames - 1)
+
+
+def load_video_frames(path: str, fps: float, max_frames: int, backend: str | None = None) -> np.ndarray:
+    """Decode the frames of `path` sampled at <= `fps`, at most `max_frames`: uint8 array (n, H, W, 3).
+
+    `backend` is "decord", "pyav" or None (decord if importable, else PyAV)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"Video file not found: {path}")
+    if backend not in (None, "decord", "pyav"):
+        raise ValueError(f"Unknown video backend {backend!r}; use 'decord' or 'pyav'.")
+    if backend in (None, "decord"):
+        try:
+            return _load_with_decord(path, fps, max_frames)
+        except ImportError:
+            if backend == "decord":
+                raise
+        except ValueError:
+            raise
+        except Exception:  # decord cannot read every stream (e.g. some odd frame sizes): fall back to PyAV
+            if backend == "decord":
+                raise
+    return _load_with_pyav(path, fps, max_frames)
+
+
+def _load_with_decord(path: str, fps: float, max_frames: int) -> np.ndarray:
+    import decord
+
+    reader = decord.VideoReader(path, ctx=decord.cpu(0))
+    native_fps = float(reader.get_avg_fps()) or 1.0
+    indices = sample_frame_indices(len(reader), native_fps, fps, max_frames)
+    return reader.get_batch(indices.tolist()).asnumpy()
+
+
+def _load_with_pyav(path: str, fps: float, max_frames: int) -> np.ndarray:
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        native_fps = float(stream.average_rate) if stream.average_rate else 1.0
+    indices = sample_frame_indices(len(frames), native_fps, fps, max_frames)
+    return np.stack([frames[i] for i in indices])
+
+
+class MambaMiaProcessor(ProcessorMixin):
+    r"""
+    Processor for [`MambaMiaForConditionalGeneration`]: a SigLIP image processor (PIL backend) applied per frame and
+    a Qwen2 tokenizer.
+
+    Args:
+        image_processor: SigLIP image processor (`SiglipImageProcessorPil`); its size must be the tower's image size.
+        tokenizer: Qwen2 tokenizer holding `video_token` as a special token.
+        chat_template (`str`, *optional*): Jinja chat template; defaults to Qwen2 ChatML with `<video>\n` for videos.
+        video_token (`str`, defaults to `"<video>"`): the placeholder; each one takes exactly one video.
+        tokens_per_frame (`int`, defaults to 25): LLM tokens per kept frame (`config.tokens_per_frame`: k anchors +
+            the frame separator). Must match the model's config.
+        fps (`float`, defaults to 1.0): sampling rate cap for video files (paper: up to 2 fps in training).
+        max_frames (`int`, defaults to 384): frame budget (paper inference: 384; training 64 / 128).
+    """
+
+    def __init__(
+        self,
+        image_processor=None,
+        tokenizer=None,
+        chat_template=None,
+        video_token: str = "<video>",
+        tokens_per_frame: int = 25,
+        fps: float = 1.0,
+        max_frames: int = 384,
+        **kwargs,
+    ):
+        self.video_token = video_token
+        self.tokens_per_frame = tokens_per_frame
+        self.fps = fps
+        self.max_frames = max_frames
+        super().__init__(image_processor, tokenizer, chat_template=chat_template or CHAT_TEMPLATE)
+        self.video_token_id = tokenizer.convert_tokens_to_ids(video_token)
+        if self.video_token_id is None or self.video_token_id == tokenizer.unk_token_id:
+            raise ValueError(f"The tokenizer has no token {video_token!r}: add it as a special token.")
+
+    # ------------------------------------------------------------------ videos
+    def num_video_tokens(self, num_frames: int) -> int:
+        """LLM tokens of a video with `num_frames` frames (no delta sampling)."""
+        return num_frames * self.tokens_per_frame
+
+    def load_video(self, video, fps: float | None = None, max_frames: int | None = None) -> np.ndarray:
+        """Path -> sampled frames; frames (array (T, H, W, 3) / list of PIL or arrays) -> at most `max_frames`,
+        evenly spaced. Returns uint8 (n, H, W, 3)."""
+        fps = self.fps if fps is None else fps
+        max_frames = self.max_frames if max_frames is None else max_frames
+        if isinstance(video, (str, os.PathLike)):
+            frames = load_video_frames(str(video), fps, max_frames)
+        else:
+            frames = [np.asarray(frame) for frame in video] if not isinstance(video, np.ndarray) else video
+            if len(frames) == 0:
+                raise ValueError("The video is shorter than one frame (it has no frames).")
+            frames = np.stack(frames) if not isinstance(frames, np.ndarray) else frames
+            if frames.ndim != 4 or frames.shape[-1] != 3:
+                raise ValueError(f"Frames must be (num_frames, height, width, 3) RGB, got shape {frames.shape}")
+            if len(frames) > max_frames:
+                frames = frames[np.linspace(0, len(frames), max_frames, endpoint=False).astype(np.int64)]
+        if len(frames) == 0:
+            raise ValueError("The video is shorter than one frame (no frame could be decoded).")
+        return frames
+
+    def preprocess_frames(self, frames: np.ndarray) -> np.ndarray:
+        """SigLIP image processing per frame -> float32 (n, 3, S, S)."""
+        out = self.image_processor(list(frames), return_tensors="np")["pixel_values"]
+        return np.asarray(out, dtype=np.float32)
+
+    # ------------------------------------------------------------------ call
+    def __call__(
+        self,
+        text: str | list[str] | None = None,
+        videos=None,
+        return_tensors: str | None = "pt",
+        padding: bool | str = True,
+        fps: float | None = None,
+        max_frames: int | None = None,
+        **kwargs,
+    ) -> BatchFeature:
+        """Tokenise `text` (one `<video>` per video, in order) and process `videos`.
+
+        Returns `input_ids`, `attention_mask` and, with videos, `pixel_values_videos` (num_videos, max_frames, 3, S,
+        S) and `video_frame_mask` (num_videos, max_frames; 0 marks padding frames of shorter videos).
+        """
+        if text is None:
+            raise ValueError("MambaMiaProcessor needs `text` (a prompt with one video placeholder per video).")
+        texts = [text] if isinstance(text, str) else list(text)
+        if videos is None:
+            video_list = []
+        elif isinstance(videos, (str, os.PathLike, np.ndarray)):
+            video_list = [videos]
+        elif len(videos) > 0 and not isinstance(videos[0], (str, os.PathLike, np.ndarray, list, tuple)):
+            video_list = [videos]  # one video given as a list of PIL frames
+        elif len(videos) > 0 and isinstance(videos[0], np.ndarray) and videos[0].ndim == 3:
+            video_list = [videos]  # one video given as a list of (H, W, 3) frames
+        else:
+            video_list = list(videos)
+
+        placeholders = [t.count(self.video_token) for t in texts]
+        if sum(placeholders) != len(video_list):
+            if sum(placeholders) == 0:
+                raise ValueError(
+                    f"Got {len(video_list)} video(s) but the text has no {self.video_token!r} placeholder; put one "
+                    "placeholder where each video goes (apply_chat_template does this for a 'video' content item)."
+                )
+            if len(video_list) > sum(placeholders):
+                raise ValueError(
+                    f"Got {len(video_list)} videos for {sum(placeholders)} {self.video_token!r} placeholder(s): each "
+                    "placeholder takes exactly one video (more than one video per placeholder)."
+                )
+            raise ValueError(
+                f"The text has {sum(placeholders)} {self.video_token!r} placeholder(s) but {len(video_list)} video(s)"
+                " were given."
+            )
+
+        pixel_values, num_frames = [], []
+        for video in video_list:
+            frames = self.load_video(video, fps=fps, max_frames=max_frames)
+            pixel_values.append(self.preprocess_frames(frames))
+            num_frames.append(len(frames))
+
+        # expand each placeholder to exactly its video's token count
+        expanded, video_idx = [], 0
+        for t in texts:
+            parts = t.split(self.video_token)
+            out = parts[0]
+            for part in parts[1:]:
+                out += self.video_token * self.num_video_tokens(num_frames[video_idx]) + part
+                video_idx += 1
+            expanded.append(out)
+
+        text_inputs = self.tokenizer(expanded, padding=padding, return_tensors=return_tensors, **kwargs)
+        self._check_video_token_counts(text_inputs["input_ids"], num_frames)
+        data = dict(text_inputs)
+        if video_list:
+            longest = max(num_frames)
+            batch = np.zeros((len(video_list), longest, *pixel_values[0].shape[1:]), dtype=np.float32)
+            frame_mask = np.zeros((len(video_list), longest), dtype=np.int64)
+            for i, pv in enumerate(pixel_values):
+                batch[i, : len(pv)] = pv
+                frame_mask[i, : len(pv)] = 1
+            data["pixel_values_videos"] = batch
+            data["video_frame_mask"] = frame_mask
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def _check_video_token_counts(self, input_ids, num_frames: list[int]):
+        """Guarantee: the tokenised prompt holds, for every video in order, one run of exactly its token count."""
+        expected = [self.num_video_tokens(n) for n in num_frames]
+        runs = []
+        for row in np.asarray(input_ids if not hasattr(input_ids, "tolist") else input_ids.tolist(), dtype=object):
+            row = list(row)
+            i = 0
+            while i < len(row):
+                if row[i] == self.video_token_id:
+                    j = i
+                    while j < len(row) and row[j] == self.video_token_id:
+                        j += 1
+                    runs.append(j - i)
+                    i = j
+                else:
+                    i += 1
+        if runs != expected:
+            raise ValueError(
+                f"Video placeholders and video tokens disagree after tokenisation: runs of {runs} placeholder tokens "
+                f"for videos needing {expected} (two adjacent placeholders merge; put text between them, and keep "
+                f"{self.video_token!r} out of the prompt text itself)."
+            )
+
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """Save the processor with an `auto_map` and the shim file that imports the installed package."""
+        from .remote_code import AUTO_MAP, write_shims
+
+        self.auto_map = {"AutoProcessor": AUTO_MAP["AutoProcessor"]}
+        write_shims(str(save_directory), ("processing_mambamia.py",))
+        return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+
+    def batch_decode(self, *args, **kwargs):
+        return self.tokenizer.batch_decode(*args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        return self.tokenizer.decode(*args, **kwargs)
+
+    @property
+    def model_input_names(self):
+        return ["input_ids", "attention_mask", "pixel_values_videos", "video_frame_mask"]
+
+
+__all__ = ["MambaMiaProcessor", "load_video_frames", "sample_frame_indices"]
