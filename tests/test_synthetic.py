@@ -1,0 +1,176 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hieramamba_hf.data_hieramamba import HieraMambaGroundingCollator, load_grounding_dataset
+from hieramamba_hf.frame_encoder import PALETTE, SimpleFrameEncoder, clip_features_from_frame_features, num_clips_for_frames
+from hieramamba_hf.synthetic import (
+    SyntheticGroundingConfig,
+    _query_candidates,
+    _text_encoder,
+    default_text_encoder_path,
+    generate_synthetic_grounding_set,
+    main,
+    make_queries,
+    render_frames,
+    sample_video_spec,
+)
+
+
+TINY = {"num_videos": 3, "min_clips": 40, "max_clips": 64, "queries_per_video": 4, "train_fraction": 2 / 3,
+        "val_fraction": 1 / 3}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    info = generate_synthetic_grounding_set(out, seed=3, render_videos=True, **TINY)
+    return out, info
+
+
+# ------------------------------------------------------------------------------------------- frame encoder
+def test_frame_encoder_definition_and_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(7, 24, 20, 3), dtype=np.uint8)
+    encoder = SimpleFrameEncoder(feature_dim=32, clip_size=3, clip_stride=2, frame_rate=4.0)
+    per_frame = encoder.encode_frames(frames)
+    assert per_frame.shape == (7, 32) and per_frame.dtype == torch.float32
+    clips = encoder(frames)
+    assert clips.shape == (num_clips_for_frames(7, 3, 2), 32) == (3, 32)
+    torch.testing.assert_close(clips[1], per_frame[2:5].mean(0))  # clip 1 = frames 2, 3, 4
+    # raw block by hand for a constant frame: colour grid = the colour, no edges, histogram of that colour
+    raw = SimpleFrameEncoder(feature_dim=0).encode_frames(np.full((1, 8, 8, 3), 255, dtype=np.uint8))
+    assert raw.shape == (1, 5 * 16 + 16)
+    torch.testing.assert_close(raw[0, :48], torch.full((48,), 0.5))
+    torch.testing.assert_close(raw[0, 48:80], torch.full((32,), -0.5))
+    d2 = ((torch.tensor(PALETTE) - 1.0) ** 2).sum(1)
+    torch.testing.assert_close(raw[0, 80:] + 0.5, torch.softmax(-d2 / (2 * 0.15**2), 0))  # palette histogram
+    assert raw[0, 80 + 1].item() + 0.5 > 0.99  # white is palette entry 1
+    # save / load: the same numbers rebuild the same encoder
+    encoder.save_pretrained(tmp_path)
+    reloaded = SimpleFrameEncoder.from_pretrained(tmp_path)
+    assert reloaded.to_dict() == encoder.to_dict()
+    assert torch.equal(reloaded(frames), clips)
+    assert not torch.allclose(SimpleFrameEncoder(feature_dim=32, projection_seed=1, clip_size=3)(frames), clips)
+    with pytest.raises(ValueError, match="uint8"):
+        encoder.encode_frames(frames.astype(np.float32))
+    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
+        encoder.encode_frames(frames[..., :2])
+    assert clip_features_from_frame_features(per_frame[:2], 3, 2).shape == (0, 32)
+
+
+def test_decoded_mp4_features_match_saved_features(tiny_set):
+    out, info = tiny_set
+    encoder = SimpleFrameEncoder.from_pretrained(out / "frame_encoder")
+    for video_id in ("synth_00000", "synth_00002"):
+        saved = torch.from_numpy(np.load(out / "video_features" / f"{video_id}.npy"))
+        decoded = encoder.encode_video_file(out / "videos" / f"{video_id}.mp4", chunk_frames=16)
+        assert decoded.shape == saved.shape
+        rel = (decoded - saved).norm(dim=1) / saved.norm(dim=1)
+        cos = torch.nn.functional.cosine_similarity(decoded, saved, dim=1)
+        assert rel.max() < 0.05 and cos.min() > 0.998, (rel.max(), cos.min())
+        # the features do move with the content: far clips differ much more than the compression error
+        assert (saved[1:] - saved[:-1]).norm(dim=1).max() > 5 * (decoded - saved).norm(dim=1).max()
+
+
+# ------------------------------------------------------------------------------------------- generator
+def test_set_loads_in_official_format(tiny_set):
+    out, info = tiny_set
+    clock = info["clock"]
+    assert clock == {"fps": 2.0, "clip_size": 2, "clip_stride": 2, "downsample_rate": 1}
+    anno = json.loads((out / info["anno_file"]).read_text())
+    assert [len(anno[s]) for s in ("train", "val", "test")] == [2, 1, 0]
+    ds = load_grounding_dataset(
+        out / info["anno_file"], "val", out / info["vid_feat_dir"], out / info["text_feat_dir"],
+        clip_size=clock["clip_size"], clip_stride=clock["clip_stride"],
+    )  # fmt: skip
+    row = ds[0]
+    video = anno["val"][row["video_id"]]
+    assert row["video_features"].shape == (video["num_clips"], info["video_feature_dim"])
+    assert video["duration"] == video["num_clips"] * 2 / 2.0
+    # event over clips [s, e) -> seconds [s, e] at 1 clip / s -> grid [s - 0.5, e - 0.5]
+    sec = torch.tensor(row["segments_sec"], dtype=torch.float32)
+    torch.testing.assert_close(row["segments"], sec - 0.5)
+    assert all(float(s).is_integer() for seg in row["segments_sec"] for s in seg)
+    assert all(t.shape[1] == 384 for t in row["text_features"])
+    # text features are MiniLM's last hidden states of the sentence
+    encoder = _text_encoder(default_text_encoder_path())
+    torch.testing.assert_close(row["text_features"][0], torch.from_numpy(encoder([row["sentences"][0]])[0]))
+    batch = HieraMambaGroundingCollator(pad_to_multiple_of=128)([row])
+    assert batch["video_features"].shape == (1, 128, info["video_feature_dim"])
+    train = load_grounding_dataset(
+        out / info["anno_file"], "train", out / info["vid_feat_dir"], out / info["text_feat_dir"],
+        clip_size=2, clip_stride=2, is_training=True, max_vid_len=64, max_num_text=2,
+    )  # fmt: skip
+    batch = HieraMambaGroundingCollator(max_seq_len=64)([train[0], train[1]])
+    assert batch["video_features"].shape == (2, 64, info["video_feature_dim"])
+
+
+def test_deterministic_given_seed_and_cli(tiny_set, tmp_path):
+    out, _ = tiny_set
+    main(["--output", str(tmp_path / "a"), "--num-videos", "1", "--min-clips", "40", "--max-clips", "64",
+          "--queries-per-video", "4", "--seed", "3", "--no-videos"])  # fmt: skip
+    assert not (tmp_path / "a" / "videos").exists()
+    anno_a = json.loads((tmp_path / "a" / "annotations" / "synthetic_grounding.json").read_text())
+    anno_ref = json.loads((out / "annotations" / "synthetic_grounding.json").read_text())
+    assert anno_a["train"]["synth_00000"] == anno_ref["train"]["synth_00000"]  # same seed, same video 0
+    for name in ("video_features/synth_00000.npy", "text_features/synth_00000_q00.npy"):
+        assert np.array_equal(np.load(tmp_path / "a" / name), np.load(out / name))
+    other = sample_video_spec(SyntheticGroundingConfig(seed=4, min_clips=40, max_clips=64), 0)
+    assert other["events"] != sample_video_spec(SyntheticGroundingConfig(seed=3, min_clips=40, max_clips=64), 0)["events"]
+
+
+def test_full_size_specs_are_long_and_valid():
+    config = SyntheticGroundingConfig()
+    lengths = []
+    for index in range(30):
+        spec = sample_video_spec(config, index)
+        num_clips = spec["num_clips"]
+        lengths.append(num_clips)
+        assert 500 <= num_clips <= 20000
+        events = spec["events"]
+        assert len(events) >= 4
+        for prev, event in zip(events, events[1:]):
+            assert prev["end"] <= event["start"]  # no overlap, time-ordered
+        assert events[-1]["end"] <= num_clips
+        durations = [e["end"] - e["start"] for e in events]
+        assert min(durations) >= 2 and max(durations) <= 0.2 * num_clips
+        kinds = [(e["colour"], e["shape"], e["motion"]) for e in events]
+        assert len(set(kinds)) < len(kinds)  # same-kind distractors
+        queries = make_queries(spec, 8)
+        assert len(queries) == 8 and len({q["sentence"] for q in queries}) == 8
+    assert min(lengths) < 2000 and max(lengths) > 8000  # the range is actually used
+
+
+def test_query_candidates_follow_their_definitions():
+    def ev(kind):
+        return {"colour": kind, "shape": "disc", "motion": "still"}
+
+    events = [ev(k) for k in "ABACAB"]  # indices 0..5
+    c = _query_candidates(events)
+    assert [x["target"] for x in c["unique"]] == [3]  # C occurs once
+    ordinal = {(x["target"], x["ord"]) for x in c["ordinal"]}
+    assert {(0, "first"), (2, "second"), (4, "third"), (4, "last"), (1, "first"), (5, "last")} <= ordinal
+    # consecutive pairs: AB twice (not unique), BA once, AC once, CA once
+    assert sorted((x["ref"], x["target"]) for x in c["after"]) == [(1, 2), (2, 3), (3, 4)]
+    assert sorted((x["target"], x["ref"]) for x in c["before"]) == [(1, 2), (2, 3), (3, 4)]
+    # first A after the 2nd B (index 5): none; first B after the 2nd A (index 2): index 5 (B also before)
+    assert {(x["ref"], x["n"], x["target"]) for x in c["count"]} == {(2, 2, 5), (4, 3, 5)}
+
+
+def test_rendered_frames_show_the_events():
+    config = SyntheticGroundingConfig(min_clips=40, max_clips=64, resolution=32)
+    spec = sample_video_spec(config, 0)
+    event = spec["events"][0]
+    first, last = event["start"] * 2, event["end"] * 2
+    frames = render_frames(spec, config, 0, last + 2)
+    assert frames.shape == (last + 2, 32, 32, 3) and frames.dtype == np.uint8
+    from hieramamba_hf.synthetic import COLOURS
+
+    colour = np.array(COLOURS[event["colour"]], dtype=np.uint8)
+    has_colour = (frames == colour).all(-1).any((1, 2))
+    assert has_colour[first:last].all()
+    if first > 0:
+        assert not has_colour[first - 1]
