@@ -346,17 +346,21 @@ class MambaMiaPreTrainedModel(PreTrainedModel):
         if isinstance(module, MambaMiaModel) and module.frame_separator is not None:
             init.normal_(module.frame_separator, mean=0.0, std=1 / math.sqrt(self.config.text_config.hidden_size))
         elif isinstance(module, MambaMiaCompressor):
+            # (modules without own parameters are skipped by transformers for custom code, so the GPA linears are
+            # initialised here, from the compressor that owns the query)
             init.normal_(module.query, mean=0.0, std=1 / math.sqrt(self.config.compressor_hidden_size))
             init.xavier_uniform_(module.input_proj.weight)
             init.zeros_(module.input_proj.bias)
-        elif isinstance(module, MambaMiaGatedPatchAggregation):
-            # default nn.Linear init scaled by gpa_init_scale, zero bias: mean pooling and g = 0.5 at start
-            for linear in (module.weight_proj, module.gate_proj):
-                if not getattr(linear.weight, "_is_hf_initialized", False):
-                    weight = torch.empty_like(linear.weight)
-                    nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
-                    init.copy_(linear.weight, weight * self.config.gpa_init_scale)
-                init.zeros_(linear.bias)
+            for layer in module.layers:
+                if layer.gpa is None:
+                    continue
+                # default nn.Linear init scaled by gpa_init_scale, zero bias: mean pooling and g = 0.5 at start
+                for linear in (layer.gpa.weight_proj, layer.gpa.gate_proj):
+                    if not getattr(linear.weight, "_is_hf_initialized", False):
+                        weight = torch.empty_like(linear.weight)
+                        torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+                        init.copy_(linear.weight, weight * self.config.gpa_init_scale)
+                    init.zeros_(linear.bias)
         elif isinstance(module, BiMamba2Mixer):
             if not getattr(module.A_log, "_is_hf_initialized", False):
                 module.reset_ssm_parameters()  # dt_bias log-uniform (inverse softplus), A_log = log(1..h), D = 1
