@@ -117,7 +117,8 @@ def test_iou_and_diou_by_hand():
 def test_point_assignment_by_hand():
     # level 0: t = 0..15, stride 1, range [0, 4); level 1: t = 0, 2, .., 14, stride 2, range [2, 8)
     p0 = torch.stack([torch.arange(16.0), torch.zeros(16), torch.full((16,), 4.0), torch.ones(16)], 1)
-    p1 = torch.stack([torch.arange(0, 16, 2.0), torch.full((8,), 2.0), torch.full((8,), 8.0), torch.full((8,), 2.0)], 1)
+    p1 = torch.stack([torch.arange(0, 16, 2.0), torch.full((8,), 2.0), torch.full((8,), 8.0), torch.full((8,), 2.0)],
+                     1)
     labels, offsets = assign_points(torch.cat([p0, p1]), torch.tensor([[4.0, 9.0]]))
     # centre 6.5; stride 1: window (5, 8) -> t = 6, 7 (reach 3); stride 2: window (4, 9) clipped -> t = 6, 8
     assert labels[0, :16].nonzero().flatten().tolist() == [6, 7]
@@ -146,7 +147,8 @@ def _acc_by_hand(anc, anc_mask, seq, seq_mask, projector, tau, gap_ratio, drop_w
             neg = sum(
                 math.exp(float(za[b, t] @ za[b, u]) / tau)
                 for u in range(la)
-                if anc_mask[b, u] and abs(u - t) > gap and (flat_mask[b * length + 2 * u] or (2 * u + 1 < length and flat_mask[b * length + 2 * u + 1]))
+                if anc_mask[b, u] and abs(u - t) > gap
+                and (flat_mask[b * length + 2 * u] or (2 * u + 1 < length and flat_mask[b * length + 2 * u + 1]))
             )
             losses.append(-math.log(pos / (pos + neg + 1e-9)))
     return sum(losses) / len(losses)
@@ -278,7 +280,8 @@ def test_zero_weights_skip_contrastive_terms():
 def _base_inputs():
     i = GOLDEN["early_fusion_iou"]["inputs"]
     return dict(logits=i["logits"], offsets=i["offsets"], points=i["points"], points_mask=i["points_mask"],
-                segments=i["segments"], level_sizes=i["level_sizes"].tolist(), acc_loss_weight=0.0, spc_loss_weight=0.0)
+                segments=i["segments"], level_sizes=i["level_sizes"].tolist(), acc_loss_weight=0.0,
+                spc_loss_weight=0.0)
 
 
 @pytest.mark.parametrize(

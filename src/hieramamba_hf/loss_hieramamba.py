@@ -42,6 +42,9 @@ Official quirks reproduced by default (`fix_quirks=True` fixes them):
   * SPC GT-span mask: indices ceil(s * L_l / L_0) .. floor(e * L_l / L_0) are clamped into [0, L_l - 1] BEFORE
     the emptiness check, so a GT span lying entirely outside the window marks the first / last token as span.
     Fixed: such spans are empty.
+Other official behaviour kept as is: under early fusion ACC negatives come from the same (video, query) row
+only; the ACC gap uses the padded anchor length; ACC / SPC (per-anchor / per-query means) are still divided by
+`loss_norm`; reg_loss "iou" is the official `ctr_giou_loss`, which is plain 1 - IoU in 1D.
 Not ported (off in every released config): the 1- and 3-layer projector variants, `span_contr_gt`, `use_mst`,
 SPC without projector. The official multiplies every loss by the world size (DDP); that is the trainer's job.
 """
@@ -227,7 +230,8 @@ def anchor_child_contrastive_loss(
     """
     if anchors.ndim != 3 or sequence.ndim != 3 or anchors.shape[0] != sequence.shape[0]:
         raise ValueError(
-            f"anchors (N, La, D) and sequence (N, L, D) expected, got {tuple(anchors.shape)} and {tuple(sequence.shape)}."
+            f"anchors (N, La, D) and sequence (N, L, D) expected, "
+            f"got {tuple(anchors.shape)} and {tuple(sequence.shape)}."
         )
     batch, anchor_len, dim = anchors.shape
     seq_len = sequence.shape[1]
@@ -388,7 +392,8 @@ def compute_grounding_loss(
     acc_loss_weight, acc_neg_ratio, acc_gap_ratio, acc_temperature, acc_radius, acc_hard_negatives,
     acc_cross_video_negatives, spc_loss_weight, spc_neg_ratio, spc_temperature, fix_quirks.
     ACC (all levels) runs before SPC, so with `generator` seeded like the official global RNG the negative
-    draws are the official ones. A zero weight skips that loss (its features may then be None).
+    draws are the official ones; `generator` must live on the features' device (None = global RNG, as the
+    official). A zero weight skips that loss (its features may then be None).
 
     Returns {"cls", "reg", "acc", "spc", "total", "num_pos"}: cls / reg / acc / spc already divided by
     `loss_norm`; total = cls + reg_w * reg + acc_w * acc + spc_w * spc; num_pos = #(positive & valid) points,

@@ -33,7 +33,10 @@ Only the first max_num_segments soft-NMS selections are computed: later selectio
 and the official code discards them, so this is exact, not an approximation.
 Behaviour kept from the official code (no fix needed): the selected soft-NMS scores are the decayed ones; the
 voting IoU has no epsilon (segments are longer than seg_len_thresh); ties in score are ranked by the same unstable
-`argsort` / `sort` calls as the official code. Not ported: external scores (`ext_scores`) and sliding windows
+`argsort` / `sort` calls as the official code.
+Differences: each query uses its own row of points_mask (the official evaluator applies the first query's mask
+to all queries of the video, which is the same mask for one video); max_num_segments < 1 raises (the official
+returns no segment at all). Not ported: external scores (`ext_scores`) and sliding windows
 (the released evaluators use one window per video), the `to_fixed_len` data mode.
 """
 
@@ -219,7 +222,8 @@ def decode_segments(
     num_points = points.shape[0]
     if logits.shape != (num_points,) or offsets.shape != (num_points, 2):
         raise ValueError(
-            f"logits {tuple(logits.shape)} / offsets {tuple(offsets.shape)} must be ({num_points},) / ({num_points}, 2)."
+            f"logits {tuple(logits.shape)} / offsets {tuple(offsets.shape)} must be "
+            f"({num_points},) / ({num_points}, 2)."
         )
     scores = torch.sigmoid(logits.detach().float())
     if mask is not None:
@@ -288,7 +292,10 @@ def post_process_video_grounding(
         if points_mask.shape == (num_points,):
             points_mask = points_mask[None].expand(num_queries, -1)
         if points_mask.shape != (num_queries, num_points):
-            raise ValueError(f"points_mask must be ({num_queries}, {num_points}) or ({num_points},), got {tuple(points_mask.shape)}.")
+            raise ValueError(
+                f"points_mask must be ({num_queries}, {num_points}) or ({num_points},), "
+                f"got {tuple(points_mask.shape)}."
+            )
     if durations is None:
         raise ValueError("durations (video duration in seconds, float or one per query) is required.")
     durations = torch.as_tensor(durations, dtype=torch.float64).reshape(-1)
