@@ -71,7 +71,13 @@ def _load_with_decord(path: str, fps: float, max_frames: int) -> np.ndarray:
 def _load_with_pyav(path: str, fps: float, max_frames: int) -> np.ndarray:
     import av
 
-    with av.open(path) as container:
+    try:
+        container = av.open(path)
+    except av.error.FFmpegError as error:
+        raise ValueError(f"Cannot decode the video {path}: {error}") from error
+    with container:
+        if not container.streams.video:
+            raise ValueError(f"The video {path} is shorter than one frame (it has no video frames).")
         stream = container.streams.video[0]
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
         native_fps = float(stream.average_rate) if stream.average_rate else 1.0
