@@ -87,16 +87,18 @@ def test_seq_idx_resets_state(dt_shift):
 
 
 @pytest.mark.parametrize("dt_shift", [0.0, 8.0])  # factorised and exact paths
-def test_gradients_match_reference(dt_shift):
+@pytest.mark.parametrize("packed", [False, True])
+def test_gradients_match_reference(dt_shift, packed):
     b, l, h, p, g, n = 1, 150, 4, 4, 2, 8
     base = make_inputs(b, l, h, p, g, n, seed=6)
     D = torch.randn(h)
+    seq_idx = (torch.arange(l) >= 90).long()[None] if packed else None
     grads = []
     # the reference runs in fp64: the fp32 chunked gradients are compared with exact ones
     for fn, dtype in ((ssd_chunk_scan, torch.float32), (ssd_scan_reference, torch.float64)):
         x, dt, A, B, C = [t.clone().to(dtype).requires_grad_(True) for t in base]
         Dp = D.clone().to(dtype).requires_grad_(True)
-        y = fn(x, dt + dt_shift, A, B, C, 64, D=Dp, dt_softplus=True)
+        y = fn(x, dt + dt_shift, A, B, C, 64, D=Dp, dt_softplus=True, seq_idx=seq_idx)
         (y * torch.linspace(-1, 1, y.numel(), dtype=dtype).view_as(y)).sum().backward()
         grads.append([t.grad for t in (x, dt, A, B, C, Dp)])
     for name, g_fast, g_ref in zip("x dt A B C D".split(), *grads):
@@ -113,6 +115,16 @@ def test_equals_transformers_mamba2_chunk_scan():
     y, s = ssd_chunk_scan(x, dt, A, B, C, 64, **kw)
     y_tf, s_tf = mamba2_chunk_scan(x, dt, A, B, C, 64, **kw)
     assert rel_err(y, y_tf) <= 1e-4 and rel_err(s, s_tf) <= 1e-4
+
+
+def test_no_grad_and_autograd_paths_agree():
+    x, dt, A, B, C = make_inputs(2, 500, 4, 8, 1, 16, seed=9)
+    init = torch.randn(2, 4, 8, 16)
+    with torch.no_grad():
+        y0, s0 = ssd_chunk_scan(x, dt, A, B, C, 256, dt_softplus=True, initial_states=init, return_final_states=True)
+    y1, s1 = ssd_chunk_scan(x.requires_grad_(True), dt, A, B, C, 256, dt_softplus=True, initial_states=init,
+                            return_final_states=True)
+    assert rel_err(y0, y1) <= 1e-5 and rel_err(s0, s1) <= 1e-5
 
 
 def test_bf16_long_sequence_is_finite_and_close_to_fp32():

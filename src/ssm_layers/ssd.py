@@ -28,7 +28,7 @@ __all__ = ["ssd_chunk_scan", "ssd_scan_reference", "CPU_CHUNK_SIZE", "CPU_BLOCK_
 # 64 keeps the intra-chunk matmul small on CPU. Override with SSM_LAYERS_CPU_CHUNK.
 CPU_CHUNK_SIZE = int(os.environ.get("SSM_LAYERS_CPU_CHUNK", "64"))
 # Chunks processed together (one "block"); bounds the working set so temporaries stay in cache.
-CPU_BLOCK_CHUNKS = int(os.environ.get("SSM_LAYERS_CPU_BLOCK_CHUNKS", "32"))
+CPU_BLOCK_CHUNKS = int(os.environ.get("SSM_LAYERS_CPU_BLOCK_CHUNKS", "8"))
 # Within a chunk the decay exp(Acs_l - Acs_s) is factorised as exp(Acs_l - m) * exp(m - Acs_s) when the
 # log-decay range of every chunk is below this bound (no overflow, fp32-exact products); else the exact
 # masked-exponential path runs.
@@ -160,11 +160,15 @@ def _ssd_chunk_scan_torch(x, dt, A, B, C, D=None, z=None, initial_states=None, s
             seq_idx = F.pad(seq_idx[:, None].float(), (0, pad), mode="replicate")[:, 0].long()  # inert padding
     nchunks = xf.shape[1] // Q
     causal = torch.ones(Q, Q, dtype=torch.bool, device=x.device).tril()
+    # in-place updates are only safe when no autograd graph is being recorded
+    inplace = not (torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, dt, A, B, C, initial_states)))
 
     carry = (initial_states.float().view(b, g, hg, p, n).permute(0, 1, 4, 2, 3)  # (b, g, n, hg, p)
              if initial_states is not None else xf.new_zeros(b, g, n, hg, p))
     carry_seq = torch.zeros(b, dtype=torch.long, device=x.device)  # sequence the carried state belongs to
     outputs = []
+    y_all = xf.new_empty(b, nchunks * Q, h, p) if inplace else None
     for c0 in range(0, nchunks, K):
         k = min(K, nchunks - c0)
         t0, t1 = c0 * Q, (c0 + k) * Q
@@ -172,8 +176,8 @@ def _ssd_chunk_scan_torch(x, dt, A, B, C, D=None, z=None, initial_states=None, s
         dtb = dt[:, t0:t1].reshape(b, k, Q, h)
         Bb = Bf[:, t0:t1].reshape(b, k, Q, g, n).transpose(2, 3)  # (b, k, g, Q, n)
         Cb = Cf[:, t0:t1].reshape(b, k, Q, g, n).transpose(2, 3)
-        Acs = torch.cumsum(dtb * Af, dim=2)  # (b, k, Q, h)
-        xdt = xb * dtb[..., None]  # (b, k, Q, h, p)
+        dA = dtb * Af  # (b, k, Q, h)
+        Acs = torch.cumsum(dA, dim=2)
 
         CB = torch.matmul(Cb, Bb.transpose(-1, -2))  # (b, k, g, Q(l), Q(s))
         mask = causal
@@ -182,51 +186,88 @@ def _ssd_chunk_scan_torch(x, dt, A, B, C, D=None, z=None, initial_states=None, s
             mask = causal & (sb[:, :, :, None] == sb[:, :, None, :])[:, :, None]
             last_seq = sb[:, :, -1]  # (b, k)
             Bstate = Bb * (sb == last_seq[..., None]).to(Bb.dtype)[:, :, None, :, None]
+            row_seq = torch.cat([carry_seq[:, None], last_seq], dim=1)  # sequence at the end of chunk c-1 (row c)
+            # the state entering chunk c only reaches positions of the same sequence
+            Cb = Cb * (sb == row_seq[:, :k, None]).to(Cb.dtype)[:, :, None, :, None]
+            carry_seq = last_seq[:, -1]
         else:
             Bstate = Bb
-        CB = CB.masked_fill(~mask, 0.0)
+        CB = CB.masked_fill_(~mask, 0.0) if inplace else CB.masked_fill(~mask, 0.0)
 
         Acs_max, Acs_min = Acs.amax(dim=2, keepdim=True), Acs.amin(dim=2, keepdim=True)
-        if float((Acs_max - Acs_min).max().detach()) <= _FACTORISE_MAX_RANGE:
+        factorise = float((Acs_max - Acs_min).max().detach()) <= _FACTORISE_MAX_RANGE
+        if factorise:
+            # exp(Acs_l - Acs_s) = u_l v_s with u = exp(Acs - m), v = exp(m - Acs)
             m = (0.5 * (Acs_max + Acs_min)).detach()
-            u, v = torch.exp(Acs - m), torch.exp(m - Acs)  # (b, k, Q, h)
-            vx = (xdt * v[..., None]).reshape(b, k, Q, g, hg * p).transpose(2, 3)  # (b, k, g, Q, hg*p)
-            y_diag = torch.matmul(CB, vx).transpose(2, 3).reshape(b, k, Q, h, p) * u[..., None]
+            u = torch.exp(Acs - m)  # (b, k, Q, h)
+            vx = (xb * (dtb * torch.exp(m - Acs))[..., None]).reshape(b, k, Q, g, hg * p).transpose(2, 3)
+            # one matmul gives the intra-chunk outputs (rows :Q) and the chunk states (rows Q:)
+            R = torch.matmul(torch.cat([CB, Bstate.transpose(-1, -2)], dim=-2), vx)  # (b, k, g, Q + n, hg*p)
+            y_raw, states = R[..., :Q, :], R[..., Q:, :].unflatten(-1, (hg, p))
             u_last = u[:, :, -1].reshape(b, k, g, 1, hg, 1)
-            states = torch.matmul(Bstate.transpose(-1, -2), vx).reshape(b, k, g, n, hg, p) * u_last
+            states = states.mul_(u_last) if inplace else states * u_last
         else:
-            dA = (dtb * Af).permute(0, 1, 3, 2)  # (b, k, h, Q)
-            L = torch.exp(_segsum(dA))  # (b, k, h, Ql, Qs)
+            xdt = xb * dtb[..., None]
+            L = torch.exp(_segsum(dA.transpose(2, 3)))  # (b, k, h, Ql, Qs)
             M = CB.repeat_interleave(hg, dim=2) * L
-            y_diag = torch.matmul(M, xdt.permute(0, 1, 3, 2, 4)).permute(0, 1, 3, 2, 4)
+            y_diag = torch.matmul(M, xdt.permute(0, 1, 3, 2, 4)).permute(0, 1, 3, 2, 4)  # (b, k, Q, h, p)
             w = L[..., -1, :]  # (b, k, h, Q): decay from each position to the chunk end
             wx = (xdt * w.transpose(2, 3)[..., None]).reshape(b, k, Q, g, hg * p).transpose(2, 3)
-            states = torch.matmul(Bstate.transpose(-1, -2), wx).reshape(b, k, g, n, hg, p)
+            states = torch.matmul(Bstate.transpose(-1, -2), wx).unflatten(-1, (hg, p))  # (b, k, g, n, hg, p)
 
         # states at the start of each chunk of the block (rows 0..k-1) and the carry out of it (row k)
         total = Acs[:, :, -1]  # (b, k, h) log-decay over each chunk
-        # W[c, j] = exp(total_{j+1} + ... + total_{c-1}) for j < c: decay of chunk j's state to chunk c's start
-        W = torch.exp(F.pad(_segsum(total.transpose(1, 2)), (0, 0, 1, 0), value=float("-inf")))  # (b,h,k+1,k)
-        W = W.permute(0, 2, 3, 1)  # (b, k+1, k, h)
-        carry_w = torch.exp(F.pad(torch.cumsum(total, dim=1), (0, 0, 1, 0)))  # (b, k+1, h) decay of the carry
-        if seq_idx is not None:
-            # sequence id at the end of chunk c-1 (row c) and of each chunk j: states only flow within a sequence
-            row_seq = torch.cat([carry_seq[:, None], last_seq], dim=1)  # (b, k+1)
-            W = W * (row_seq[:, :, None] == last_seq[:, None, :]).to(W.dtype)[..., None]
-            carry_w = carry_w * (row_seq == carry_seq[:, None]).to(W.dtype)[..., None]
-        P = torch.einsum("bcjgh,bjgnhp->bcgnhp", W.reshape(b, k + 1, k, g, hg), states)
-        P = P + carry_w.reshape(b, k + 1, g, 1, hg, 1) * carry[:, None]
+        if inplace:
+            # P[c+1] = P[c] * exp(total_c) + S_c, one fused pass per chunk (no autograd graph to keep)
+            decay = torch.exp(total)
+            if seq_idx is not None:  # a state only flows on within its sequence
+                decay = decay * (last_seq == row_seq[:, :k]).to(decay.dtype)[..., None]
+            decay = decay.reshape(b, k, g, 1, hg, 1)
+            P = xf.new_empty(b, k + 1, g, n, hg, p)
+            P[:, 0] = carry
+            for j in range(k):
+                torch.addcmul(states[:, j], P[:, j], decay[:, j], out=P[:, j + 1])
+        else:
+            # W[c, j] = exp(total_{j+1} + ... + total_{c-1}) for j < c: decay of chunk j's state to chunk c's start
+            W = torch.exp(F.pad(_segsum(total.transpose(1, 2)), (0, 0, 1, 0), value=float("-inf")))  # (b,h,k+1,k)
+            W = W.permute(0, 2, 3, 1)  # (b, k+1, k, h)
+            carry_w = torch.exp(F.pad(torch.cumsum(total, dim=1), (0, 0, 1, 0)))  # (b, k+1, h) decay of the carry
+            if seq_idx is not None:
+                W = W * (row_seq[:, :, None] == last_seq[:, None, :]).to(W.dtype)[..., None]
+                carry_w = carry_w * (row_seq == row_seq[:, :1]).to(W.dtype)[..., None]
+            P = torch.einsum("bcjgh,bjgnhp->bcgnhp", W.reshape(b, k + 1, k, g, hg), states)
+            P = P + carry_w.reshape(b, k + 1, g, 1, hg, 1) * carry[:, None]
         carry = P[:, k]
 
-        e = torch.exp(Acs)  # decay from the chunk start
-        if seq_idx is not None:
-            e = e * (sb == row_seq[:, :k, None]).to(e.dtype)[..., None]
-            carry_seq = last_seq[:, -1]
-        y_off = torch.matmul(Cb, P[:, :k].reshape(b, k, g, n, hg * p))  # (b, k, g, Q, hg*p)
-        y_off = y_off.transpose(2, 3).reshape(b, k, Q, h, p) * e[..., None]
-        outputs.append((y_diag + y_off).reshape(b, k * Q, h, p))
+        # inter-chunk term: y_l += exp(Acs_l) C_l . P_c
+        if factorise and float(Acs_max.max().detach()) <= 0.0:
+            # exp(Acs_l) = u_l exp(m) with exp(m) <= 1: scale the (small) states, then y = u * (y_raw + C P)
+            Pm = (P[:, :k] * torch.exp(m).reshape(b, k, g, 1, hg, 1)).flatten(-2)  # (b, k, g, n, hg*p)
+            if inplace:
+                y_raw.view(-1, Q, hg * p).baddbmm_(Cb.reshape(-1, Q, n), Pm.reshape(-1, n, hg * p))
+            else:
+                y_raw = y_raw + torch.matmul(Cb, Pm)
+            y_diag, scale = y_raw.transpose(2, 3).reshape(b, k, Q, h, p), u
+            y_off = None
+        else:
+            if factorise:
+                y_diag = y_raw.transpose(2, 3).reshape(b, k, Q, h, p) * u[..., None]
+            y_off = torch.matmul(Cb, P[:, :k].flatten(-2)).transpose(2, 3).reshape(b, k, Q, h, p)
+            scale = torch.exp(Acs)
+        if inplace:  # written straight into the output
+            out = y_all[:, t0:t1].view(b, k, Q, h, p)
+            if y_off is None:
+                torch.mul(y_diag, scale[..., None], out=out)
+            else:
+                torch.addcmul(y_diag, y_off, scale[..., None], out=out)
+        else:
+            y_blk = y_diag * scale[..., None] if y_off is None else y_diag + y_off * scale[..., None]
+            outputs.append(y_blk.reshape(b, k * Q, h, p))
 
-    y = torch.cat(outputs, dim=1)[:, :l] if outputs else xf.new_zeros(b, 0, h, p)
+    if inplace:
+        y = y_all[:, :l]
+    else:
+        y = torch.cat(outputs, dim=1)[:, :l] if outputs else xf.new_zeros(b, 0, h, p)
     final = carry.permute(0, 1, 3, 4, 2).reshape(b, h, p, n)
     return y, final
 
