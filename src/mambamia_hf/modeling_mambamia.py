@@ -699,7 +699,11 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         **compressor_kwargs,
     ) -> "MambaMiaForConditionalGeneration":
         """Load a pretrained SigLIP/SigLIP2 vision tower and a Qwen2 causal LM, and initialise a fresh compressor,
-        projector and frame separator (`compressor_kwargs` are [`MambaMiaConfig`] fields)."""
+        projector and frame separator (`compressor_kwargs` are [`MambaMiaConfig`] fields).
+
+        Unless `video_token_id` is given, it is the id of `"<video>"` in the text checkpoint's tokenizer (added as a
+        special token when missing, as [`MambaMiaProcessor.from_components`] does; the embeddings are resized when
+        the id falls outside the LLM's vocabulary)."""
         vision_config = AutoConfig.from_pretrained(vision_id_or_path)
         vision_config = getattr(vision_config, "vision_config", vision_config)
         if vision_config.model_type != "siglip_vision_model":
@@ -710,6 +714,15 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         text = AutoModelForCausalLM.from_pretrained(text_id_or_path, dtype=dtype)
         if text.config.model_type != "qwen2":
             raise ValueError(f"Expected a Qwen2 language model, got model_type {text.config.model_type!r}")
+        if "video_token_id" not in compressor_kwargs:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(text_id_or_path)
+            if "<video>" not in tokenizer.get_vocab():
+                tokenizer.add_special_tokens({"additional_special_tokens": ["<video>"]})
+            compressor_kwargs["video_token_id"] = tokenizer.convert_tokens_to_ids("<video>")
+            if compressor_kwargs["video_token_id"] >= text.config.vocab_size:
+                text.resize_token_embeddings(len(tokenizer))
         config = MambaMiaConfig(
             vision_config=vision.config.to_dict(), text_config=text.config.to_dict(), **compressor_kwargs
         )

@@ -121,6 +121,19 @@ class MambaMiaProcessor(ProcessorMixin):
         if self.video_token_id is None or self.video_token_id == tokenizer.unk_token_id:
             raise ValueError(f"The tokenizer has no token {video_token!r}: add it as a special token.")
 
+    @classmethod
+    def from_components(cls, vision_id_or_path: str, text_id_or_path: str, tokens_per_frame: int, **kwargs):
+        """Build from a SigLIP checkpoint's image processor and a Qwen2 tokenizer; adds `video_token` to the
+        tokenizer when missing (then resize the model's embeddings to `len(processor.tokenizer)`)."""
+        from transformers import AutoTokenizer, SiglipImageProcessorPil
+
+        image_processor = SiglipImageProcessorPil.from_pretrained(vision_id_or_path)
+        tokenizer = AutoTokenizer.from_pretrained(text_id_or_path)
+        video_token = kwargs.get("video_token", "<video>")
+        if video_token not in tokenizer.get_vocab():
+            tokenizer.add_special_tokens({"additional_special_tokens": [video_token]})
+        return cls(image_processor, tokenizer, tokens_per_frame=tokens_per_frame, **kwargs)
+
     # ------------------------------------------------------------------ videos
     def num_video_tokens(self, num_frames: int) -> int:
         """LLM tokens of a video with `num_frames` frames (no delta sampling)."""

@@ -1,0 +1,177 @@
+"""MambaMia hub integration: Auto registration, safetensors round trip, offline Hub cache, auto_map shims
+(trust_remote_code without importing the package), building from pretrained SigLIP + Qwen2 parts."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    AutoModelForMultimodalLM,
+    AutoProcessor,
+    SiglipVisionModel,
+)
+
+from mambamia_hf import MambaMiaConfig, MambaMiaForConditionalGeneration, MambaMiaModel, MambaMiaProcessor
+from mambamia_hf.testing_utils import TINY_COMPRESSOR, tiny_config, tiny_processor, write_tiny_parts
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def inputs_for(config, frames=3):
+    g = torch.Generator().manual_seed(0)
+    ids = torch.tensor([[1, 5, *([config.video_token_id] * config.num_video_tokens(frames)), 6, 7, 2]])
+    return {"input_ids": ids, "pixel_values_videos": torch.randn(1, frames, 3, 32, 32, generator=g)}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A tiny model + processor saved with save_pretrained, and the logits it gives."""
+    torch.manual_seed(0)
+    config = tiny_config()
+    model = MambaMiaForConditionalGeneration(config).eval()
+    folder = str(tmp_path_factory.mktemp("mambamia-tiny"))
+    model.save_pretrained(folder)
+    tiny_processor(config).save_pretrained(folder)
+    with torch.no_grad():
+        logits = model(**inputs_for(config)).logits
+    return folder, model, logits
+
+
+def test_auto_classes_are_registered():
+    config = tiny_config()
+    kwargs = {k: v for k, v in config.to_dict().items() if k != "model_type"}
+    assert isinstance(AutoConfig.for_model("mambamia", **kwargs), MambaMiaConfig)
+    assert type(AutoModel.from_config(config)) is MambaMiaModel
+    assert type(AutoModelForImageTextToText.from_config(config)) is MambaMiaForConditionalGeneration
+    assert type(AutoModelForMultimodalLM.from_config(config)) is MambaMiaForConditionalGeneration
+
+
+def test_save_load_round_trip_safetensors(saved):
+    folder, model, logits = saved
+    files = set(os.listdir(folder))
+    assert "model.safetensors" in files and not any(f.endswith(".bin") for f in files)
+    assert {"configuration_mambamia.py", "modeling_mambamia.py", "processing_mambamia.py"} <= files
+    config = json.load(open(os.path.join(folder, "config.json")))
+    assert config["model_type"] == "mambamia" and config["auto_map"]["AutoModel"] == "modeling_mambamia.MambaMiaModel"
+
+    loaded = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).eval()
+    assert type(loaded) is MambaMiaForConditionalGeneration
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(**inputs_for(loaded.config)).logits, logits)
+    processor = AutoProcessor.from_pretrained(folder)
+    assert type(processor) is MambaMiaProcessor
+    assert processor.tokens_per_frame == loaded.config.tokens_per_frame
+    assert processor.video_token_id == loaded.config.video_token_id
+    base = AutoModel.from_pretrained(folder, dtype=torch.float32)
+    assert type(base) is MambaMiaModel
+    torch.testing.assert_close(base.compressor.query, model.model.compressor.query)
+
+
+def hub_cache(root, folder, repo="org/mambamia-tiny", sha="0123456789abcdef0123456789abcdef01234567"):
+    """Lay out `folder` as the offline Hub cache entry of `repo` under `root` (= HF_HOME)."""
+    entry = os.path.join(root, "hub", "models--" + repo.replace("/", "--"))
+    os.makedirs(os.path.join(entry, "refs"))
+    with open(os.path.join(entry, "refs", "main"), "w") as f:
+        f.write(sha)
+    shutil.copytree(folder, os.path.join(entry, "snapshots", sha))
+    return os.path.join(root, "hub")
+
+
+def test_from_pretrained_offline_hub_cache(saved, tmp_path):
+    folder, _, logits = saved
+    cache = hub_cache(str(tmp_path), folder)
+    model = MambaMiaForConditionalGeneration.from_pretrained(
+        "org/mambamia-tiny", cache_dir=cache, local_files_only=True, dtype=torch.float32
+    ).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs_for(model.config)).logits, logits)
+    processor = AutoProcessor.from_pretrained("org/mambamia-tiny", cache_dir=cache, local_files_only=True)
+    assert type(processor) is MambaMiaProcessor
+
+
+def test_trust_remote_code_from_offline_hub_without_importing_the_package(saved, tmp_path):
+    folder, _, logits = saved
+    hub_cache(str(tmp_path / "hf_home"), folder)
+    torch.save(logits, tmp_path / "expected.pt")
+    script = textwrap.dedent(
+        f"""
+        import sys, torch
+        torch.set_num_threads(1)
+        from transformers import AutoModel, AutoModelForImageTextToText, AutoProcessor
+        try:
+            AutoModelForImageTextToText.from_pretrained("org/mambamia-tiny")
+            raise SystemExit("loaded custom code without trust_remote_code")
+        except ValueError as error:
+            assert "trust_remote_code" in str(error)
+        assert "mambamia_hf" not in sys.modules
+        model = AutoModelForImageTextToText.from_pretrained(
+            "org/mambamia-tiny", trust_remote_code=True, dtype=torch.float32).eval()
+        processor = AutoProcessor.from_pretrained("org/mambamia-tiny", trust_remote_code=True)
+        base = AutoModel.from_pretrained("org/mambamia-tiny", trust_remote_code=True)
+        assert type(model).__name__ == "MambaMiaForConditionalGeneration", type(model)
+        assert type(base).__name__ == "MambaMiaModel" and type(processor).__name__ == "MambaMiaProcessor"
+        g = torch.Generator().manual_seed(0)
+        c = model.config
+        ids = torch.tensor([[1, 5, *([c.video_token_id] * c.num_video_tokens(3)), 6, 7, 2]])
+        pixels = torch.randn(1, 3, 3, 32, 32, generator=g)
+        with torch.no_grad():
+            logits = model(input_ids=ids, pixel_values_videos=pixels).logits
+        torch.testing.assert_close(logits, torch.load({str(tmp_path / "expected.pt")!r}))
+        print("OK")
+        """
+    )
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONPATH="")
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=str(tmp_path), capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
+
+
+def test_from_components_loads_parts_and_initialises_compressor(tmp_path):
+    vision_dir, text_dir = write_tiny_parts(str(tmp_path))
+    model = MambaMiaForConditionalGeneration.from_components(vision_dir, text_dir, **TINY_COMPRESSOR).eval()
+    vision = SiglipVisionModel.from_pretrained(vision_dir, dtype=torch.float32)
+    text = AutoModelForCausalLM.from_pretrained(text_dir, dtype=torch.float32)
+    for name, tensor in vision.state_dict().items():
+        assert torch.equal(model.model.vision_tower.state_dict()[name], tensor), name
+    for name, tensor in text.model.state_dict().items():
+        assert torch.equal(model.model.language_model.state_dict()[name], tensor), name
+    assert torch.equal(model.lm_head.weight, text.lm_head.weight)
+    assert model.config.vision_config.hidden_size == 32 and model.config.text_config.vocab_size == text.config.vocab_size
+    assert model.config.compressor_hidden_size == TINY_COMPRESSOR["compressor_hidden_size"]
+
+    # the fresh parts are real tensors with the documented init
+    assert all(p.device.type == "cpu" and torch.isfinite(p).all() for p in model.parameters())
+    mixer = model.model.compressor.layers[0].mixer
+    torch.testing.assert_close(mixer.A_log, torch.log(torch.arange(1, mixer.num_heads + 1).float()))
+    assert torch.all(model.model.compressor.layers[0].gpa.gate_proj.bias == 0)
+    assert model.model.compressor.layers[0].gpa.weight_proj.weight.abs().max() < 1e-3
+
+    processor = MambaMiaProcessor.from_components(vision_dir, text_dir, tokens_per_frame=model.config.tokens_per_frame)
+    assert processor.video_token_id == model.config.video_token_id
+    inputs = processor(text="<video> what is in the video ?", videos=torch.randint(0, 255, (3, 40, 40, 3)).numpy()
+                       .astype("uint8"))
+    with torch.no_grad():
+        out = model(**inputs)
+    assert out.logits.shape[:2] == inputs["input_ids"].shape
+
+    folder = str(tmp_path / "built")
+    model.save_pretrained(folder)
+    again = MambaMiaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    torch.testing.assert_close(again.model.compressor.query, model.model.compressor.query)
