@@ -6,13 +6,13 @@ import pytest
 import torch
 
 import hieramamba_hf.data_hieramamba as data_module
+from hieramamba_hf.post_processing_hieramamba import grid_to_seconds
 from hieramamba_hf.data_hieramamba import (
     DATASET_PRESETS,
     GloVeTokenizer,
     HieraMambaGroundingCollator,
     basic_english_tokenize,
     eval_padding_unit,
-    grid_to_seconds,
     load_grounding_dataset,
     seconds_to_grid,
 )
@@ -60,9 +60,10 @@ def test_ego4d_eval_rows_features_and_grid(tmp_path):
     assert [t.shape for t in row["text_features"]] == [(3, 12), (5, 12), (7, 12)]
     # GT (2, 4) s at 30 fps, effective stride 16, clip 32: (60 / 16 - 1, 120 / 16 - 1) = (2.75, 6.5)
     torch.testing.assert_close(row["segments"][0], torch.tensor([2.75, 6.5]))
-    assert row["clip_stride"] == 16.0 and row["clip_size"] == 32.0
-    # round trip grid -> seconds
-    back = grid_to_seconds(row["segments"], row["fps"], row["clip_size"], row["clip_stride"], row["duration"])
+    assert (row["clip_size"], row["clip_stride"], row["downsample_rate"]) == (32.0, 8.0, 2)
+    # round trip grid -> seconds with the post-processing's inverse map
+    back = grid_to_seconds(row["segments"], row["fps"], row["clip_size"], row["clip_stride"], row["downsample_rate"],
+                           duration=row["duration"])  # fmt: skip
     torch.testing.assert_close(back, torch.tensor(row["segments_sec"], dtype=torch.float32))
 
 

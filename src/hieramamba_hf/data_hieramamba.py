@@ -38,7 +38,9 @@ cropped/truncated as official (``crop_ratio``, ``trunc_thresh``, ``max_vid_len``
 Ground truth in seconds maps to the feature grid as
 ``clip(sec * fps, 0, num_frames) / (clip_stride * downsample_rate) - 0.5 * clip_size / (clip_stride * downsample_rate)``
 (feature ``i`` is centred on frame ``i * stride + clip_size / 2``); predictions go back with
-``(grid * clip_stride_eff + 0.5 * clip_size) / fps``, see :func:`grid_to_seconds`.
+``(grid * clip_stride * downsample_rate + 0.5 * clip_size) / fps``
+(``hieramamba_hf.post_processing_hieramamba.grid_to_seconds``). Rows and collated metadata carry ``fps``,
+``clip_size``, ``clip_stride`` (as given, in frames) and ``downsample_rate``, the arguments of that function.
 
 :class:`HieraMambaGroundingCollator` pads a list of accessed rows into the model's forward inputs.
 """
@@ -61,7 +63,6 @@ __all__ = [
     "HieraMambaGroundingCollator",
     "basic_english_tokenize",
     "eval_padding_unit",
-    "grid_to_seconds",
     "load_grounding_dataset",
     "load_text_features",
     "load_video_features",
@@ -103,19 +104,6 @@ def seconds_to_grid(segments_sec, fps: float, num_frames: int, clip_size: float,
     """
     segments_sec = np.asarray(segments_sec, dtype=np.float64)
     return np.clip(segments_sec * fps, 0, num_frames) / clip_stride_eff - 0.5 * clip_size / clip_stride_eff
-
-
-def grid_to_seconds(segments_grid, fps: float, clip_size: float, clip_stride_eff: float, duration: float | None = None):
-    """Feature grid -> seconds: ``(grid * stride + 0.5 * clip_size) / fps``, clamped to ``[0, duration]``.
-
-    ``segments_grid`` is in units of the loaded features (multiply the model's pyramid-level-0 units by its input
-    stride first, as the official evaluator's ``segs *= vid_stride``).
-    """
-    segments = torch.as_tensor(segments_grid, dtype=torch.float32)
-    seconds = (segments * clip_stride_eff + 0.5 * clip_size) / fps
-    if duration is not None:
-        seconds = seconds.clamp(min=0, max=duration)
-    return seconds
 
 
 def eval_padding_unit(num_levels: int, vid_stride: int = 1) -> int:
@@ -600,7 +588,7 @@ def load_grounding_dataset(
     rng = np.random.RandomState(seed)
     rows = {key: [] for key in (
         "video_id", "sentence_ids", "sentences", "segments_sec", "fps", "duration", "num_frames", "num_clips",
-        "clip_size", "clip_stride", "video_feature_paths", "text_feature_paths",
+        "clip_size", "clip_stride", "downsample_rate", "video_feature_paths", "text_feature_paths",
     )}  # fmt: skip
     for video_id, video in videos.items():
         video_sources = [_resolve_video_source(d, video_id) for d in vid_dirs]
@@ -623,7 +611,8 @@ def load_grounding_dataset(
             rows["num_frames"].append(video["num_frames"])
             rows["num_clips"].append(video["num_clips"])
             rows["clip_size"].append(float(clip_size))
-            rows["clip_stride"].append(float(clip_stride_eff))
+            rows["clip_stride"].append(float(clip_stride))
+            rows["downsample_rate"].append(int(downsample_rate))
             rows["video_feature_paths"].append(video_sources)
             rows["text_feature_paths"].append([text_sources[i] for i in group])
 
@@ -663,8 +652,9 @@ class HieraMambaGroundingCollator:
     ``text_mask (Q, L)`` bool, ``queries_per_video (B,)`` long (queries of video b are the rows
     ``sum(q[:b]) .. sum(q[:b+1])`` of the text tensors), ``segments (Q, 2)`` GT in input-feature grid units (when
     ``return_segments``; the model divides them by its input stride, as official ``target / vid_stride``), and
-    ``metadata``: one dict per video with ``video_id, duration, fps, num_frames, clip_size, clip_stride`` (effective),
-    ``sentence_ids`` and ``gt_segments_sec`` (for :func:`compute_grounding_metrics`).
+    ``metadata``: one dict per video with ``video_id, duration, fps, num_frames, clip_size, clip_stride,
+    downsample_rate`` (the arguments of ``post_processing_hieramamba.grid_to_seconds``), ``num_features`` (unpadded
+    length), ``sentence_ids`` and ``gt_segments_sec`` (for :func:`compute_grounding_metrics`).
     """
 
     max_seq_len: int | None = None
@@ -731,6 +721,7 @@ class HieraMambaGroundingCollator:
                 "num_frames": int(e["num_frames"]),
                 "clip_size": float(e["clip_size"]),
                 "clip_stride": float(e["clip_stride"]),
+                "downsample_rate": int(e["downsample_rate"]),
                 "sentence_ids": list(e["sentence_ids"]),
                 "gt_segments_sec": [tuple(s) for s in e["segments_sec"]],
                 "num_features": int(n),

@@ -168,7 +168,7 @@ class SyntheticGroundingConfig:
     val_fraction: float = 0.1
     seed: int = 0
     text_encoder_path: str | None = None
-    chunk_frames: int = 2048
+    chunk_frames: int = 512
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
