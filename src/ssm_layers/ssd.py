@@ -128,8 +128,7 @@ def ssd_scan_reference(
     return (out, state) if return_final_states else out
 
 
-def _ssd_chunk_scan_torch(x, dt, A, B, C, D=None, z=None, initial_states=None, seq_idx=None,
-                          return_final_states=False, chunk_size=None, block_chunks=None):
+def _ssd_chunk_scan_torch(x, dt, A, B, C, initial_states=None, seq_idx=None, chunk_size=None, block_chunks=None):
     """Chunked SSD in pure PyTorch (dt already processed), computed in fp32.
 
     The sequence is cut into chunks of Q tokens; ``block_chunks`` chunks form a block that is processed with
@@ -139,9 +138,11 @@ def _ssd_chunk_scan_torch(x, dt, A, B, C, D=None, z=None, initial_states=None, s
     * intra-chunk (diagonal) term  y_l = sum_{s<=l} (C_l . B_s) exp(Acs_l - Acs_s) dt_s x_s.  When the log-decay
       range of each chunk is moderate, exp(Acs_l - Acs_s) = u_l v_s with u = exp(Acs - m), v = exp(m - Acs), so
       one (Q x Q) @ (Q x heads*headdim) matmul per group serves every head;
-    * chunk states  S_j = sum_s B_s (exp(Acs_last - Acs_s) dt_s x_s)^T;
-    * states at chunk starts, from the carried state and a small chunk-to-chunk decay matrix;
-    * inter-chunk (off-diagonal) term  y_l += exp(Acs_l) C_l . P_chunk.
+    * chunk states  S_j = sum_s B_s (exp(Acs_last - Acs_s) dt_s x_s)^T, from the same matmul as the diagonal term;
+    * states at chunk starts  P_{c+1} = exp(total_c) P_c + S_c  (one fused pass per chunk without autograd, a small
+      chunk-to-chunk decay matrix with autograd);
+    * inter-chunk (off-diagonal) term  y_l += exp(Acs_l) C_l . P_c.
+    Returns y (b, l, h, p) fp32 without the D / z terms, and the final state (b, h, p, n).
     """
     b, l, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
@@ -157,7 +158,7 @@ def _ssd_chunk_scan_torch(x, dt, A, B, C, D=None, z=None, initial_states=None, s
         Bf = F.pad(Bf, (0, 0, 0, 0, 0, pad))
         Cf = F.pad(Cf, (0, 0, 0, 0, 0, pad))
         if seq_idx is not None:
-            seq_idx = F.pad(seq_idx[:, None].float(), (0, pad), mode="replicate")[:, 0].long()  # inert padding
+            seq_idx = torch.cat([seq_idx, seq_idx[:, -1:].expand(b, pad)], dim=1)  # inert padding
     nchunks = xf.shape[1] // Q
     causal = torch.ones(Q, Q, dtype=torch.bool, device=x.device).tril()
     # in-place updates are only safe when no autograd graph is being recorded
