@@ -400,12 +400,13 @@ class _TextEncoder:
 
     @torch.no_grad()
     def __call__(self, sentences: list[str]) -> list[np.ndarray]:
-        """Per-token last hidden states ``(T_tok, 384)`` of each sentence (special tokens included)."""
-        out = []
-        for sentence in sentences:  # one at a time: features do not depend on the batch's padding
-            inputs = self.tokenizer(sentence, return_tensors="pt", truncation=True, max_length=128)
-            out.append(self.model(**inputs).last_hidden_state[0].float().numpy().astype(np.float32))
-        return out
+        """Per-token last hidden states ``(T_tok, 384)`` of each sentence (special tokens included, padding cut)."""
+        if not sentences:
+            return []
+        inputs = self.tokenizer(sentences, return_tensors="pt", padding=True, truncation=True, max_length=128)
+        hidden = self.model(**inputs).last_hidden_state.float()
+        lengths = inputs["attention_mask"].sum(1).tolist()
+        return [hidden[i, :n].numpy().astype(np.float32) for i, n in enumerate(lengths)]
 
 
 def _write_video(path, spec, config, encoder) -> np.ndarray:
