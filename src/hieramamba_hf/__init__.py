@@ -49,3 +49,18 @@ for _module, _names in (
     for _name in getattr(_mod, "__all__", ()):
         globals()[_name] = getattr(_mod, _name)
         __all__.append(_name)
+
+# video-grounding pipeline, processor (encoders travel with the checkpoint), AutoModelForVideoGrounding, Hub helpers
+from transformers import AutoProcessor as _AutoProcessor  # noqa: E402
+from transformers.pipelines import PIPELINE_REGISTRY as _PIPELINE_REGISTRY  # noqa: E402
+
+from .hub_hieramamba import AutoModelForVideoGrounding  # noqa: E402
+from .pipeline_video_grounding import VideoGroundingPipeline  # noqa: E402
+from .processing_hieramamba import HieraMambaProcessor  # noqa: E402
+
+_AutoProcessor.register(HieraMambaConfig, HieraMambaProcessor, exist_ok=True)
+AutoModelForVideoGrounding.register(HieraMambaConfig, HieraMambaForVideoGrounding, exist_ok=True)
+_PIPELINE_REGISTRY.register_pipeline(
+    "video-grounding", pipeline_class=VideoGroundingPipeline, pt_model=AutoModelForVideoGrounding
+)
+__all__ += ["AutoModelForVideoGrounding", "HieraMambaProcessor", "VideoGroundingPipeline"]

@@ -1,0 +1,189 @@
+"""HieraMamba on the Hugging Face Hub: auto_map shims, one-call save / push of model + processor with a generated
+model card, and the `AutoModelForVideoGrounding` auto class.
+
+* `save_checkpoint(folder, model, processor, ...)` writes a complete, self-describing checkpoint:
+  config.json (with `auto_map`), model.safetensors, processor_config.json + frame_encoder/ + text_encoder/
+  (see `processing_hieramamba`), the auto_map shim files and README.md (the model card).
+* `push_to_hub(model, processor, repo_id, ...)` saves that folder to a temporary directory and uploads it as ONE
+  commit (create_repo + upload_folder); `processor.push_to_hub(repo_id)` alone also works.
+* The shims are three one-line modules importing the installed `hieramamba_hf`, so
+  `AutoModel.from_pretrained(id, trust_remote_code=True)` (and AutoConfig / AutoProcessor /
+  `AutoModelForVideoGrounding`) work when the package is installed but was never imported. No implementation
+  is copied into the checkpoint. Registered local classes win over these shims once `hieramamba_hf` is imported.
+* The model card is rendered from `model_cards/hieramamba.md` with `huggingface_hub.ModelCard`; its metadata
+  (`ModelCardData`) carries library_name, pipeline_tag "video-grounding", tags (video-temporal-grounding,
+  moment-retrieval, hieramamba), base_model = the encoders' Hub ids, and metrics as `EvalResult`s.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import OrderedDict
+
+from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
+
+
+__all__ = [
+    "AUTO_MAP",
+    "AutoModelForVideoGrounding",
+    "MODEL_CARD_TEMPLATE",
+    "make_model_card",
+    "push_to_hub",
+    "save_checkpoint",
+    "write_shims",
+]
+
+
+class AutoModelForVideoGrounding(_BaseAutoModelClass):
+    """Auto class of video temporal grounding models (transformers has none): config -> `...ForVideoGrounding`.
+    `hieramamba_hf` registers HieraMambaConfig -> HieraMambaForVideoGrounding on import; it is the `pt_model` of
+    the "video-grounding" pipeline."""
+
+    _model_mapping = _LazyAutoMapping(OrderedDict(), OrderedDict())
+
+
+AUTO_MAP = {
+    "AutoConfig": "configuration_hieramamba.HieraMambaConfig",
+    "AutoModel": "modeling_hieramamba.HieraMambaModel",
+    "AutoModelForVideoGrounding": "modeling_hieramamba.HieraMambaForVideoGrounding",
+    "AutoProcessor": "processing_hieramamba.HieraMambaProcessor",
+}
+
+_HEADER = "# auto_map shim: the implementation is the installed `hieramamba_hf` package (ssm-video-models).\n"
+SHIMS = {
+    "configuration_hieramamba.py": "from hieramamba_hf.configuration_hieramamba import HieraMambaConfig  # noqa: F401\n",
+    "modeling_hieramamba.py": (
+        "from hieramamba_hf.modeling_hieramamba import (  # noqa: F401\n"
+        "    HieraMambaForVideoGrounding,\n"
+        "    HieraMambaModel,\n"
+        "    HieraMambaPreTrainedModel,\n"
+        ")\n"
+    ),
+    "processing_hieramamba.py": "from hieramamba_hf.processing_hieramamba import HieraMambaProcessor  # noqa: F401\n",
+}
+
+MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "model_cards", "hieramamba.md")
+TAGS = ("video-temporal-grounding", "moment-retrieval", "hieramamba", "state-space-model")
+
+
+def write_shims(save_directory: str, names: tuple[str, ...] = tuple(SHIMS)) -> list[str]:
+    """Write the shim files `names` into `save_directory`; returns their paths."""
+    os.makedirs(save_directory, exist_ok=True)
+    paths = []
+    for name in names:
+        path = os.path.join(save_directory, name)
+        with open(path, "w") as f:
+            f.write(_HEADER + SHIMS[name])
+        paths.append(path)
+    return paths
+
+
+def _base_models(processor) -> list[str]:
+    names = []
+    for source in (processor.frame_encoder_source, processor.text_encoder_source):
+        name = source.get("name_or_path")
+        if name and not os.path.isabs(name) and name.count("/") == 1 and name not in names:
+            names.append(name)  # only Hub ids make sense as base_model
+    return names
+
+
+def _encoder_description(encoder, source) -> str:
+    if encoder is None:
+        return "none (pass precomputed features)"
+    kind = type(encoder).__name__
+    if hasattr(encoder, "model"):
+        kind = f"{type(encoder.model).__name__} ({encoder.embedding})"
+    name = source.get("name_or_path")
+    where = "contained in the checkpoint" if source.get("contained", True) else "named, loaded from its own repo"
+    if kind.startswith("SimpleFrameEncoder"):
+        where = "contained in the checkpoint (deterministic, no weights)"
+    return f"{kind}{f' from `{name}`' if name else ''}, {where}"
+
+
+def make_model_card(model, processor, repo_id: str | None = None, metrics: dict | None = None,
+                    dataset: str | None = None, dataset_name: str | None = None, license: str | None = "apache-2.0",
+                    description: str | None = None, template_path: str | None = None):  # fmt: skip
+    """A `huggingface_hub.ModelCard` for a HieraMamba checkpoint.
+
+    metrics: {"R@1,IoU=0.5": 42.0, ...} (percent) -> `EvalResult`s (task video-temporal-grounding) on `dataset`
+    (a Hub dataset id or a name) in the card's model-index; requires a model name (`repo_id`)."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData  # noqa: PLC0415
+
+    name = repo_id.split("/")[-1] if repo_id else "hieramamba"
+    eval_results = None
+    if metrics:
+        if not dataset:
+            raise ValueError("metrics need the dataset they were measured on (dataset=...).")
+        eval_results = [
+            EvalResult(task_type="video-temporal-grounding", task_name="Video temporal grounding",
+                       dataset_type=dataset, dataset_name=dataset_name or dataset, metric_type=key.lower(),
+                       metric_name=key, metric_value=float(value))  # fmt: skip
+            for key, value in metrics.items()
+        ]
+    base = _base_models(processor)
+    card_data = ModelCardData(
+        library_name="transformers", pipeline_tag="video-grounding", tags=list(TAGS), license=license,
+        base_model=base or None, datasets=[dataset] if dataset and "/" in dataset else None,
+        model_name=name, eval_results=eval_results,
+    )  # fmt: skip
+    config = model.config
+    clock = (
+        f"{config.fps:g} fps, clips of {config.clip_size:g} frames every {config.clip_stride:g} frames, "
+        f"downsample {config.downsample_rate}"
+    )
+    kwargs = {
+        "model_id": repo_id or name,
+        "model_description": description or "HieraMamba video temporal grounding model.",
+        "num_parameters": f"{model.num_parameters() / 1e6:.2f}M",
+        "frame_encoder": _encoder_description(processor.frame_encoder, processor.frame_encoder_source),
+        "text_encoder": _encoder_description(processor.text_encoder, processor.text_encoder_source),
+        "feature_clock": clock,
+        "video_input_dim": config.video_input_dim,
+        "text_input_dim": config.text_input_dim,
+        "metrics_table": "\n".join(f"| {k} | {float(v):.2f} |" for k, v in (metrics or {}).items())
+        or "| (not evaluated) | |",
+        "dataset": dataset_name or dataset or "not specified",
+    }
+    template = template_path or MODEL_CARD_TEMPLATE
+    if not os.path.isfile(template):
+        raise FileNotFoundError(f"model card template not found: {template} (pass template_path=...).")
+    return ModelCard.from_template(card_data, template_path=template, **kwargs)
+
+
+def save_checkpoint(save_directory: str, model, processor, model_card: bool = True, repo_id: str | None = None,
+                    **card_kwargs) -> str:  # fmt: skip
+    """Save model + processor + auto_map shims (+ README.md model card) into one folder; returns the folder."""
+    processor.check_clock(model.config)
+    os.makedirs(save_directory, exist_ok=True)
+    previous = getattr(model.config, "auto_map", None)
+    model.config.auto_map = dict(AUTO_MAP)
+    try:
+        model.save_pretrained(save_directory)
+    finally:
+        if previous is None:
+            del model.config.auto_map
+        else:
+            model.config.auto_map = previous
+    processor.save_pretrained(save_directory)
+    write_shims(save_directory)
+    if model_card:
+        make_model_card(model, processor, repo_id=repo_id, **card_kwargs).save(os.path.join(save_directory, "README.md"))
+    return save_directory
+
+
+def push_to_hub(model, processor, repo_id: str, *, commit_message: str | None = None, private: bool | None = None,
+                token: str | bool | None = None, revision: str | None = None, create_pr: bool = False,
+                **card_kwargs):  # fmt: skip
+    """Push model + processor + shims + generated model card to `repo_id` in one commit (honours HF_ENDPOINT).
+    Returns the `CommitInfo`."""
+    from huggingface_hub import HfApi  # noqa: PLC0415
+
+    api = HfApi(token=token)
+    repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id
+    with tempfile.TemporaryDirectory() as folder:
+        save_checkpoint(folder, model, processor, repo_id=repo_id, **card_kwargs)
+        return api.upload_folder(
+            repo_id=repo_id, folder_path=folder, commit_message=commit_message or "Upload HieraMamba model + processor",
+            revision=revision, create_pr=create_pr,
+        )  # fmt: skip
