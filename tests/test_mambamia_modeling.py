@@ -2,6 +2,8 @@
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 from transformers import AutoModel, AutoModelForCausalLM
@@ -313,3 +315,28 @@ def test_bad_inputs_give_clear_errors(model):
         model(input_ids=ids)
     with torch.no_grad(), pytest.raises(ValueError, match="Delta sampling dropped frames"):
         model(input_ids=prompt_with_video(config, 6), pixel_values_videos=video(frames=6, seed=3))
+
+
+# ---------------------------------------------------------------------------------------------- SigLIP2 NaFlex
+def test_siglip2_naflex_vision_tower_gets_processor_patch_layout():
+    from transformers.models.siglip2.image_processing_pil_siglip2 import convert_image_to_patches
+
+    vision = dict(model_type="siglip2_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                  num_attention_heads=2, patch_size=8, num_patches=16)
+    config = tiny_config(vision_config=vision)
+    assert config.frame_size == 32 and config.queries_per_frame == 4
+    torch.manual_seed(0)
+    model = MambaMiaForConditionalGeneration(config).eval()
+    frames = torch.randn(2, 3, 32, 32)
+    patches = torch.from_numpy(np.stack([convert_image_to_patches(f.numpy(), 8) for f in frames]))
+    with torch.no_grad():
+        ours = model.model._run_vision_tower(frames).hidden_states[-2]
+        reference = model.model.vision_tower(
+            patches, pixel_attention_mask=torch.ones(2, 16, dtype=torch.long),
+            spatial_shapes=torch.tensor([[4, 4], [4, 4]]), output_hidden_states=True,
+        ).hidden_states[-2]
+        features = model.get_video_features(frames[None])
+    torch.testing.assert_close(ours, reference)
+    assert features.pooler_output[0].shape == (2 * config.tokens_per_frame, config.text_config.hidden_size)
+    with pytest.raises(ValueError, match="SigLIP or SigLIP2"):
+        tiny_config(vision_config=dict(model_type="clip_vision_model", image_size=32, patch_size=8))

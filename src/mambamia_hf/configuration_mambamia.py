@@ -7,6 +7,7 @@ open is a field below, with the default documented as "paper", "sister repo" (na
 is "modified from naver-ai/mambamia") or "port choice".
 """
 
+import math
 from typing import Literal
 
 from transformers import AutoConfig
@@ -63,6 +64,9 @@ class MambaMiaConfig(PreTrainedConfig):
     Vision features:
         vision_feature_layer (`int`, defaults to -2): hidden state of the vision tower fed to the compressor
             (paper: penultimate layer; SigLIP has no CLS token so all patches are kept).
+        video_frame_size (`int`, *optional*): side of the square frames fed to the tower. `None` means the tower's
+            `image_size` (SigLIP, and the fixed-resolution SigLIP2 checkpoints such as so400m-patch16-384) or, for a
+            NaFlex `siglip2_vision_model` (no image size), the largest square grid within its `num_patches`.
 
     Stage 1, spatiotemporal compressor (periodic queries through bidirectional Mamba2 blocks with GPA):
         compressor_hidden_size (`int`, defaults to 3072): width of the compressor. Port choice (the paper gives only
@@ -143,6 +147,7 @@ class MambaMiaConfig(PreTrainedConfig):
     vision_config: dict | PreTrainedConfig | None = None
     text_config: dict | PreTrainedConfig | None = None
     vision_feature_layer: int = -2
+    video_frame_size: int | None = None
     video_token_id: int = 151647
     # Stage 1: compressor
     compressor_hidden_size: int = 3072
@@ -192,6 +197,12 @@ class MambaMiaConfig(PreTrainedConfig):
         self.time_step_limit = tuple(float(v) for v in self.time_step_limit)
         if self.delta_head_reduction not in ("mean", "max", "sum"):
             raise ValueError(f"delta_head_reduction must be 'mean', 'max' or 'sum', got {self.delta_head_reduction!r}")
+        if self.vision_config.model_type not in ("siglip_vision_model", "siglip2_vision_model"):
+            raise ValueError(
+                f"vision_config must be a SigLIP or SigLIP2 vision config, got {self.vision_config.model_type!r}"
+            )
+        if self.frame_size % self.vision_config.patch_size != 0:
+            raise ValueError(f"frame size {self.frame_size} is not a multiple of the patch size")
         grid = self.patch_grid
         ppq = self.patches_per_query if self.patches_per_query is not None else grid[1]
         if ppq <= 0 or (grid[0] * grid[1]) % ppq != 0:
@@ -209,9 +220,18 @@ class MambaMiaConfig(PreTrainedConfig):
 
     # ------------------------------------------------------------------ derived sizes
     @property
+    def frame_size(self) -> int:
+        """Side of the square frames the vision tower takes."""
+        if self.video_frame_size is not None:
+            return self.video_frame_size
+        if getattr(self.vision_config, "image_size", None) is not None:
+            return self.vision_config.image_size
+        return math.isqrt(self.vision_config.num_patches) * self.vision_config.patch_size  # SigLIP2 NaFlex
+
+    @property
     def patch_grid(self) -> tuple[int, int]:
         """(rows, columns) of the vision tower's patch grid."""
-        side = self.vision_config.image_size // self.vision_config.patch_size
+        side = self.frame_size // self.vision_config.patch_size
         return side, side
 
     @property

@@ -401,7 +401,7 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
                 f"{tuple(pixel_values_videos.shape)}"
             )
         batch_size, num_frames, channels, height, width = pixel_values_videos.shape
-        size = self.config.vision_config.image_size
+        size = self.config.frame_size
         if (height, width) != (size, size):
             raise ValueError(
                 f"The vision tower takes {size}x{size} frames, got {height}x{width}: resize the frames with "
@@ -439,6 +439,23 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             kept[b, :num_frames] = keep
         return kept
 
+    def _run_vision_tower(self, frames: torch.Tensor):
+        """(N, C, S, S) frames -> vision outputs with all hidden states. A NaFlex SigLIP2 tower takes patch rows
+        (N, grid*grid, P*P*C) ordered as its image processor does, a full mask and the spatial shape of the grid."""
+        if self.config.vision_config.model_type != "siglip2_vision_model":
+            return self.vision_tower(frames, output_hidden_states=True, return_dict=True)
+        n, c, size, _ = frames.shape
+        p = self.config.vision_config.patch_size
+        grid = size // p
+        patches = frames.reshape(n, c, grid, p, grid, p).permute(0, 2, 4, 3, 5, 1).reshape(n, grid * grid, p * p * c)
+        return self.vision_tower(
+            patches,
+            pixel_attention_mask=torch.ones(n, grid * grid, dtype=torch.long, device=frames.device),
+            spatial_shapes=torch.tensor([[grid, grid]] * n, dtype=torch.long, device=frames.device),
+            output_hidden_states=True,
+            return_dict=True,
+        )
+
     def get_video_features(
         self,
         pixel_values_videos: torch.FloatTensor,
@@ -458,7 +475,7 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
         frame_mask = self._check_video_inputs(pixel_values_videos, video_frame_mask)
         layer = vision_feature_layer if vision_feature_layer is not None else self.config.vision_feature_layer
         batch_size, num_frames = frame_mask.shape
-        vision_outputs = self.vision_tower(pixel_values_videos[frame_mask], output_hidden_states=True, return_dict=True)
+        vision_outputs = self._run_vision_tower(pixel_values_videos[frame_mask])
         patch_features = vision_outputs.hidden_states[layer]  # penultimate layer by default; SigLIP has no CLS token
         features = patch_features.new_zeros(batch_size, num_frames, *patch_features.shape[1:])
         features[frame_mask] = patch_features
@@ -706,7 +723,7 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         the id falls outside the LLM's vocabulary)."""
         vision_config = AutoConfig.from_pretrained(vision_id_or_path)
         vision_config = getattr(vision_config, "vision_config", vision_config)
-        if vision_config.model_type != "siglip_vision_model":
+        if vision_config.model_type not in ("siglip_vision_model", "siglip2_vision_model"):
             raise ValueError(f"Expected a SigLIP / SigLIP2 vision model, got model_type {vision_config.model_type!r}")
         vision = AutoModel.from_pretrained(vision_id_or_path, dtype=dtype)
         if hasattr(vision, "text_model"):  # a full SiglipModel checkpoint: keep its vision half
@@ -746,9 +763,8 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
 
 
 def _siglip_vision_from_full(siglip_model):
-    from transformers import SiglipVisionModel
-
-    vision = SiglipVisionModel(siglip_model.config.vision_config)
+    """The vision half of a full SigLIP / SigLIP2 (image + text) model as a standalone vision model."""
+    vision = AutoModel.from_config(siglip_model.config.vision_config)
     vision.vision_model.load_state_dict(siglip_model.vision_model.state_dict())
     return vision.to(next(siglip_model.parameters()).dtype)
 

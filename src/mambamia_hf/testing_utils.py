@@ -96,7 +96,7 @@ def tiny_processor(config: MambaMiaConfig | None = None, **kwargs):
     from .processing_mambamia import MambaMiaProcessor
 
     config = config if config is not None else tiny_config()
-    size = config.vision_config.image_size
+    size = config.frame_size
     image_processor = SiglipImageProcessorPil(size={"height": size, "width": size})
     return MambaMiaProcessor(image_processor, tiny_tokenizer(), tokens_per_frame=config.tokens_per_frame, **kwargs)
 
