@@ -169,9 +169,10 @@ def test_tacos_glove_layout(tmp_path):
     torch.testing.assert_close(row["segments"][0, 0], torch.tensor(10 * 29.4 / 16 - 0.5))
     tokenizer = GloVeTokenizer.from_file(glove, 3, words={"onion"})
     assert list(tokenizer.vocab) == ["onion"]  # restricted vocabulary
+    no_words = {"segment": [1, 2], "sentence": "?!"}
+    bad = _write_json(tmp_path / "bad.json", {"test": {"s13-d21": {"fps": 29.4, "duration": 200.0,
+                                                                  "annotations": [no_words]}}})  # fmt: skip
     with pytest.raises(ValueError, match="s13-d21_0000"):
-        bad = _write_json(tmp_path / "bad.json", {"test": {"s13-d21": {"fps": 29.4, "duration": 200.0,
-                                                                      "annotations": [{"segment": [1, 2], "sentence": "?!"}]}}})  # fmt: skip
         load_grounding_dataset(bad, "test", str(vid_dir), glove_path=str(glove), glove_dim=3, clip_size=16,
                                clip_stride=4, downsample_rate=4)[0]  # fmt: skip
 
@@ -305,3 +306,32 @@ def test_collator_needs_one_padding_mode():
         HieraMambaGroundingCollator()
     with pytest.raises(ValueError, match="exactly one"):
         HieraMambaGroundingCollator(max_seq_len=10, pad_to_multiple_of=4)
+
+
+def test_training_short_video_crop_ratio_and_no_crop(tmp_path):
+    anno_file, vid_dir, text_dir = _ego4d_layout(tmp_path)
+    anno = json.loads(open(anno_file).read())
+    anno["train"] = anno.pop("val")
+    _write_json(tmp_path / "ego4d.json", anno)
+    kwargs = dict(is_training=True, max_vid_len=2304, max_text_len=4, max_num_text=2, **_ego4d_kwargs())
+    # Ego4D preset: crop_ratio None -> a video shorter than the window is used whole
+    ds = load_grounding_dataset(anno_file, "train", vid_dir, text_dir, crop_ratio=None, **kwargs)
+    # the 61 s window holds all 3 queries of vidA: 2 are sampled, the 3rd makes its own row (official greedy rule)
+    groups = [r for r in ds["sentence_ids"]]
+    assert [len(g) for g in groups] == [2, 1, 1] and groups[2] == ["vidB_q0"]
+    assert sorted(groups[0] + groups[1]) == ["vidA_q0", "vidA_q1", "vidA_q2"]
+    row = ds[2]
+    assert row["video_features"].shape == (38, 16)  # whole video, not cropped
+    torch.testing.assert_close(row["video_features"], torch.from_numpy(np.load(f"{vid_dir}/vidB.npy")[::2]))
+    torch.testing.assert_close(row["segments"][0], torch.tensor([-1.0, 5 * 30 / 16 - 1]))
+    assert all(t.shape[0] <= 4 for t in ds[0]["text_features"])  # cut to max_text_len
+    # crop_ratio (0.9, 1.0): a window of ceil(0.9 * 113) = 102 .. 113 clips keeping > 50% of each GT
+    ds = load_grounding_dataset(anno_file, "train", vid_dir, text_dir, crop_ratio=(0.9, 1.0), **kwargs)
+    random.seed(1)
+    lengths = set()
+    for _ in range(20):
+        row = ds[1]
+        n = row["video_features"].shape[0]
+        lengths.add(n)
+        assert 102 <= n <= 113 and torch.all(row["segments"] >= -1.0) and torch.all(row["segments"] <= n + 1.0)
+    assert len(lengths) > 1

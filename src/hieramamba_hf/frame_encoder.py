@@ -118,7 +118,8 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         if grid_size < 1 or feature_dim < 0 or clip_size < 1 or clip_stride < 1 or palette_bandwidth <= 0:
             raise ValueError(
                 "SimpleFrameEncoder needs grid_size >= 1, feature_dim >= 0, clip_size >= 1, clip_stride >= 1 and "
-                f"palette_bandwidth > 0; got {grid_size}, {feature_dim}, {clip_size}, {clip_stride}, {palette_bandwidth}"
+                f"palette_bandwidth > 0; got {grid_size}, {feature_dim}, {clip_size}, {clip_stride}, "
+                f"{palette_bandwidth}"
             )
         self.grid_size = int(grid_size)
         self.feature_dim = int(feature_dim)

@@ -17,7 +17,8 @@ The official evaluator (``EvaluatorOriginal.run`` in ``libs/worker.py`` of both 
 
 1. sort the predicted segments by score (descending) and keep the top ``max(ranks)``;
 2. compute the IoU of each kept segment with the ground truth *in seconds*, in float32:
-   ``overlap = clamp(min(pe, ge) - max(ps, gs), 0)``, ``union = (pe - ps) + (ge - gs) - overlap``, ``iou = overlap / union``;
+   ``overlap = clamp(min(pe, ge) - max(ps, gs), 0)``, ``union = (pe - ps) + (ge - gs) - overlap``,
+   ``iou = overlap / union``;
 3. for every rank k, take the max IoU over the first k kept segments (fewer than k predictions: the max over the
    ones there are) and count a hit for every threshold theta with ``max_iou >= theta``.
 
@@ -111,7 +112,9 @@ def compute_grounding_metrics(
                 )
             ps, pe = _as_segment(pred["segment"], f"segment of prediction {pred_idx} of query {query_idx}")
             if pe < ps:
-                raise ValueError(f"prediction {pred_idx} of query {query_idx} ends before it starts: {pred['segment']!r}")
+                raise ValueError(
+                    f"prediction {pred_idx} of query {query_idx} ends before it starts: {pred['segment']!r}"
+                )
             segments.append((ps, pe))
             scores.append(float(pred["score"]))
         segments = torch.tensor(segments, dtype=torch.float32)
