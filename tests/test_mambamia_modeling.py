@@ -340,3 +340,20 @@ def test_siglip2_naflex_vision_tower_gets_processor_patch_layout():
     assert features.pooler_output[0].shape == (2 * config.tokens_per_frame, config.text_config.hidden_size)
     with pytest.raises(ValueError, match="SigLIP or SigLIP2"):
         tiny_config(vision_config=dict(model_type="clip_vision_model", image_size=32, patch_size=8))
+
+
+def test_activation_checkpointing_gives_same_gradients():
+    torch.manual_seed(0)
+    config = tiny_config(gpa_dropout=0.0)
+    ids = prompt_with_video(config, 3)
+    labels = ids.masked_fill(ids == config.video_token_id, -100)
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = MambaMiaForConditionalGeneration(config).train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+            assert model.model.compressor.layers[0].gradient_checkpointing
+        model(input_ids=ids, pixel_values_videos=video(frames=3), labels=labels).loss.backward()
+        grads.append(model.model.compressor.layers[0].mixer.in_proj.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1])

@@ -21,6 +21,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, Generation
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, ModelOutput
 
 from ssm_layers import BiMamba2Mixer
@@ -217,7 +218,7 @@ def _mixer(config: MambaMiaConfig, hidden_size: int, bidirectional: bool, layer_
     )
 
 
-class MambaMiaCompressorBlock(nn.Module):
+class MambaMiaCompressorBlock(GradientCheckpointingLayer):
     """RMSNorm -> [GPA on the queries] -> bidirectional Mamba2 mixer -> + residual (the block input)."""
 
     def __init__(self, config: MambaMiaConfig, layer_idx: int):
@@ -236,7 +237,7 @@ class MambaMiaCompressorBlock(nn.Module):
         return hidden_states + residual
 
 
-class MambaMiaTemporalAxisAggregator(nn.Module):
+class MambaMiaTemporalAxisAggregator(GradientCheckpointingLayer):
     """Stage 2: each frame's k anchors as one vector f_t (k*d), a Mamba block along time with a residual.
 
     Its step size Delta_t = softplus(W_Delta f_t + b_Delta) (one scalar per frame after reducing over heads) scores
