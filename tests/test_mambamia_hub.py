@@ -79,6 +79,13 @@ def test_save_load_round_trip_safetensors(saved):
     assert type(processor) is MambaMiaProcessor
     assert processor.tokens_per_frame == loaded.config.tokens_per_frame
     assert processor.video_token_id == loaded.config.video_token_id
+    for implementation in ("eager", "sdpa"):
+        other = MambaMiaForConditionalGeneration.from_pretrained(
+            folder, dtype=torch.float32, attn_implementation=implementation
+        ).eval()
+        assert other.model.language_model.config._attn_implementation == implementation
+        with torch.no_grad():
+            torch.testing.assert_close(other(**inputs_for(other.config)).logits, logits, atol=1e-5, rtol=1e-5)
     base = AutoModel.from_pretrained(folder, dtype=torch.float32)
     assert type(base) is MambaMiaModel
     torch.testing.assert_close(base.compressor.query, model.model.compressor.query)

@@ -183,3 +183,18 @@ def test_bad_input_gives_clear_errors(config, mp4, tmp_path):
         processor(text="<video> describe it", videos=str(tmp_path / "missing.mp4"))
     with pytest.raises(ValueError, match="RGB"):
         processor(text="<video> describe it", videos=np.zeros((2, 32, 32), dtype=np.uint8))
+
+
+def test_batched_generate_with_one_delta_sampled_video_matches_single(config, model, mp4):
+    processor = tiny_processor(config, fps=2.0)
+    short = np.random.default_rng(1).integers(0, 255, (2, 40, 40, 3), dtype=np.uint8)
+    prompts = [chat_prompt(processor), chat_prompt(processor, "describe it")]
+    batch = processor(text=prompts, videos=[mp4, short])  # 6 frames (sampled) and 2 frames (not sampled)
+    kwargs = dict(max_new_tokens=3, min_new_tokens=3, do_sample=False, suppress_tokens=[config.video_token_id])
+    with torch.no_grad():
+        together = model.generate(**batch, **kwargs)
+        singles = [model.generate(**processor(text=p, videos=v), **kwargs) for p, v in zip(prompts, [mp4, short])]
+    width = batch["input_ids"].shape[1]
+    assert torch.equal(together[:, :width], batch["input_ids"])
+    for row, single in enumerate(singles):
+        assert together[row, width:].tolist() == single[0, -3:].tolist()
