@@ -101,6 +101,8 @@ class HieraMambaConfig(PreTrainedConfig):
         num_embedding_convs: number of masked conv -> LayerNorm -> ReLU layers (`arch[0]`).
         num_amp_blocks: number of Anchor-Mamba-Pooling blocks = pyramid levels (`arch[2]`).
         use_abs_pe: add the sinusoidal absolute position encoding after the embedding convs.
+        use_global_mixer: run the Hydra global path of the AMP blocks (G = S + LS(Hydra(RMSNorm(S)))); False
+            is the local-only ablation (G = S, not in the official code).
         local_encode: use the local transformer + second gate inside AMP blocks (FFN is Linear(D, D)-GELU);
             without it the block uses a SwiGLU FFN (official `local_encode: false`).
         num_local_encoder_blocks: how many leading blocks get the local encoder (None = all; official
@@ -162,6 +164,7 @@ class HieraMambaConfig(PreTrainedConfig):
     num_amp_blocks: int = 8
     use_abs_pe: bool = True
     local_encode: bool = True
+    use_global_mixer: bool = True
     num_local_encoder_blocks: int | None = None
     local_window_size: int = 5
     num_windowed_blocks: int = 5

@@ -355,7 +355,7 @@ class HieraMambaAMPBlock(nn.Module):
         n_local = config.num_local_encoder_blocks
         self.local_encode = config.local_encode and (n_local is None or n_local == 0 or index < n_local)
         self.global_norm = HieraMambaRMSNorm(dim, config.rms_norm_eps)
-        self.global_mixer = Hydra(
+        self.global_mixer = None if not config.use_global_mixer else Hydra(
             dim, d_state=config.hydra_state_size, d_conv=config.hydra_conv_kernel, expand=config.hydra_expand,
             headdim=config.hydra_head_dim, ngroups=config.hydra_ngroups, chunk_size=config.hydra_chunk_size,
             layer_idx=index,
@@ -398,7 +398,10 @@ class HieraMambaAMPBlock(nn.Module):
         x = x * mask[..., None].to(x.dtype)
         s, e, anchor_mask = self.interleave(x, mask)
         em = e[..., None].to(s.dtype)
-        g = (s + self.global_scale(self.global_mixer(self.global_norm(s)))) * em
+        if self.global_mixer is None:  # local-only ablation (config.use_global_mixer=False): G = S
+            g = s * em
+        else:
+            g = (s + self.global_scale(self.global_mixer(self.global_norm(s)))) * em
         g1 = torch.sigmoid(self.gate1(torch.cat((s, g), dim=-1)))
         fused = g1 * g + (1 - g1) * s
         if self.local_encode:
