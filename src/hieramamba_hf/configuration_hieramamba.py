@@ -54,6 +54,7 @@ _PRESETS: dict[str, dict] = {
         "fps": 5.0,
         "pre_nms_topk": 200,
         "max_num_segments": 50,
+        "block_mask_mode": "sample",
         "reg_loss": "diou",
         "initial_loss_norm": 250.0,
         "acc_loss_weight": 0.0,
@@ -77,6 +78,7 @@ _PRESETS: dict[str, dict] = {
         "fps": 5.0,
         "pre_nms_topk": 200,
         "max_num_segments": 50,
+        "block_mask_mode": "sample",
         "reg_loss": "diou",
         "initial_loss_norm": 250.0,
         "acc_loss_weight": 0.0,
@@ -115,9 +117,16 @@ class HieraMambaConfig(PreTrainedConfig):
         amp_dropout: drop-path rate of the AMP LayerScales and dropout of the AMP FFN.
         layer_scale_init: initial LayerScale value (1e-4).
         rms_norm_eps: eps of the AMP RMSNorms (1e-6).
-        exact_block_masking: False (default) reproduces the official mask of the interleaved sequence: its first
-            n positions are valid with n = number of valid tokens + anchors summed over the WHOLE batch (correct
-            for batch size 1, nearly all-valid otherwise). True uses the exact per-sample mask.
+        block_mask_mode: mask of the interleaved anchor/frame sequence. The official code marks its first n
+            positions valid with n = valid frames + valid anchors summed over the WHOLE forward batch: exact for
+            one row, nearly all-valid for several. Which rows share a batch is the official trainer's and
+            evaluator's choice, so the mode says which rows are summed together:
+            "batch": all rows of the forward (the official `model.forward` on whatever batch it is given);
+            "video": the rows of one video (with early fusion its queries) = the official evaluator of Ego4D /
+              TACoS (one video, all its queries batched) and the official Ego4D / MAD training (one video per
+              micro-batch); default;
+            "sample": each row alone = the exact per-sample mask = the official MAD evaluator (one query per
+              forward, `batchify_text_queries: false`); default of the MAD presets.
 
     Text encoder
         text_input_dim / text_hidden_size: token feature width and text width.
@@ -178,7 +187,7 @@ class HieraMambaConfig(PreTrainedConfig):
     amp_dropout: float = 0.1
     layer_scale_init: float = 1e-4
     rms_norm_eps: float = 1e-6
-    exact_block_masking: bool = False
+    block_mask_mode: str = "video"
     # text encoder
     text_input_dim: int = 768
     text_hidden_size: int = 768
@@ -241,6 +250,7 @@ class HieraMambaConfig(PreTrainedConfig):
     initializer_range: float = 0.02
 
     def __post_init__(self, **kwargs):
+        self.validate_architecture()  # plain ValueError on a bad combination (strict validation re-runs it)
         super().__post_init__(**kwargs)
 
     def validate_architecture(self):
@@ -259,6 +269,8 @@ class HieraMambaConfig(PreTrainedConfig):
             raise ValueError("hidden_size * hydra_expand must be a multiple of hydra_head_dim.")
         if self.local_window_size % 2 != 1 and self.local_window_size != 0:
             raise ValueError(f"local_window_size must be odd or 0, got {self.local_window_size}.")
+        if self.block_mask_mode not in ("batch", "video", "sample"):
+            raise ValueError(f"block_mask_mode must be 'batch', 'video' or 'sample', got {self.block_mask_mode!r}.")
         if self.reg_loss not in ("iou", "diou"):
             raise ValueError(f"reg_loss must be 'iou' or 'diou', got {self.reg_loss!r}.")
         if self.nms_mode not in ("soft_nms", "nms"):

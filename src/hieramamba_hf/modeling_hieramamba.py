@@ -12,7 +12,7 @@ Data flow (`HieraMambaModel`):
 training losses, and exposes the official decoding through `post_process_video_grounding`.
 
 Official quirks reproduced by default (each has a flag or is documented where it lives):
-* AMP interleaved-sequence mask counts valid tokens over the whole batch (`config.exact_block_masking`).
+* AMP interleaved-sequence mask counts valid tokens over a group of rows (`config.block_mask_mode`).
 * Eval pads the text to `config.text_pad_length` tokens, which interpolates the text PE for TACoS (50 > 48).
 * Hydra takes no mask: it sees the zero padding; the input is padded to a multiple of `config.padding_unit`.
 * Windowed local attention adds -1e4 (not -inf) for padded keys and zeroes the rows of padded queries;
@@ -36,6 +36,7 @@ from ssm_layers import Hydra
 
 from .configuration_hieramamba import HieraMambaConfig
 from .loss_hieramamba import HieraMambaContrastiveProjector, compute_grounding_loss
+from .post_processing_hieramamba import post_process_video_grounding as _post_process_one_video
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -375,7 +376,7 @@ class HieraMambaAMPBlock(nn.Module):
         self.ffn_norm = HieraMambaRMSNorm(dim, config.rms_norm_eps)
         self.ffn_scale = HieraMambaLayerScale(dim, config.amp_dropout, config.layer_scale_init)
 
-    def interleave(self, x, mask):
+    def interleave(self, x, mask, video_index):
         """Anchors (mean of each pair, zero-padded to even length) placed before their two frames."""
         batch, length, dim = x.shape
         num_blocks = (length + 1) // 2
@@ -385,18 +386,20 @@ class HieraMambaAMPBlock(nn.Module):
         combined = torch.cat((anchors, frames), dim=2).view(batch, 3 * num_blocks, dim)
         frame_mask = F.pad(mask, (0, 2 * num_blocks - length), value=False).view(batch, num_blocks, 2)
         anchor_mask = frame_mask.any(dim=-1)
-        if self.config.exact_block_masking:
-            combined_mask = torch.cat((anchor_mask[..., None], frame_mask), dim=-1).view(batch, 3 * num_blocks)
-        else:
-            # official: the first (sum over the batch of valid frames + anchors) positions are valid in every row
-            n_valid = mask.sum() + anchor_mask.sum()
-            combined_mask = torch.arange(3 * num_blocks, device=x.device)[None].expand(batch, -1) < n_valid
+        # official mask of S: its first n positions are valid, n = valid frames + valid anchors counted over a
+        # group of rows: the whole batch ("batch"), the rows of one video ("video") or each row ("sample", exact)
+        n_valid = mask.sum(1) + anchor_mask.sum(1)
+        if self.config.block_mask_mode == "batch":
+            n_valid = n_valid.sum().expand(batch)
+        elif self.config.block_mask_mode == "video":
+            n_valid = torch.zeros_like(n_valid).index_add_(0, video_index, n_valid)[video_index]
+        combined_mask = torch.arange(3 * num_blocks, device=x.device)[None] < n_valid[:, None]
         return combined, combined_mask, anchor_mask
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, video_index):
         length = x.size(1)
         x = x * mask[..., None].to(x.dtype)
-        s, e, anchor_mask = self.interleave(x, mask)
+        s, e, anchor_mask = self.interleave(x, mask, video_index)
         em = e[..., None].to(s.dtype)
         if self.global_mixer is None:  # local-only ablation (config.use_global_mixer=False): G = S
             g = s * em
@@ -438,7 +441,8 @@ class HieraMambaBackbone(nn.Module):
             stride = max(stride // 2, 1)
         self.blocks = nn.ModuleList(HieraMambaAMPBlock(config, i) for i in range(config.num_amp_blocks))
 
-    def forward(self, x, mask):
+    def forward(self, x, mask, video_index):
+        """x (N, T, C), mask (N, T), video_index (N,): the video of each row (groups the batch-summed mask)."""
         m = mask[..., None].to(x.dtype)
         x = self.input_proj(x * m)
         for conv, norm in zip(self.embed_convs, self.embed_norms):
@@ -452,7 +456,7 @@ class HieraMambaBackbone(nn.Module):
             x = x * m
         sequences, sequence_masks, anchors, anchor_masks = (), (), (), ()
         for block in self.blocks:
-            seq, seq_mask, x, mask = block(x, mask)
+            seq, seq_mask, x, mask = block(x, mask, video_index)
             sequences += (seq,)
             sequence_masks += (seq_mask,)
             anchors += (x,)
@@ -558,6 +562,7 @@ class HieraMambaVideoGroundingOutput(ModelOutput):
     offsets (`torch.FloatTensor` (Q, P, 2)): stride-normalised distances to the segment start and end.
     points (`torch.FloatTensor` (P, 4)): (t, r_min, r_max, stride) of each point, in backbone grid units.
     points_mask (`torch.BoolTensor` (Q, P)): valid points.
+    queries_per_video (`torch.LongTensor` (B,)): as given to forward (all ones by default).
     The remaining fields are those of `HieraMambaModelOutput`.
     """
 
@@ -567,6 +572,7 @@ class HieraMambaVideoGroundingOutput(ModelOutput):
     offsets: torch.FloatTensor | None = None
     points: torch.FloatTensor | None = None
     points_mask: torch.BoolTensor | None = None
+    queries_per_video: torch.LongTensor | None = None
     pyramid_features: tuple[torch.FloatTensor, ...] | None = None
     pyramid_masks: tuple[torch.BoolTensor, ...] | None = None
     sequence_features: tuple[torch.FloatTensor, ...] | None = None
@@ -592,11 +598,11 @@ class HieraMambaPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module):
         """Official initialisation: PyTorch default for Linear/Conv weights with zero biases, LayerNorms 1/0,
         LayerScales 1e-4, level scales 1, background token trunc-normal(0.02), Hydra dt/A/D as official Hydra,
-        classification bias from `cls_prior_prob`."""
+        classification bias from `cls_prior_prob` (a conv's `bias_init` attribute)."""
         if isinstance(module, (nn.Linear, nn.Conv1d)):
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))
             if module.bias is not None:
-                init.zeros_(module.bias)
+                init.constant_(module.bias, getattr(module, "bias_init", 0.0))
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
@@ -612,10 +618,6 @@ class HieraMambaPreTrainedModel(PreTrainedModel):
             init.trunc_normal_(module.background_token, mean=0.0, std=0.02, a=-2.0, b=2.0)
         elif isinstance(module, HieraMambaRegressionHead):
             init.ones_(module.level_scales)
-        elif isinstance(module, HieraMambaForVideoGrounding):
-            prior = self.config.cls_prior_prob
-            bias = -math.log((1 - prior) / prior) if prior > 0 else 0.0
-            init.constant_(module.cls_head.output.bias, bias)
 
 
 def _check_inputs(config, video_features, video_mask, text_features, text_mask, queries_per_video):
@@ -695,10 +697,13 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
             m = video_mask[..., None].to(video_features.dtype)
             video = self.video_proj(video_features * m)
             video, video_mask = self.fusion(video, video_mask, text, text_mask, queries_per_video)
-            sequences, sequence_masks, anchors, anchor_masks = self.backbone(video, video_mask)
+            video_index = torch.arange(len(queries_per_video), device=video.device)
+            video_index = video_index.repeat_interleave(queries_per_video)
+            sequences, sequence_masks, anchors, anchor_masks = self.backbone(video, video_mask, video_index)
             repeats = None
         else:
-            sequences, sequence_masks, anchors, anchor_masks = self.backbone(video_features, video_mask)
+            video_index = torch.arange(video_features.size(0), device=video_features.device)
+            sequences, sequence_masks, anchors, anchor_masks = self.backbone(video_features, video_mask, video_index)
             repeats = queries_per_video
         fused, fused_masks = (), ()
         for seq, seq_mask in zip(sequences, sequence_masks):
@@ -737,6 +742,8 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
         super().__init__(config)
         self.model = HieraMambaModel(config)
         self.cls_head = HieraMambaHead(config, 1)
+        prior = config.cls_prior_prob  # classification bias from the prior probability of a positive
+        self.cls_head.output.bias_init = -math.log((1 - prior) / prior) if prior > 0 else 0.0
         self.reg_head = HieraMambaRegressionHead(config)
         # contrastive projectors of ACC / SPC (trained and saved here; the official code never trains them)
         self.acc_projector = HieraMambaContrastiveProjector(config.hidden_size, config.projector_dim)
@@ -794,10 +801,50 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
             loss = loss_dict["total"]
         return HieraMambaVideoGroundingOutput(
             loss=loss, loss_dict=loss_dict, logits=logits, offsets=offsets, points=points, points_mask=points_mask,
+            queries_per_video=queries_per_video,
             pyramid_features=out.pyramid_features, pyramid_masks=out.pyramid_masks,
             sequence_features=out.sequence_features, sequence_masks=out.sequence_masks,
             anchor_features=out.anchor_features, anchor_masks=out.anchor_masks,
         )
+
+
+    @torch.no_grad()
+    def post_process_video_grounding(self, outputs, durations, queries_per_video=None, fps=None, **settings):
+        """Ranked segments in seconds for every query, via `post_processing_hieramamba.post_process_video_grounding`
+        (decoding, Gaussian soft-NMS, segment voting, seconds clamped to the duration) with this model's config.
+
+        outputs: this model's output; durations: (B,) seconds per video; queries_per_video: (B,) as in forward
+        (default: the one stored in `outputs`); fps: (B,) per-video fps (default `config.fps`); settings override config values.
+        Returns Q lists (query order of the forward) of {"segment": (start_s, end_s), "score": float}.
+        """
+        num_videos = len(durations) if not isinstance(durations, (int, float)) else 1
+        durations = torch.as_tensor(durations, dtype=torch.float64).reshape(-1)
+        if queries_per_video is None:
+            queries_per_video = outputs.get("queries_per_video")
+        if queries_per_video is None:
+            queries_per_video = torch.ones(num_videos, dtype=torch.long)
+        counts = [int(n) for n in torch.as_tensor(queries_per_video).reshape(-1)]
+        if len(counts) != len(durations) or sum(counts) != outputs.logits.size(0):
+            raise ValueError(
+                f"durations ({len(durations)}) and queries_per_video ({counts}) must describe the "
+                f"{outputs.logits.size(0)} queries of the outputs."
+            )
+        if fps is not None:
+            fps = [float(f) for f in torch.as_tensor(fps, dtype=torch.float64).reshape(-1)]
+            if len(fps) != len(counts):
+                raise ValueError(f"fps must have one value per video ({len(counts)}), got {len(fps)}.")
+        results, start = [], 0
+        for b, n in enumerate(counts):
+            sl = slice(start, start + n)
+            extra = dict(settings)
+            if fps is not None:
+                extra["fps"] = fps[b]
+            results += _post_process_one_video(
+                outputs.logits[sl], outputs.offsets[sl], outputs.points, outputs.points_mask[sl],
+                float(durations[b]), config=self.config, embedding_stride=self.config.embedding_stride, **extra,
+            )
+            start += n
+        return results
 
 
 __all__ = [
