@@ -85,6 +85,15 @@ def _load_with_pyav(path: str, fps: float, max_frames: int) -> np.ndarray:
     return np.stack([frames[i] for i in indices])
 
 
+def _to_numpy(videos):
+    """Torch tensors (a video or a list of videos / frames) -> numpy; everything else unchanged."""
+    if hasattr(videos, "detach") and hasattr(videos, "numpy"):
+        return videos.detach().cpu().numpy()
+    if isinstance(videos, (list, tuple)):
+        return [_to_numpy(v) for v in videos]
+    return videos
+
+
 class MambaMiaProcessor(ProcessorMixin):
     r"""
     Processor for [`MambaMiaForConditionalGeneration`]: a SigLIP image processor (PIL backend) applied per frame and
@@ -183,6 +192,7 @@ class MambaMiaProcessor(ProcessorMixin):
         if text is None:
             raise ValueError("MambaMiaProcessor needs `text` (a prompt with one video placeholder per video).")
         texts = [text] if isinstance(text, str) else list(text)
+        videos = _to_numpy(videos)
         if videos is None:
             video_list = []
         elif isinstance(videos, (str, os.PathLike, np.ndarray)):
