@@ -42,7 +42,12 @@ Ground truth in seconds maps to the feature grid as
 (``hieramamba_hf.post_processing_hieramamba.grid_to_seconds``). Rows and collated metadata carry ``fps``,
 ``clip_size``, ``clip_stride`` (as given, in frames) and ``downsample_rate``, the arguments of that function.
 
-:class:`HieraMambaGroundingCollator` pads a list of accessed rows into the model's forward inputs.
+:class:`HieraMambaGroundingCollator` pads a list of accessed rows into the model's forward inputs. With the
+``Trainer``, pass ``remove_unused_columns=False`` (the transform needs the id/path columns) and drop the collated
+``metadata`` entry before calling the model (or let ``**kwargs`` absorb it).
+
+Not ported (unused by the released HieraMamba configs): ``to_fixed_len`` resizing, external scores
+(``ext_score_dir``), the text-centric dataset.
 """
 
 import json
