@@ -357,3 +357,18 @@ def test_activation_checkpointing_gives_same_gradients():
         model(input_ids=ids, pixel_values_videos=video(frames=3), labels=labels).loss.backward()
         grads.append(model.model.compressor.layers[0].mixer.in_proj.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_vision_batch_size_does_not_change_features(model):
+    pixels = video(batch=2, frames=3, seed=4)
+    with torch.no_grad():
+        model.config.vision_batch_size = None
+        try:
+            whole = model.get_video_features(pixels)
+        finally:
+            model.config.vision_batch_size = 2
+        chunked = model.get_video_features(pixels)
+        model.config.vision_batch_size = 32
+    torch.testing.assert_close(chunked.last_hidden_state, whole.last_hidden_state)
+    for a, b in zip(chunked.pooler_output, whole.pooler_output):
+        torch.testing.assert_close(a, b)

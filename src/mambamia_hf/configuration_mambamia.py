@@ -67,6 +67,9 @@ class MambaMiaConfig(PreTrainedConfig):
         video_frame_size (`int`, *optional*): side of the square frames fed to the tower. `None` means the tower's
             `image_size` (SigLIP, and the fixed-resolution SigLIP2 checkpoints such as so400m-patch16-384) or, for a
             NaFlex `siglip2_vision_model` (no image size), the largest square grid within its `num_patches`.
+        vision_batch_size (`int`, *optional*, defaults to 32): frames per vision-tower call; only the selected layer
+            of each call is kept, which bounds memory for 384-frame videos (the sister repo encodes long clips in
+            five chunks). `None` encodes all frames in one call. Does not change the result.
 
     Stage 1, spatiotemporal compressor (periodic queries through bidirectional Mamba2 blocks with GPA):
         compressor_hidden_size (`int`, defaults to 3072): width of the compressor. Port choice (the paper gives only
@@ -148,6 +151,7 @@ class MambaMiaConfig(PreTrainedConfig):
     text_config: dict | PreTrainedConfig | None = None
     vision_feature_layer: int = -2
     video_frame_size: int | None = None
+    vision_batch_size: int | None = 32
     video_token_id: int = 151647
     # Stage 1: compressor
     compressor_hidden_size: int = 3072

@@ -476,8 +476,14 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
         frame_mask = self._check_video_inputs(pixel_values_videos, video_frame_mask)
         layer = vision_feature_layer if vision_feature_layer is not None else self.config.vision_feature_layer
         batch_size, num_frames = frame_mask.shape
-        vision_outputs = self._run_vision_tower(pixel_values_videos[frame_mask])
-        patch_features = vision_outputs.hidden_states[layer]  # penultimate layer by default; SigLIP has no CLS token
+        real_frames = pixel_values_videos[frame_mask]
+        chunk = self.config.vision_batch_size or real_frames.shape[0]
+        patch_features = torch.cat(  # penultimate layer by default; SigLIP has no CLS token, all patches are kept
+            [
+                self._run_vision_tower(real_frames[start : start + chunk]).hidden_states[layer]
+                for start in range(0, real_frames.shape[0], chunk)
+            ]
+        )
         features = patch_features.new_zeros(batch_size, num_frames, *patch_features.shape[1:])
         features[frame_mask] = patch_features
 
@@ -493,7 +499,6 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
         return MambaMiaVideoOutput(
             last_hidden_state=patch_features,
             pooler_output=video_tokens,
-            hidden_states=vision_outputs.hidden_states,
             frame_deltas=frame_deltas,
             kept_frames=kept_frames,
         )
