@@ -160,7 +160,8 @@ def test_from_components_loads_parts_and_initialises_compressor(tmp_path):
     for name, tensor in text.model.state_dict().items():
         assert torch.equal(model.model.language_model.state_dict()[name], tensor), name
     assert torch.equal(model.lm_head.weight, text.lm_head.weight)
-    assert model.config.vision_config.hidden_size == 32 and model.config.text_config.vocab_size == text.config.vocab_size
+    assert model.config.vision_config.hidden_size == 32
+    assert model.config.text_config.vocab_size == text.config.vocab_size
     assert model.config.compressor_hidden_size == TINY_COMPRESSOR["compressor_hidden_size"]
 
     # the fresh parts are real tensors with the documented init

@@ -267,7 +267,7 @@ class MambaMiaConfig(PreTrainedConfig):
         from .remote_code import AUTO_MAP, write_shims
 
         self.auto_map = dict(AUTO_MAP)
-        write_shims(str(save_directory), ("configuration_mambamia.py", "modeling_mambamia.py", "processing_mambamia.py"))
+        write_shims(str(save_directory))
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     @classmethod

@@ -416,7 +416,9 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             return torch.ones(batch_size, num_frames, dtype=torch.bool, device=pixel_values_videos.device)
         frame_mask = video_frame_mask.to(pixel_values_videos.device).bool()
         if frame_mask.shape != (batch_size, num_frames):
-            raise ValueError(f"video_frame_mask must have shape {(batch_size, num_frames)}, got {tuple(frame_mask.shape)}")
+            raise ValueError(
+                f"video_frame_mask must have shape {(batch_size, num_frames)}, got {tuple(frame_mask.shape)}"
+            )
         if not frame_mask[:, 0].all():
             raise ValueError("Every video needs at least one frame (video_frame_mask has an empty video).")
         if (frame_mask[:, 1:] & ~frame_mask[:, :-1]).any():
