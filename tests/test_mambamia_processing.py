@@ -45,6 +45,8 @@ def test_frame_sampling_follows_duration_fps_and_budget():
     assert sample_frame_indices(300, 30.0, 1.0, 384).tolist() == list(range(0, 300, 30))
     # budget of 4: timestamps 0, 2.5, 5, 7.5 s
     assert sample_frame_indices(300, 30.0, 1.0, 4).tolist() == [0, 75, 150, 225]
+    # a rate above the video's own gives every frame once
+    assert sample_frame_indices(12, 4.0, 1000.0, 10**6).tolist() == list(range(12))
     # 0.5 s clip at 1 fps still gives one frame
     assert sample_frame_indices(15, 30.0, 1.0, 384).tolist() == [0]
     with pytest.raises(ValueError, match="shorter than one frame"):

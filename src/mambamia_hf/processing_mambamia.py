@@ -28,11 +28,12 @@ CHAT_TEMPLATE = (
 
 def sample_frame_indices(num_video_frames: int, native_fps: float, fps: float, max_frames: int) -> np.ndarray:
     """n = min(ceil(duration * fps), max_frames) timestamps linspace(0, duration, n, endpoint=False), each mapped to
-    the nearest decoded frame (sister repo's sampling)."""
+    the nearest decoded frame (sister repo's sampling). n is also capped at the number of decoded frames, so a rate
+    above the video's own never repeats frames."""
     if num_video_frames < 1:
         raise ValueError("The video is shorter than one frame (no frame could be decoded).")
     duration = num_video_frames / native_fps
-    n = max(1, min(math.ceil(duration * fps), max_frames))
+    n = max(1, min(math.ceil(duration * fps), max_frames, num_video_frames))
     timestamps = np.linspace(0.0, duration, n, endpoint=False)
     return np.clip(np.round(timestamps * native_fps).astype(np.int64), 0, num_video_frames - 1)
 
