@@ -200,3 +200,14 @@ def test_batched_generate_with_one_delta_sampled_video_matches_single(config, mo
     assert torch.equal(together[:, :width], batch["input_ids"])
     for row, single in enumerate(singles):
         assert together[row, width:].tolist() == single[0, -3:].tolist()
+
+
+def test_generate_with_beams_and_several_returns_under_delta_sampling(config, model, mp4):
+    processor = tiny_processor(config, fps=2.0)
+    inputs = processor(text=[chat_prompt(processor), chat_prompt(processor, "describe it")], videos=[mp4, mp4])
+    with torch.no_grad():
+        output = model.generate(**inputs, max_new_tokens=2, min_new_tokens=2, num_beams=2, num_return_sequences=2,
+                                suppress_tokens=[config.video_token_id])
+    width = inputs["input_ids"].shape[1]
+    assert output.shape == (4, width + 2)
+    assert torch.equal(output[:, :width], inputs["input_ids"].repeat_interleave(2, dim=0))

@@ -708,7 +708,9 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         if not shortened:
             return output
         sequences = output if isinstance(output, torch.Tensor) else output.sequences
-        sequences = torch.cat([original_input_ids.to(sequences.device), sequences[:, input_ids.shape[1] :]], dim=1)
+        prompts = original_input_ids.to(sequences.device)
+        prompts = prompts.repeat_interleave(sequences.shape[0] // prompts.shape[0], dim=0)  # num_return_sequences
+        sequences = torch.cat([prompts, sequences[:, input_ids.shape[1] :]], dim=1)
         if isinstance(output, torch.Tensor):
             return sequences
         output.sequences = sequences
