@@ -155,8 +155,10 @@ def test_from_components_loads_parts_and_initialises_compressor(tmp_path):
     model = MambaMiaForConditionalGeneration.from_components(vision_dir, text_dir, **TINY_COMPRESSOR).eval()
     vision = SiglipVisionModel.from_pretrained(vision_dir, dtype=torch.float32)
     text = AutoModelForCausalLM.from_pretrained(text_dir, dtype=torch.float32)
-    for name, tensor in vision.state_dict().items():
-        assert torch.equal(model.model.vision_tower.state_dict()[name], tensor), name
+    tower = model.model.vision_tower.state_dict()
+    assert set(tower) == {k for k in vision.state_dict() if not k.startswith("head.")}  # pooling head dropped
+    for name, tensor in tower.items():
+        assert torch.equal(tensor, vision.state_dict()[name]), name
     for name, tensor in text.model.state_dict().items():
         assert torch.equal(model.model.language_model.state_dict()[name], tensor), name
     assert torch.equal(model.lm_head.weight, text.lm_head.weight)
@@ -183,3 +185,25 @@ def test_from_components_loads_parts_and_initialises_compressor(tmp_path):
     model.save_pretrained(folder)
     again = MambaMiaForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
     torch.testing.assert_close(again.model.compressor.query, model.model.compressor.query)
+
+
+def test_from_components_takes_the_vision_half_of_a_full_siglip(tmp_path):
+    from transformers import SiglipConfig, SiglipModel
+
+    from mambamia_hf.testing_utils import TINY_VISION
+
+    _, text_dir = write_tiny_parts(str(tmp_path))
+    vision_kwargs = {k: v for k, v in TINY_VISION.items() if k != "model_type"}
+    text_kwargs = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                       vocab_size=50, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    full = SiglipModel(SiglipConfig(vision_config=vision_kwargs, text_config=text_kwargs))
+    full.save_pretrained(str(tmp_path / "full-siglip"))
+    model = MambaMiaForConditionalGeneration.from_components(
+        str(tmp_path / "full-siglip"), text_dir, dtype=torch.bfloat16, **TINY_COMPRESSOR
+    )
+    assert type(model.model.vision_tower) is SiglipVisionModel
+    assert model.dtype == torch.bfloat16 and model.model.compressor.query.dtype == torch.bfloat16
+    torch.testing.assert_close(
+        model.model.vision_tower.embeddings.patch_embedding.weight,
+        full.vision_model.embeddings.patch_embedding.weight.bfloat16(),
+    )

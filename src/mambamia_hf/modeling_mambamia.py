@@ -12,6 +12,7 @@ Pipeline (paper, arXiv 2506.13564):
 The state-space layers come from `ssm_layers.BiMamba2Mixer` (bidirectional for Stage 1, causal for the TAA).
 """
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -735,9 +736,7 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         vision_config = getattr(vision_config, "vision_config", vision_config)
         if vision_config.model_type not in ("siglip_vision_model", "siglip2_vision_model"):
             raise ValueError(f"Expected a SigLIP / SigLIP2 vision model, got model_type {vision_config.model_type!r}")
-        vision = AutoModel.from_pretrained(vision_id_or_path, dtype=dtype)
-        if hasattr(vision, "text_model"):  # a full SiglipModel checkpoint: keep its vision half
-            vision = _siglip_vision_from_full(vision)
+        vision = _headless_vision_tower(AutoModel.from_pretrained(vision_id_or_path, dtype=dtype))
         text = AutoModelForCausalLM.from_pretrained(text_id_or_path, dtype=dtype)
         if text.config.model_type != "qwen2":
             raise ValueError(f"Expected a Qwen2 language model, got model_type {text.config.model_type!r}")
@@ -772,11 +771,20 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         return model
 
 
-def _siglip_vision_from_full(siglip_model):
-    """The vision half of a full SigLIP / SigLIP2 (image + text) model as a standalone vision model."""
-    vision = AutoModel.from_config(siglip_model.config.vision_config)
-    vision.vision_model.load_state_dict(siglip_model.vision_model.state_dict())
-    return vision.to(next(siglip_model.parameters()).dtype)
+def _headless_vision_tower(vision):
+    """A SigLIP / SigLIP2 vision model without its attention-pooling head (MambaMia reads a hidden layer; the head
+    would only be dead weights). A full image + text checkpoint gives its vision half."""
+    if hasattr(vision, "text_model"):
+        vision = vision.vision_model
+    if not getattr(vision.config, "vision_use_head", False):
+        return vision
+    config = copy.deepcopy(vision.config)
+    config.vision_use_head = False
+    with init.no_init_weights():
+        headless = AutoModel.from_config(config, dtype=next(vision.parameters()).dtype)
+    state = {k: v for k, v in vision.state_dict().items() if not k.startswith("head.")}
+    headless.load_state_dict(state, strict=True)
+    return headless
 
 
 __all__ = [
