@@ -1,8 +1,8 @@
 """HieraMamba (video temporal grounding) for Hugging Face transformers.
 
-Importing this package registers `HieraMambaConfig` (model_type "hieramamba") with `AutoConfig` and the models with
-`AutoModel` / `AutoModelForVideoGrounding`-style loading through `AutoModel`, so a saved folder loads with
-`AutoConfig.from_pretrained(path)` / `AutoModel.from_pretrained(path)` once `hieramamba_hf` is imported.
+Importing this package registers `HieraMambaConfig` (model_type "hieramamba") with `AutoConfig`, `HieraMambaModel`
+with `AutoModel` and `HieraMambaForVideoGrounding` with `AutoModelForVideoGrounding`, so a saved folder loads with
+`AutoConfig` / `AutoModel` / `AutoModelForVideoGrounding.from_pretrained(path)` once `hieramamba_hf` is imported.
 """
 
 import importlib

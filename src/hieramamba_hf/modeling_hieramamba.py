@@ -17,6 +17,10 @@ Official quirks reproduced by default (each has a flag or is documented where it
 * Hydra takes no mask: it sees the zero padding; the input is padded to a multiple of `config.padding_unit`.
 * Windowed local attention adds -1e4 (not -inf) for padded keys and zeroes the rows of padded queries;
   global attention does not zero padded query rows.
+Deliberate differences (no effect on the released checkpoints' evaluation): the absolute PE is interpolated
+whenever the grid is longer than max_seq_len (the official code asserts in training mode); inputs are padded to
+a multiple of `padding_unit` in training too (the official trainer pads every video to max_seq_len, so to reproduce
+its Hydra context exactly, pad the batch to max_seq_len * embedding_stride yourself).
 """
 
 from __future__ import annotations
@@ -637,6 +641,8 @@ def _check_inputs(config, video_features, video_mask, text_features, text_mask, 
             f"text_input_dim={config.text_input_dim}."
         )
     for name, feats, mask in (("video", video_features, video_mask), ("text", text_features, text_mask)):
+        if not feats.is_floating_point():
+            raise ValueError(f"{name}_features must be a floating-point tensor, got {feats.dtype}.")
         if mask.dtype != torch.bool:
             raise ValueError(f"{name}_mask must be a bool tensor, got {mask.dtype}.")
         if mask.shape != feats.shape[:2]:
@@ -687,6 +693,7 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
         config = self.config
         if queries_per_video is None:
             queries_per_video = torch.ones(video_features.size(0), dtype=torch.long, device=video_features.device)
+        queries_per_video = torch.as_tensor(queries_per_video, dtype=torch.long, device=video_features.device)
         _check_inputs(config, video_features, video_mask, text_features, text_mask, queries_per_video)
         video_features, video_mask = self.pad_video(video_features, video_mask)
         text_features, text_mask = self.pad_text(text_features, text_mask)
@@ -777,6 +784,7 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
             raise ValueError("segments must be finite with start <= end.")
         if queries_per_video is None:
             queries_per_video = torch.ones(video_features.size(0), dtype=torch.long, device=video_features.device)
+        queries_per_video = torch.as_tensor(queries_per_video, dtype=torch.long, device=video_features.device)
         out = self.model(video_features, video_mask, text_features, text_mask, queries_per_video)
         logits, offsets = [], []
         for level, (x, mask) in enumerate(zip(out.pyramid_features, out.pyramid_masks)):
