@@ -137,3 +137,21 @@ def test_conversion_fails_loudly():
     opt["model"]["vid_net"]["pool_method"] = "attn"
     with pytest.raises(ValueError, match="pool_method"):
         config_from_official_opt(opt)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("preset", PRESETS)
+def test_parity_on_cuda(preset):
+    """Same golden check on the GPU path (mamba_ssm kernels through ssm_layers when installed), TF32 off."""
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    model = HieraMambaForVideoGrounding.from_pretrained(DATA / preset, dtype=torch.float32).eval().cuda()
+    golden = torch.load(DATA / preset / "golden.pt", weights_only=True)
+    for g in golden["eval"]:
+        text, text_mask = pad(g["texts"])
+        video = g["video"][None]
+        with torch.no_grad():
+            out = model(video.cuda(), torch.ones(video.shape[:2], dtype=torch.bool).cuda(), text.cuda(),
+                        text_mask.cuda(), torch.tensor([len(g["texts"])]).cuda())
+        torch.testing.assert_close(out.logits.cpu(), g["logits"], atol=1e-4, rtol=0)
+        torch.testing.assert_close(out.offsets.cpu(), g["offsets"], atol=1e-4, rtol=0)
