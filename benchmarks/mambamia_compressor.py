@@ -14,6 +14,8 @@ dt_bias is set (bisection) so that the mean Delta_t is 0.3 -- two frames per 0.6
 frame kept, as the paper reports for trained models (384 -> ~192 frames, ~4.7K tokens). `--delta-mean 0` keeps the
 random-init values. This line is an illustration of the accounting, not a measurement of a trained model.
 
+Time: wall-clock of one forward (after a warm-up on GPU); "process CPU" is the CPU time of the process, which on
+a shared machine shows how much of the wall time was waiting for cores.
 Peak memory: CUDA max_memory_allocated on GPU; on CPU the rise of the process's peak RSS during the forward (each
 setting runs in its own subprocess). Default frames: 384 on a GPU; 8 on CPU (384 frames at these widths need
 ~100 TFLOP and tens of GB in float32, which this 2-core machine cannot run; pass --frames to override).
@@ -82,11 +84,12 @@ def run_one(frames: int, device: str, dtype_name: str, delta_mean: float, repeat
             base = torch.cuda.memory_allocated()
         else:
             base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        times = []
+        times, cpu_times = [], []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             anchors, keep, tokens = forward()
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
         if device == "cuda":
             peak = torch.cuda.max_memory_allocated() - base
         else:
@@ -102,6 +105,7 @@ def run_one(frames: int, device: str, dtype_name: str, delta_mean: float, repeat
         "kept_frames": kept,
         "llm_tokens": kept * config.tokens_per_frame,
         "seconds": min(times),
+        "cpu_seconds": min(cpu_times),
         "peak_gb": peak / 1e9,
         "compressor_params": n_params,
     }
@@ -164,13 +168,14 @@ def main(argv=None):
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append([r["device"], r["dtype"], r["frames"], f"{r['vision_tokens']:,}", f"{r['sequence']:,}",
                      f"{r['anchors']:,}", r["kept_frames"], f"{r['llm_tokens']:,}",
-                     f"{r['sequence'] / r['llm_tokens']:.1f}x", f"{r['seconds']:.2f}", f"{r['peak_gb']:.2f}",
+                     f"{r['sequence'] / r['llm_tokens']:.1f}x", f"{r['seconds']:.2f}", f"{r['cpu_seconds']:.2f}",
+                     f"{r['peak_gb']:.2f}",
                      f"{r['sequence'] / r['seconds']:,.0f}"])
         params = r["compressor_params"]
     print(machine_line(), f"| load average {os.getloadavg()[0]:.1f}")
     print(f"compressor parameters (Stage 1 + TAA): {params:,}; delta mean {args.delta_mean or 'random init'}")
     print(markdown_table(["device", "dtype", "frames", "vision tokens", "sequence in", "anchors (Stage 1)",
-                          "kept frames", "LLM tokens out", "reduction", "time (s)", "peak mem (GB)",
+                          "kept frames", "LLM tokens out", "reduction", "time (s)", "process CPU (s)", "peak mem (GB)",
                           "tokens/s"], rows))
     if args.accounting_frames:
         print(token_accounting(args.accounting_frames, args.delta_mean))
