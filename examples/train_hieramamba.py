@@ -1,0 +1,178 @@
+#!/usr/bin/env python
+# Copyright 2026 The HuggingFace Team. All rights reserved.
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+"""Train HieraMamba with the official recipe on a SnAG-format grounding data set.
+
+    python examples/train_hieramamba.py examples/configs/hieramamba/ego4d-nlq.yaml
+    accelerate launch --num_processes 4 examples/train_hieramamba.py examples/configs/hieramamba/mad.yaml
+    python examples/train_hieramamba.py CONFIG --set training.output_dir=/tmp/run --set model.use_global_mixer=false
+    python examples/train_hieramamba.py CONFIG --resume-from-checkpoint OUTPUT_DIR/checkpoint-1000
+
+A config (YAML or JSON) has three sections:
+    model:    preset: one of HieraMambaConfig.presets() (or null), plus any HieraMambaConfig field as an override
+    data:     dataset (a DATASET_PRESETS key: clock, grouping, crop), anno_file, train_split, eval_split,
+              vid_feat_dir (dir, list of dirs, or .h5), text_feat_dir or glove_path, optional overrides of the
+              preset (clip_size, clip_stride, downsample_rate, crop_ratio, max_num_text, max_vid_len,
+              max_text_len, invalid_segments)
+    training: HieraMambaTrainingArguments fields (num_train_epochs = official epochs + warmup_epochs)
+`--set section.key=value` overrides one entry (value parsed as YAML).
+
+At the end the EMA weights are exported with save_pretrained to `<output_dir>/final` and the eval split is decoded
+and scored (the paper's R@k,IoU table). Evaluate any saved folder later with `python -m hieramamba_hf.evaluate`.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import torch
+import yaml
+from transformers import TrainerCallback
+
+from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
+from hieramamba_hf.data_hieramamba import DATASET_PRESETS, HieraMambaGroundingCollator, load_grounding_dataset
+from hieramamba_hf.evaluate import METRIC_LAYOUTS, evaluate_grounding, format_metrics_table
+from hieramamba_hf.training_hieramamba import HieraMambaTrainer, HieraMambaTrainingArguments
+
+
+DATA_KEYS = ("clip_size", "clip_stride", "downsample_rate", "crop_ratio", "max_num_text", "max_vid_len", "max_text_len")
+
+
+def load_config(path: str, overrides: list[str]) -> dict:
+    with open(path) as f:
+        config = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ValueError(f"--set expects section.key=value, got {item!r}")
+        section, name = key.split(".", 1)
+        config.setdefault(section, {})[name] = yaml.safe_load(value)
+    for section in ("model", "data", "training"):
+        if section not in config:
+            raise ValueError(f"config {path} has no {section!r} section")
+    return config
+
+
+def build_model_config(model_section: dict) -> HieraMambaConfig:
+    model_section = dict(model_section)
+    preset = model_section.pop("preset", None)
+    return HieraMambaConfig.from_preset(preset, **model_section) if preset else HieraMambaConfig(**model_section)
+
+
+def build_datasets(data: dict, model_config: HieraMambaConfig):
+    data = dict(data)
+    settings = dict(DATASET_PRESETS[data.pop("dataset")]) if data.get("dataset") else {}
+    settings.pop("eval_padding_unit", None)
+    settings.update({k: data.pop(k) for k in DATA_KEYS if k in data})
+    common = {
+        "vid_feat_dir": data.pop("vid_feat_dir"),
+        "text_feat_dir": data.pop("text_feat_dir", None),
+        "glove_path": data.pop("glove_path", None),
+        "invalid_segments": data.pop("invalid_segments", "error"),
+        "clip_size": settings["clip_size"],
+        "clip_stride": settings["clip_stride"],
+        "downsample_rate": settings.get("downsample_rate", 1),
+    }
+    if common["glove_path"]:
+        common["glove_dim"] = model_config.text_input_dim
+    anno_file = data.pop("anno_file")
+    train = load_grounding_dataset(
+        anno_file, data.pop("train_split", "train"), is_training=True,
+        max_vid_len=settings.get("max_vid_len", model_config.max_seq_len * model_config.embedding_stride),
+        max_text_len=settings.get("max_text_len", model_config.text_max_seq_len),
+        max_num_text=settings.get("max_num_text"), crop_ratio=settings.get("crop_ratio"), **common,
+    )  # fmt: skip
+    eval_split = data.pop("eval_split", None)
+    evaluation = None
+    if eval_split:
+        evaluation = load_grounding_dataset(anno_file, eval_split, is_training=False, **common)
+    if data:
+        raise ValueError(f"unknown data settings: {sorted(data)}")
+    return train, evaluation, settings
+
+
+class StopAfterMinutes(TrainerCallback):
+    """Stop training after a time budget, measured on the wall clock or as this process's CPU time (all threads;
+    on a machine shared with other jobs the CPU time is what the run would take alone). The learning rate is
+    constant after warmup, so stopping early only shortens the run."""
+
+    def __init__(self, minutes: float, clock: str = "wall"):
+        self.clock = time.process_time if clock == "cpu" else time.time
+        self.deadline = self.clock() + 60.0 * minutes
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.clock() >= self.deadline:
+            control.should_training_stop = True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("config", help="YAML / JSON config (see examples/configs/hieramamba/)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    parser.add_argument("--resume-from-checkpoint", default=None)
+    parser.add_argument("--num-threads", type=int, default=None, help="torch.set_num_threads (CPU runs)")
+    parser.add_argument("--max-train-minutes", type=float, default=None, help="stop training after this long")
+    parser.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
+                        help="clock of --max-train-minutes: wall time or this process's CPU time")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    config = load_config(args.config, args.set)
+
+    model_config = build_model_config(config["model"])
+    train_dataset, eval_dataset, settings = build_datasets(config["data"], model_config)
+    training_args = HieraMambaTrainingArguments(**config["training"])
+    torch.manual_seed(training_args.seed)
+    model = HieraMambaForVideoGrounding(model_config)
+    print(f"HieraMamba: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; "
+          f"{len(train_dataset)} training rows" + (f", {len(eval_dataset)} eval videos" if eval_dataset else ""))
+
+    trainer = HieraMambaTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        data_collator=HieraMambaGroundingCollator(
+            max_seq_len=settings.get("max_vid_len", model_config.max_seq_len * model_config.embedding_stride)
+        ),
+        eval_data_collator=HieraMambaGroundingCollator(pad_to_multiple_of=model_config.padding_unit),
+    )
+    if args.max_train_minutes:
+        trainer.add_callback(StopAfterMinutes(args.max_train_minutes, args.budget_clock))
+    start, start_cpu = time.time(), time.process_time()
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    train_time, train_cpu_time = time.time() - start, time.process_time() - start_cpu
+    final_dir = os.path.join(training_args.output_dir, "final")
+    trainer.save_model(final_dir)  # EMA weights, save_pretrained
+    summary = {
+        "train_seconds": train_time, "train_cpu_seconds": train_cpu_time, "optimizer_steps": trainer.state.global_step, "epochs": trainer.state.epoch,
+        "final_loss_norm": trainer.loss_norm, "final_model": final_dir,
+    }
+    if eval_dataset is not None and trainer.is_world_process_zero():
+        model = trainer.accelerator.unwrap_model(trainer.model)
+        ranks, thresholds = training_args.eval_ranks, training_args.eval_iou_thresholds
+        with trainer.ema.average_parameters(model):
+            metrics, _ = evaluate_grounding(model, eval_dataset, ranks=ranks, iou_thresholds=thresholds)
+        average = list(ranks) == list(METRIC_LAYOUTS["ego4d"]["ranks"])
+        print(format_metrics_table(metrics, ranks, thresholds, average=average))
+        summary["metrics"] = metrics
+    if trainer.is_world_process_zero():
+        print(json.dumps(summary, indent=2))
+        with open(os.path.join(training_args.output_dir, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
