@@ -5,6 +5,7 @@ Shape: Hydra's Ego4D level-0 scan with both directions batched (batch 2, 12 head
 actually executes (ours at its internal CPU chunk, transformers' at chunk 256, including its per-head
 repetition of B/C and its quadratic chunk-to-chunk term); "% peak" divides by this CPU's fp32 matmul peak,
 measured in the same run. Run: ``python benchmarks/ssd_scan.py [--lengths 3456 13824 55296] [--repeats 3]``.
+On a machine shared with other work, ``--threads 1 --clock cpu`` times process CPU time on one thread.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lengths", type=int, nargs="+", default=[3456, 13824, 55296])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     ap.add_argument("--skip-transformers-above", type=int, default=60000,
                     help="skip transformers' scan above this length (it grows quadratically)")
     args = ap.parse_args(argv)
@@ -66,16 +69,20 @@ def main(argv=None):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    peak = matmul_peak_gflops()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = args.clock
+    peak = matmul_peak_gflops(clock=clock)
     rows, times = [], {}
     for l in args.lengths:
         x, dt, A, Bm, Cm = inputs(l)
         with torch.no_grad():
-            t_ours = best_time(lambda: ssd_chunk_scan(x, dt, A, Bm, Cm, CHUNK, dt_softplus=True), args.repeats)
+            t_ours = best_time(lambda: ssd_chunk_scan(x, dt, A, Bm, Cm, CHUNK, dt_softplus=True), args.repeats,
+                               clock=clock)
             t_tf = None
             if l <= args.skip_transformers_above:
                 t_tf = best_time(lambda: mamba2_chunk_scan(x, dt, A, Bm, Cm, CHUNK, dt_softplus=True),
-                                 max(1, args.repeats - 1))
+                                 max(1, args.repeats - 1), clock=clock)
         times[l] = (t_ours, t_tf)
         g_ours = flops_ours(l) / t_ours / 1e9
         row = [l, f"{t_ours * 1e3:.1f}", f"{B * l / t_ours / 1e3:.0f}", f"{g_ours:.1f}", f"{100 * g_ours / peak:.0f}%"]
@@ -88,7 +95,7 @@ def main(argv=None):
         rows.append(row)
     print(f"SSD scan, batch {B} (both directions), {H} heads x {P}, state {N}, {G} group, chunk {CHUNK} "
           f"(ours: internal chunk {CPU_CHUNK_SIZE}, {CPU_BLOCK_CHUNKS} chunks per block)")
-    print(machine_line() + f"; fp32 matmul peak measured: {peak:.0f} GFLOP/s\n")
+    print(machine_line() + f"; {clock} clock; fp32 matmul peak measured: {peak:.0f} GFLOP/s\n")
     print(markdown_table(["length", "ours ms", "ours ktok/s", "ours GFLOP/s", "ours % peak", "transformers ms",
                           "transformers ktok/s", "transformers GFLOP/s", "transformers % peak", "speed-up"], rows))
     ls = sorted(times)
