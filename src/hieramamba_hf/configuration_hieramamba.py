@@ -105,6 +105,9 @@ class HieraMambaConfig(PreTrainedConfig):
         use_abs_pe: add the sinusoidal absolute position encoding after the embedding convs.
         use_global_mixer: run the Hydra global path of the AMP blocks (G = S + LS(Hydra(RMSNorm(S)))); False
             is the local-only ablation (G = S, not in the official code).
+        global_mixer_type: "hydra" (official) or "attention": full multi-head self-attention (heads of width
+            hydra_head_dim, masked to the valid interleaved positions) in place of Hydra, the quadratic baseline of
+            benchmarks/hieramamba_vs_attention.py (not in the official code).
         local_encode: use the local transformer + second gate inside AMP blocks (FFN is Linear(D, D)-GELU);
             without it the block uses a SwiGLU FFN (official `local_encode: false`).
         num_local_encoder_blocks: how many leading blocks get the local encoder (None = all; official
@@ -174,6 +177,7 @@ class HieraMambaConfig(PreTrainedConfig):
     use_abs_pe: bool = True
     local_encode: bool = True
     use_global_mixer: bool = True
+    global_mixer_type: str = "hydra"
     num_local_encoder_blocks: int | None = None
     local_window_size: int = 5
     num_windowed_blocks: int = 5
@@ -269,6 +273,10 @@ class HieraMambaConfig(PreTrainedConfig):
             raise ValueError("hidden_size * hydra_expand must be a multiple of hydra_head_dim.")
         if self.local_window_size % 2 != 1 and self.local_window_size != 0:
             raise ValueError(f"local_window_size must be odd or 0, got {self.local_window_size}.")
+        if self.global_mixer_type not in ("hydra", "attention"):
+            raise ValueError(f"global_mixer_type must be 'hydra' or 'attention', got {self.global_mixer_type!r}.")
+        if self.global_mixer_type == "attention" and self.hidden_size % self.hydra_head_dim:
+            raise ValueError("global_mixer_type='attention' needs hidden_size to be a multiple of hydra_head_dim.")
         if self.block_mask_mode not in ("batch", "video", "sample"):
             raise ValueError(f"block_mask_mode must be 'batch', 'video' or 'sample', got {self.block_mask_mode!r}.")
         if self.reg_loss not in ("iou", "diou"):

@@ -179,6 +179,22 @@ class HieraMambaMaskedAttention(nn.Module):
         return sum(attn[..., o, None] * v[:, :, o: o + length] for o in range(self.window_size))
 
 
+class HieraMambaGlobalSelfAttention(nn.Module):
+    """Full multi-head self-attention over the interleaved sequence (keys restricted to the valid positions), the
+    quadratic stand-in for Hydra when `config.global_mixer_type == "attention"` (a benchmark baseline)."""
+
+    def __init__(self, dim: int, head_dim: int):
+        super().__init__()
+        self.num_heads = dim // head_dim
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x, mask):
+        q, k, v = self.qkv(x).unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)  # (3, N, h, L, d)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :])
+        return self.proj(out.transpose(1, 2).flatten(2))
+
+
 class HieraMambaTransformerLayer(nn.Module):
     """SnAG transformer encoder layer: [depthwise conv3 + LayerNorm on q, k, v] -> masked MHA -> FFN x4.
     Used as the AMP local encoder (with convs, windowed) and as the text transformer layer (no convs)."""
@@ -364,7 +380,7 @@ class HieraMambaAMPBlock(nn.Module):
             dim, d_state=config.hydra_state_size, d_conv=config.hydra_conv_kernel, expand=config.hydra_expand,
             headdim=config.hydra_head_dim, ngroups=config.hydra_ngroups, chunk_size=config.hydra_chunk_size,
             layer_idx=index,
-        )
+        ) if config.global_mixer_type == "hydra" else HieraMambaGlobalSelfAttention(dim, config.hydra_head_dim)
         self.global_scale = HieraMambaLayerScale(dim, config.amp_dropout, config.layer_scale_init)
         self.gate1 = nn.Linear(2 * dim, dim)
         if self.local_encode:
@@ -407,6 +423,8 @@ class HieraMambaAMPBlock(nn.Module):
         em = e[..., None].to(s.dtype)
         if self.global_mixer is None:  # local-only ablation (config.use_global_mixer=False): G = S
             g = s * em
+        elif isinstance(self.global_mixer, HieraMambaGlobalSelfAttention):  # full self-attention baseline
+            g = (s + self.global_scale(self.global_mixer(self.global_norm(s), e))) * em
         else:
             g = (s + self.global_scale(self.global_mixer(self.global_norm(s)))) * em
         g1 = torch.sigmoid(self.gate1(torch.cat((s, g), dim=-1)))
