@@ -100,7 +100,8 @@ def test_align_step_keeps_vision_and_llm_bit_identical(data, tmp_path):
     assert not any(changed(before, model, "lm_head").values())
     assert all(changed(before, model, "model.multi_modal_projector").values())
     assert changed(before, model, "model.frame_separator")["model.frame_separator"]
-    assert sum(changed(before, model, "model.compressor").values()) > 0.8 * len(changed(before, model, "model.compressor"))
+    compressor = changed(before, model, "model.compressor")
+    assert sum(compressor.values()) > 0.8 * len(compressor)
 
 
 def test_instruct_step_trains_llm_keeps_vision_bit_identical(data, tmp_path):
@@ -201,6 +202,8 @@ def test_activation_checkpointing_gives_the_same_gradients(data):
         if checkpointing:
             enable_activation_checkpointing(model)
             assert model.model.language_model.layers[0].gradient_checkpointing
+            assert all(block.gradient_checkpointing for block in model.model.compressor.layers)
+            assert model.model.compressor.temporal_aggregator.gradient_checkpointing
             assert model.is_activation_checkpointing
         loss = model(**batch).loss
         loss.backward()
@@ -239,6 +242,7 @@ def test_closed_set_scoring_reads_the_answer_position(data):
         def __init__(self):
             super().__init__()
             self.weight = torch.nn.Parameter(torch.zeros(1))
+            self.config, self.get_video_features = model.config, model.get_video_features
 
         def forward(self, input_ids, **kwargs):
             logits = torch.zeros(*input_ids.shape, config.text_config.vocab_size)
@@ -250,3 +254,19 @@ def test_closed_set_scoring_reads_the_answer_position(data):
             return type("Out", (), {"logits": logits})()
 
     assert score_closed_set(Oracle(), collator, records, answer_choices)["accuracy"] == 1.0
+
+
+def test_training_samples_uniformly_scoring_uses_delta_sampling(data):
+    _, collator, train, test = data
+    config = synthetic_qa_config(delta_sampling_min_frames=1, delta_sampling_threshold=0.5)  # Algorithm 1 active
+    model = new_model(config)
+    batch = collator([train[0], train[1]])
+    model.train()
+    out = model(**batch)  # training: every sampled frame goes to the LLM (placeholders match without selection)
+    assert out.kept_frames.equal(batch["video_frame_mask"].bool())
+    model.eval()
+    with torch.no_grad():
+        kept = model.get_video_features(batch["pixel_values_videos"], batch["video_frame_mask"]).kept_frames
+    assert kept.sum() < batch["video_frame_mask"].sum()  # inference drops frames ...
+    result = score_closed_set(model, collator, list(test), answer_choices)  # ... and scoring handles it
+    assert result["total"] == 3 * len(test)

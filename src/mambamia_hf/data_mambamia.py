@@ -44,7 +44,7 @@ def validate_record(record: dict, video_token: str = "<video>", index: int | Non
         raise ValueError(f"{name}: the conversation has no 'gpt' (assistant) turn, so there is nothing to learn.")
     placeholders = sum(turn["value"].count(video_token) for turn in conversations)
     if placeholders == 0:
-        raise ValueError(f"{name}: no {video_token!r} placeholder in the conversation (put it in the first human turn).")
+        raise ValueError(f"{name}: no {video_token!r} placeholder in the conversation (put it in a human turn).")
     if placeholders > 1:
         raise ValueError(f"{name}: {placeholders} {video_token!r} placeholders for one video; use exactly one.")
     if any(video_token in turn["value"] for turn in conversations if turn["from"] != "human"):

@@ -89,9 +89,9 @@ def stage_training_arguments(stage: str, output_dir: str, **kwargs):
 
 
 def enable_activation_checkpointing(model) -> None:
-    """Activation checkpointing of the LLM decoder layers and vision-tower layers (`activation_checkpointing_enable`,
-    transformers 5; falls back to `gradient_checkpointing_enable`). Works through a PEFT wrapper. The compressor
-    blocks are checkpointed only when the model's blocks support it (`GradientCheckpointingLayer`)."""
+    """Activation checkpointing (`activation_checkpointing_enable`, transformers 5; `gradient_checkpointing_enable`
+    before) of every `GradientCheckpointingLayer`: the compressor blocks and the TAA (the long whole-video sequence),
+    the LLM decoder layers and the vision-tower layers. Non-reentrant, so frozen inputs and PEFT wrappers work."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     kwargs = {"use_reentrant": False}
     if hasattr(base, "activation_checkpointing_enable"):
@@ -122,11 +122,15 @@ def apply_lora(model, r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.
 @torch.no_grad()
 def score_closed_set(model, collator, records, choices_fn) -> dict:
     """Accuracy on closed-answer-set questions by scoring the candidates: for every assistant turn of every record,
-    the prompt (video + earlier turns with their reference answers + the question) is run once and the candidate
-    whose first token has the highest next-token logit wins (`choices_fn(question) -> list[str]`, candidates with
-    distinct first tokens). Returns accuracy, chance (mean of 1 / #candidates), counts and per-question accuracy."""
+    the prompt (video + earlier turns with their reference answers + the question) is run once in eval mode (delta
+    sampling applies as at inference) and the candidate whose first token has the highest next-token logit wins
+    (`choices_fn(question) -> list[str]`, candidates with distinct first tokens). Returns accuracy, chance (mean of
+    1 / #candidates), counts and per-question accuracy."""
+    from .modeling_mambamia import select_video_tokens
+
     model.eval()
     device = next(model.parameters()).device
+    config = model.config
     tokenizer = collator.tokenizer
     correct, total, chance = 0, 0, 0.0
     per_question: dict[str, list[int]] = {}
@@ -146,9 +150,17 @@ def score_closed_set(model, collator, records, choices_fn) -> dict:
             trained = (labels != -100).long()
             starts = (torch.diff(trained, prepend=trained.new_zeros(1)) == 1).nonzero().flatten()
             start = int(starts[-1])  # first token of the last (this turn's) answer
-            batch = {k: v[:, :start].to(device) if k in ("input_ids", "attention_mask") else v.to(device)
-                     for k, v in batch.items()}
-            logits = model(**batch).logits[0, -1]
+            input_ids, attention_mask = batch["input_ids"][:, :start].to(device), batch["attention_mask"][:, :start]
+            frame_mask = batch["video_frame_mask"].to(device)
+            video = model.get_video_features(batch["pixel_values_videos"].to(device), frame_mask)
+            # inference: delta sampling may drop frames (eval mode, long videos); drop their placeholders too
+            input_ids, attention_mask = select_video_tokens(
+                input_ids, attention_mask.to(device), video.kept_frames, frame_mask.sum(-1), config.video_token_id,
+                config.tokens_per_frame, collator.pad_token_id,
+            )
+            logits = model(
+                input_ids=input_ids, attention_mask=attention_mask, mm_encoder_outputs={"video": video}
+            ).logits[0, -1]
             prediction = candidates[int(logits[first_ids].argmax())]
             hit = int(prediction == turn["value"].strip())
             correct += hit
