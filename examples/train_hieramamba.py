@@ -157,7 +157,8 @@ def main(argv=None):
     final_dir = os.path.join(training_args.output_dir, "final")
     trainer.save_model(final_dir)  # EMA weights, save_pretrained
     summary = {
-        "train_seconds": train_time, "train_cpu_seconds": train_cpu_time, "optimizer_steps": trainer.state.global_step, "epochs": trainer.state.epoch,
+        "train_seconds": train_time, "train_cpu_seconds": train_cpu_time,
+        "optimizer_steps": trainer.state.global_step, "epochs": trainer.state.epoch,
         "final_loss_norm": trainer.loss_norm, "final_model": final_dir,
     }
     if eval_dataset is not None and trainer.is_world_process_zero():

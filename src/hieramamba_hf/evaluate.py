@@ -88,7 +88,7 @@ def evaluate_grounding(model, dataset, *, ranks=(1, 5), iou_thresholds=(0.3, 0.5
                 raise ValueError(f"evaluation failed on video(s) {ids}: {error}") from error
             clocks = {(m["clip_size"], m["clip_stride"], m["downsample_rate"]) for m in metadata}
             if len(clocks) != 1:
-                raise ValueError(f"videos of one batch have different feature clocks {sorted(clocks)}; use batch_size=1")
+                raise ValueError(f"videos of one batch have different clocks {sorted(clocks)}; use batch_size=1")
             clip_size, clip_stride, downsample_rate = clocks.pop()
             results = model.post_process_video_grounding(
                 outputs, durations=[m["duration"] for m in metadata], queries_per_video=batch["queries_per_video"],
@@ -198,7 +198,8 @@ def main(argv=None) -> dict:
         progress=not args.no_progress, device=device,
     )  # fmt: skip
     weights = "EMA weights (ema_model.safetensors)" if used_ema else "saved weights"
-    print(f"HieraMamba {args.model} [{weights}] on {args.annotations} split {args.split}: "
+    splits = args.split if isinstance(args.split, str) else "+".join(args.split)
+    print(f"HieraMamba {args.model} [{weights}] on {args.annotations} split {splits}: "
           f"{len(records)} queries, {len(dataset)} videos")  # fmt: skip
     print(format_metrics_table(metrics, ranks, thresholds, average=METRIC_LAYOUTS[layout]["average"]))
     if args.output:

@@ -327,7 +327,10 @@ class HieraMambaTrainer(Trainer):
             self.data_collator = train_collator
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
-        """eval_loss (and R@k,IoU with `eval_grounding_metrics`) computed with the EMA weights."""
+        """eval_loss (and R@k,IoU with `eval_grounding_metrics`) computed with the EMA weights, which are swapped
+        into the model for the evaluation and swapped out again. The grounding metrics decode the whole eval set
+        with `evaluate.evaluate_grounding` (one video per forward, as the official evaluator); under DDP every
+        process does it (same numbers on every process)."""
         model = self.accelerator.unwrap_model(self.model)
         with self.ema.average_parameters(model):
             metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
@@ -361,7 +364,8 @@ class HieraMambaTrainer(Trainer):
             return
         from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR  # noqa: PLC0415
 
-        output_dir = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+        checkpoint = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        output_dir = os.path.join(self._get_output_dir(trial=trial), checkpoint)
         save_extra_state(output_dir, self.ema, self.loss_norm)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
