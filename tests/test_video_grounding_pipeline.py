@@ -3,13 +3,16 @@ features / token features as inputs, one decode for several queries, parity with
 HF encoder routes (CLIP / SigLIP vision, CLIP text, BERT-MiniLM) with tiny random configs, the demo script, and
 clear errors for bad input."""
 
+import json
 import os
+import shutil
 from fractions import Fraction
 
 import numpy as np
 import pytest
 import torch
 from transformers import (
+    AutoProcessor,
     AutoTokenizer,
     BertConfig,
     BertModel,
@@ -155,6 +158,7 @@ def test_task_registered_and_one_from_pretrained_brings_everything(grounder, wor
     files = set(os.listdir(workdir["ckpt"]))
     assert {"config.json", "model.safetensors", "processor_config.json", "frame_encoder", "text_encoder"} <= files
     assert type(AutoModelForVideoGrounding.from_pretrained(workdir["ckpt"])) is HieraMambaForVideoGrounding
+    assert type(AutoProcessor.from_pretrained(workdir["ckpt"])) is HieraMambaProcessor
 
 
 def test_output_format_and_parity_with_model_and_processor_by_hand(grounder, workdir):
@@ -204,6 +208,7 @@ def test_frame_array_features_and_token_features_inputs_agree_with_file(grounder
     assert duration == 15.0
     assert grounder(feats.numpy(), query=tokens, top_k=3) == from_frames
     assert grounder({"video": feats, "query": "a red square"}, top_k=3) == from_frames
+    assert all(p["end"] <= 6.0 for p in grounder(feats, query=tokens, duration=6.0))  # clamped to a given duration
     batch = grounder([{"video": feats, "query": "a red square"}, {"video": workdir["frames"], "query": ["a", "b"]}])
     assert len(batch) == 2 and len(batch[1]) == 2
 
@@ -312,10 +317,16 @@ def test_checkpoint_without_encoders(tmp_path, workdir):
         grounder(np.random.rand(12, 16).astype(np.float32), query="a red square")
     result = grounder(np.random.rand(12, 16).astype(np.float32), query=torch.randn(4, 16), top_k=2)
     assert 1 <= len(result) <= 2
+    # a named encoder that cannot be found is an error at load time, not a silent "no encoder"
+    named = os.path.join(folder2 := make_checkpoint(tmp_path / "named")[0], "processor_config.json")
+    config = json.load(open(named))
+    shutil.rmtree(os.path.join(folder2, "text_encoder"))
+    config["text_encoder"].update(subfolder=None, name_or_path=str(tmp_path / "nowhere"), python_package="no_such_pkg")
+    json.dump(config, open(named, "w"))
+    with pytest.raises(MissingEncoderError, match="could not load the text_encoder"):
+        pipeline("video-grounding", model=folder2)
     # a contained encoder whose folder went missing, and a clock that disagrees with the model
     folder2, _, _ = make_checkpoint(tmp_path / "broken")
-    import shutil
-
     shutil.rmtree(os.path.join(folder2, "text_encoder"))
     with pytest.raises(MissingEncoderError, match="text_encoder/ but that folder is missing"):
         HieraMambaProcessor.from_pretrained(folder2)

@@ -26,7 +26,7 @@ import torch
 from transformers import Pipeline
 from transformers.utils import logging
 
-from .processing_hieramamba import HieraMambaProcessor, MissingEncoderError
+from .processing_hieramamba import HieraMambaProcessor, MissingProcessorConfigError
 
 
 logger = logging.get_logger(__name__)
@@ -49,7 +49,7 @@ class VideoGroundingPipeline(Pipeline):
             origin = getattr(self.model, "name_or_path", None) or None
             try:
                 self.processor = HieraMambaProcessor.from_pretrained(origin) if origin else None
-            except MissingEncoderError as error:
+            except MissingProcessorConfigError as error:  # a model-only folder; other load errors propagate
                 logger.warning(f"{error} Only precomputed clip and token features can be grounded.")
             if self.processor is None:
                 self.processor = HieraMambaProcessor.from_model_config(self.model.config, _origin=origin)

@@ -52,6 +52,7 @@ __all__ = [
     "HFTextQueryEncoder",
     "HieraMambaProcessor",
     "MissingEncoderError",
+    "MissingProcessorConfigError",
 ]
 
 PROCESSOR_CONFIG_NAME = "processor_config.json"
@@ -60,6 +61,10 @@ _CLOCK = ("fps", "clip_size", "clip_stride", "downsample_rate")
 
 class MissingEncoderError(ValueError):
     """The checkpoint has no encoder for this kind of input (pass precomputed features, or add the encoder)."""
+
+
+class MissingProcessorConfigError(MissingEncoderError):
+    """The checkpoint folder has no processor_config.json at all (a model-only checkpoint)."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -508,7 +513,7 @@ class HieraMambaProcessor(ProcessorMixin):
                 raise OSError(f"could not find a HieraMamba processor for {origin!r}: {error}") from error
         path = os.path.join(folder, PROCESSOR_CONFIG_NAME)
         if not os.path.isfile(path):
-            raise MissingEncoderError(
+            raise MissingProcessorConfigError(
                 f"the checkpoint {origin!r} has no {PROCESSOR_CONFIG_NAME}, so it names no frame encoder and no text "
                 "encoder. Save a HieraMambaProcessor next to the model (hub_hieramamba.save_checkpoint), or pass "
                 "processor=... / precomputed features."
