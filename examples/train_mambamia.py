@@ -56,6 +56,9 @@ class ScriptArguments:
     lora_r: int = 8
     lora_alpha: int = 16
     lora_dropout: float = 0.05
+    lora_modules_to_save: str = field(
+        default="multi_modal_projector", metadata={"help": "comma-separated modules trained in full next to LoRA"}
+    )
     merge_lora: bool = field(default=True, metadata={"help": "also save the merged model under output_dir/merged"})
     cache_videos: bool = field(default=False, metadata={"help": "keep processed frames in memory (small sets)"})
     model_seed: int = field(default=0, metadata={"help": "seed of the tiny synthetic model's random init"})
@@ -109,7 +112,10 @@ def main(argv=None):
     model, processor = build_model_and_processor(args)
     counts = apply_stage(model, args.stage)
     if args.lora:
-        model = apply_lora(model, r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout)
+        model = apply_lora(
+            model, r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+            modules_to_save=args.lora_modules_to_save.split(","),
+        )
         counts = {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}
     if training_args.activation_checkpointing or training_args.gradient_checkpointing:
         enable_activation_checkpointing(model)

@@ -164,6 +164,8 @@ def test_bad_records_give_clear_errors_naming_the_record(synthetic, processor, t
             load_video_records(str(data_file), video_root=root)
         with pytest.raises(ValueError, match=message):
             collator([good, record])
+    with pytest.raises(ValueError, match=r"Record 'bad-8': 'video' must be one path"):
+        collator([{**good, "id": "bad-8", "video": [good["video"], good["video"]]}])
     # an existing file that is not a video: the decoding error names the record too
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")

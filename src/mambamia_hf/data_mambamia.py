@@ -52,6 +52,8 @@ def validate_record(record: dict, video_token: str = "<video>", index: int | Non
     video = record.get("video")
     if not video:
         raise ValueError(f"{name}: missing 'video' (a path to the video file).")
+    if not isinstance(video, str):
+        raise ValueError(f"{name}: 'video' must be one path (one video per record), got {type(video).__name__}.")
     if check_video and not os.path.isfile(video):
         raise ValueError(f"{name}: video file not found: {video}")
 
@@ -181,7 +183,7 @@ class MambaMiaDataCollator:
         rows, pixel_values, num_frames = [], [], []
         for index, record in enumerate(records):
             record = dict(record)
-            if record.get("video"):
+            if isinstance(record.get("video"), str):
                 record["video"] = resolve_video_path(record["video"], self.video_root)
             if self.check_records:
                 validate_record(record, video_token=self.video_token, index=index)

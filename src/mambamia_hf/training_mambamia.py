@@ -105,7 +105,9 @@ def apply_lora(model, r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.
                modules_to_save=None):
     """Wrap a `MambaMiaForConditionalGeneration` with PEFT LoRA: adapters on the LLM attention (q/k/v/o_proj) and
     the compressor's Mamba2 `in_proj` (`LORA_TARGET_MODULES`, a full-match regex), the projector trained in full
-    and saved (`modules_to_save`). Everything else, vision tower included, is frozen."""
+    and saved (`modules_to_save`). Everything else, vision tower and frame separator included, is frozen, whatever
+    the stage. A randomly initialised tiny LLM (CPU checks) also needs `lm_head` in `modules_to_save`: its frozen
+    std-0.02 head caps the logits near +-0.6, so no adapter can make a confident prediction."""
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
