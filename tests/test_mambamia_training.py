@@ -1,7 +1,10 @@
 """MambaMia training: stages (exact freezing after a Trainer step), resume from a checkpoint with identical losses,
 PEFT LoRA targets + save / reload / merge_and_unload round trip, activation checkpointing, bf16, closed-set scoring."""
 
+import importlib.util
+import json
 import math
+import os
 
 import pytest
 import torch
@@ -34,13 +37,19 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def synthetic_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("qa"))
-    paths = generate_synthetic_video_qa(root, num_train=4, num_test=2, seed=5)
+    generate_synthetic_video_qa(root, num_train=4, num_test=2, seed=5)
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(synthetic_root):
     config = synthetic_qa_config()
     processor = synthetic_qa_processor(config)
     collator = MambaMiaDataCollator(processor, fps=2.0, max_frames=4, cache_videos=True)
-    return config, collator, load_video_records(paths["train"]), load_video_records(paths["test"])
+    train = load_video_records(os.path.join(synthetic_root, "train.jsonl"))
+    return config, collator, train, load_video_records(os.path.join(synthetic_root, "test.json"))
 
 
 def new_model(config, seed=0):
@@ -270,3 +279,23 @@ def test_training_samples_uniformly_scoring_uses_delta_sampling(data):
     assert kept.sum() < batch["video_frame_mask"].sum()  # inference drops frames ...
     result = score_closed_set(model, collator, list(test), answer_choices)  # ... and scoring handles it
     assert result["total"] == 3 * len(test)
+
+
+# ---------------------------------------------------------------------------------------------- example script
+def test_train_script_lora_end_to_end(synthetic_root, tmp_path):
+    path = os.path.join(os.path.dirname(__file__), "..", "examples", "train_mambamia.py")
+    spec = importlib.util.spec_from_file_location("train_mambamia", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "run"
+    metrics = script.main([
+        "--synthetic_dir", synthetic_root, "--stage", "instruct", "--lora", "--max_steps", "2",
+        "--per_device_train_batch_size", "2", "--max_frames", "4", "--use_cpu", "--save_strategy", "no",
+        "--disable_tqdm", "True", "--report_to", "none", "--logging_steps", "1", "--output_dir", str(out),
+    ])
+    assert metrics["eval"]["total"] == 6 and metrics["eval"]["chance"] == pytest.approx(0.25)
+    assert len(metrics["log_history"]) == 2
+    assert json.loads((out / "metrics_mambamia.json").read_text())["lora"] is True
+    assert (out / "adapter_model.safetensors").is_file()
+    merged = MambaMiaForConditionalGeneration.from_pretrained(str(out / "merged"))
+    assert not any("lora" in n for n in merged.state_dict())
