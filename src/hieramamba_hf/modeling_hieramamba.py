@@ -37,6 +37,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from ssm_layers import Hydra
+from ssm_layers.checkpoints import CheckpointErrorsMixin
 
 from .configuration_hieramamba import HieraMambaConfig
 from .loss_hieramamba import HieraMambaContrastiveProjector, compute_grounding_loss
@@ -606,7 +607,7 @@ class HieraMambaVideoGroundingOutput(ModelOutput):
 # ----------------------------------------------------------------------------------------------------------------
 # pretrained models
 # ----------------------------------------------------------------------------------------------------------------
-class HieraMambaPreTrainedModel(PreTrainedModel):
+class HieraMambaPreTrainedModel(CheckpointErrorsMixin, PreTrainedModel):  # clear error for corrupt safetensors
     config_class = HieraMambaConfig
     config: HieraMambaConfig
     base_model_prefix = "model"

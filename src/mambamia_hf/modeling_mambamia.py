@@ -26,6 +26,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, ModelOutput
 
 from ssm_layers import BiMamba2Mixer
+from ssm_layers.checkpoints import CheckpointErrorsMixin
 
 from .configuration_mambamia import MambaMiaConfig
 
@@ -328,7 +329,7 @@ class MambaMiaMultiModalProjector(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------- models
-class MambaMiaPreTrainedModel(PreTrainedModel):
+class MambaMiaPreTrainedModel(CheckpointErrorsMixin, PreTrainedModel):  # clear error for corrupt safetensors
     config: MambaMiaConfig
     config_class = MambaMiaConfig
     base_model_prefix = "model"
