@@ -6,8 +6,8 @@ For each length the script renders a synthetic video (hieramamba_hf.synthetic's 
 at the checkpoint's fps) once into `--workdir`, then grounds three queries in a FRESH Python process and reports:
 
     rss_loaded   RSS after loading the pipeline (model + encoders), before the video
-    peak_encode  peak RSS after decoding + encoding the whole video (processor.encode_video)
-    peak_total   peak RSS after the full pipeline call (decode + encode again + model + post-processing)
+    peak_encode  peak RSS while decoding + encoding the whole video (processor.encode_video), sampled every 20 ms
+    peak_total   peak RSS during the full pipeline call (decode + encode again + model forward + post-processing)
     frames_all   what holding every sampled frame would take (num_frames * H * W * 3 bytes), for contrast
 
 Run: python benchmarks/pipeline_memory.py [--model PATH] [--minutes 10 60] [--resolution 224] [--backend decord]
@@ -94,6 +94,27 @@ def render(path: str, minutes: float, resolution: int, fps: float, clip_size: in
     return path
 
 
+class RssMonitor:
+    """Samples the current RSS every 20 ms in a thread; `phase()` returns the max since the last call (a peak
+    of THIS phase: ru_maxrss would also count the transient peak of loading the model)."""
+
+    def __init__(self):
+        import threading
+
+        self.current_max, self.stop = rss_mb(), False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop:
+            self.current_max = max(self.current_max, rss_mb())
+            time.sleep(0.02)
+
+    def phase(self) -> float:
+        peak, self.current_max = max(self.current_max, rss_mb()), rss_mb()
+        return peak
+
+
 def child(args):
     import torch
 
@@ -102,20 +123,23 @@ def child(args):
     from transformers import pipeline
 
     grounder = pipeline("video-grounding", model=args.model)
-    loaded = rss_mb()
+    loaded, peak_load = rss_mb(), peak_mb()
+    monitor = RssMonitor()
     start = time.perf_counter()
     features, duration = grounder.processor.encode_video(args.video, backend=args.backend, progress=False)
     encode_s = time.perf_counter() - start
-    peak_encode = peak_mb()
+    peak_encode = monitor.phase()
     start = time.perf_counter()
     result = grounder(args.video, query=QUERIES, top_k=5, backend=args.backend, progress=False)
     total_s = time.perf_counter() - start
-    sampled = grounder.processor
+    peak_total = monitor.phase()
+    monitor.stop = True
     info = {
         "duration_s": duration, "num_clips": features.shape[0], "feature_mb": features.numel() * 4 / 2**20,
-        "rss_loaded_mb": loaded, "peak_encode_mb": peak_encode, "peak_total_mb": peak_mb(),
-        "encode_s": encode_s, "pipeline_s": total_s, "backend": args.backend or "default",
-        "chunk_size": sampled.chunk_size, "top1": [r[0] for r in result],
+        "rss_loaded_mb": loaded, "peak_load_mb": peak_load, "peak_encode_mb": peak_encode,
+        "peak_total_mb": peak_total, "encode_s": encode_s, "pipeline_s": total_s,
+        "backend": args.backend or "default", "chunk_size": grounder.processor.chunk_size,
+        "top1": [r[0] for r in result],
     }  # fmt: skip
     print("JSON" + json.dumps(info))
 

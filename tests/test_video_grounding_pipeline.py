@@ -16,7 +16,9 @@ from transformers import (
     AutoTokenizer,
     BertConfig,
     BertModel,
+    CLIPConfig,
     CLIPImageProcessorPil,
+    CLIPModel,
     CLIPTextConfig,
     CLIPTextModel,
     CLIPVisionConfig,
@@ -248,6 +250,44 @@ def test_hf_encoder_routes_round_trip(tmp_path, workdir, frame, text):
     torch.testing.assert_close(loaded.encode_queries("a red square")[0], hidden.last_hidden_state[0])
     result = grounder(workdir["video"], query=["a red square", "blue"], top_k=2)
     assert len(result) == 2 and all(len(r) >= 1 for r in result)
+
+
+@pytest.mark.parametrize("contained", [True, False])
+def test_from_encoders_with_a_clip_checkpoint_mad_style(tmp_path, workdir, contained):
+    """MAD's setup: frame features = CLIP image_embeds, query tokens = CLIP text last_hidden_state, from ONE CLIP
+    checkpoint (tiny random here), contained in the grounding checkpoint or only named by its path."""
+    tokenizer = AutoTokenizer.from_pretrained(default_text_encoder_path())
+    clip_dir = str(tmp_path / "tiny-clip")
+    torch.manual_seed(0)
+    clip = CLIPModel(CLIPConfig(
+        text_config={"vocab_size": tokenizer.vocab_size, "hidden_size": 16, "intermediate_size": 32,
+                     "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64,
+                     "eos_token_id": tokenizer.sep_token_id},
+        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+                       "image_size": 32, "patch_size": 16},
+        projection_dim=16)).eval()  # fmt: skip
+    clip.save_pretrained(clip_dir)
+    tokenizer.save_pretrained(clip_dir)
+    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(clip_dir)
+    config = tiny_config()
+    processor = HieraMambaProcessor.from_encoders(config, clip_dir, clip_dir, contained=contained)
+    assert type(processor.frame_encoder.model) is CLIPVisionModelWithProjection
+    assert processor.frame_encoder.embedding == "image_embeds" and processor.frame_encoder.output_dim == 16
+    assert type(processor.text_encoder.model) is CLIPTextModel
+    frames = workdir["frames"][:4]
+    with torch.no_grad():
+        pixels = processor.frame_encoder.image_processor(list(frames), return_tensors="pt")["pixel_values"]
+        expected = clip.get_image_features(pixel_values=pixels)
+        expected = getattr(expected, "pooler_output", expected)
+    torch.testing.assert_close(processor.frame_encoder.encode_frames(frames), expected)
+    folder = save_checkpoint(str(tmp_path / "mad-style"), HieraMambaForVideoGrounding(config).eval(), processor,
+                             model_card=False)  # fmt: skip
+    assert os.path.isdir(os.path.join(folder, "frame_encoder")) == contained
+    assert os.path.isdir(os.path.join(folder, "text_encoder")) == contained
+    loaded = HieraMambaProcessor.from_pretrained(folder)
+    torch.testing.assert_close(loaded.frame_encoder.encode_frames(frames), expected)
+    torch.testing.assert_close(loaded.encode_queries("a red square")[0], processor.encode_queries("a red square")[0])
+    assert len(pipeline("video-grounding", model=folder)(workdir["video"], query="a red square")) >= 1
 
 
 def test_named_text_encoder_is_loaded_from_its_package_not_copied(tmp_path, workdir):

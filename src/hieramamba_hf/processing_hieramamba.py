@@ -67,6 +67,27 @@ class MissingProcessorConfigError(MissingEncoderError):
     """The checkpoint folder has no processor_config.json at all (a model-only checkpoint)."""
 
 
+def _release_free_heap():
+    """Give freed heap pages back to the OS (glibc `malloc_trim`; no-op elsewhere). Decoders and encoders allocate
+    large short-lived buffers between small long-lived ones; without this, glibc keeps the holes and RSS creeps up
+    with the video's length although nothing is retained (benchmarks/pipeline_memory.py: 60 min of 224 px video at
+    2 fps, decord, peak 903 MB without, 817 MB trimming every 32 chunks, 725 MB every 8). Called every 8 chunks;
+    the re-faulting of the freed pages costs a few percent of the encoding time."""
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        try:
+            import ctypes  # noqa: PLC0415
+
+            _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM = None
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # clip pooling on the feature clock
 # ----------------------------------------------------------------------------------------------------------------
@@ -101,17 +122,27 @@ class ClipPooler:
 # ----------------------------------------------------------------------------------------------------------------
 # encoders
 # ----------------------------------------------------------------------------------------------------------------
-def _load_hf_model(folder: str, dtype=torch.float32):
-    """The class named by `architectures[0]` of the folder's config.json (e.g. CLIPVisionModelWithProjection keeps
-    its projection, which AutoModel would drop), else AutoModel."""
+_VISION_CLASSES = {"clip": "CLIPVisionModelWithProjection", "clip_vision_model": "CLIPVisionModelWithProjection",
+                   "siglip": "SiglipVisionModel", "siglip_vision_model": "SiglipVisionModel"}
+_TEXT_CLASSES = {"clip": "CLIPTextModel", "clip_text_model": "CLIPTextModel", "siglip": "SiglipTextModel",
+                 "siglip_text_model": "SiglipTextModel"}
+
+
+def _load_hf_model(name_or_path: str, class_name: str | None = None, dtype=torch.float32):
+    """Load `class_name` (a transformers class name, e.g. CLIPVisionModelWithProjection, which keeps the
+    projection AutoModel would drop) from a folder or Hub id; default: the config's `architectures[0]`, else
+    AutoModel. A tower loaded from a full CLIP checkpoint gets the CLIP config's projection width."""
     import transformers  # noqa: PLC0415
 
-    with open(os.path.join(folder, "config.json")) as f:
-        architectures = json.load(f).get("architectures") or []
-    model_class = getattr(transformers, architectures[0], None) if architectures else None
+    config = transformers.AutoConfig.from_pretrained(name_or_path)
+    class_name = class_name or (config.architectures or [None])[0]
+    model_class = getattr(transformers, class_name, None) if class_name else None
     if model_class is None:
         model_class = transformers.AutoModel
-    return model_class.from_pretrained(folder, dtype=dtype).eval()
+    extra = {}
+    if config.model_type == "clip" and model_class.__name__ != "CLIPModel":
+        extra["projection_dim"] = config.projection_dim  # the sub-configs of a CLIP checkpoint may lack it
+    return model_class.from_pretrained(name_or_path, dtype=dtype, **extra).eval()
 
 
 class HFImageFrameEncoder:
@@ -152,11 +183,15 @@ class HFImageFrameEncoder:
         self.image_processor.save_pretrained(folder)
 
     @classmethod
-    def from_pretrained(cls, folder, embedding="auto", batch_size=32):
-        from transformers import AutoImageProcessor  # noqa: PLC0415
+    def from_pretrained(cls, name_or_path, embedding="auto", batch_size=32, class_name=None):
+        """From a folder or Hub id: the image processor (PIL backend) and `class_name` (default: by model type,
+        CLIP -> CLIPVisionModelWithProjection, SigLIP -> SiglipVisionModel, else the config's architecture)."""
+        from transformers import AutoConfig, AutoImageProcessor  # noqa: PLC0415
 
-        image_processor = AutoImageProcessor.from_pretrained(folder, backend="pil")  # no torchvision
-        return cls(_load_hf_model(folder), image_processor, embedding, batch_size)
+        if class_name is None:
+            class_name = _VISION_CLASSES.get(AutoConfig.from_pretrained(name_or_path).model_type)
+        image_processor = AutoImageProcessor.from_pretrained(name_or_path, backend="pil")  # no torchvision
+        return cls(_load_hf_model(name_or_path, class_name), image_processor, embedding, batch_size)
 
 
 class HFTextQueryEncoder:
@@ -189,10 +224,15 @@ class HFTextQueryEncoder:
         self.tokenizer.save_pretrained(folder)
 
     @classmethod
-    def from_pretrained(cls, folder, embedding="last_hidden_state", max_length=None):
-        from transformers import AutoTokenizer  # noqa: PLC0415
+    def from_pretrained(cls, name_or_path, embedding="last_hidden_state", max_length=None, class_name=None):
+        """From a folder or Hub id: the tokenizer and `class_name` (default: by model type, CLIP -> CLIPTextModel,
+        SigLIP -> SiglipTextModel, else the config's architecture)."""
+        from transformers import AutoConfig, AutoTokenizer  # noqa: PLC0415
 
-        return cls(_load_hf_model(folder), AutoTokenizer.from_pretrained(folder), embedding, max_length)
+        if class_name is None:
+            class_name = _TEXT_CLASSES.get(AutoConfig.from_pretrained(name_or_path).model_type)
+        model = _load_hf_model(name_or_path, class_name)
+        return cls(model, AutoTokenizer.from_pretrained(name_or_path), embedding, max_length)
 
 
 def _resolve_named_encoder(entry: dict, kind: str, **hub_kwargs) -> str:
@@ -287,6 +327,33 @@ class HieraMambaProcessor(ProcessorMixin):
         clock["clip_size"], clock["clip_stride"] = int(clock["clip_size"]), int(clock["clip_stride"])
         return cls(frame_encoder, text_encoder, **clock, **kwargs)
 
+    @classmethod
+    def from_encoders(cls, config, frame_encoder=None, text_encoder=None, contained: bool = True,
+                      frame_embedding: str = "auto", text_embedding: str = "last_hidden_state",
+                      **kwargs) -> "HieraMambaProcessor":  # fmt: skip
+        """A processor for `config`'s clock with encoders given by name, e.g. MAD's CLIP-B/32 setup:
+        `from_encoders(config, "openai/clip-vit-base-patch32", "openai/clip-vit-base-patch32")`.
+
+        frame_encoder: "simple" (SimpleFrameEncoder on the clock, width `config.video_input_dim`), a
+        SimpleFrameEncoder / HFImageFrameEncoder, or a Hub id / folder of an image model (a CLIP checkpoint gives
+        CLIPVisionModelWithProjection -> `image_embeds`, SigLIP gives SiglipVisionModel -> `pooler_output`, others
+        AutoModel). text_encoder: an HFTextQueryEncoder, or a Hub id / folder of a text model (CLIP -> CLIPTextModel,
+        SigLIP -> SiglipTextModel, others AutoModel) with its tokenizer. contained: save the HF encoders inside the
+        checkpoint (False: save their names only)."""
+        sources = {}
+        if isinstance(frame_encoder, str) and frame_encoder == "simple":
+            frame_encoder = SimpleFrameEncoder(feature_dim=config.video_input_dim, clip_size=int(config.clip_size),
+                                               clip_stride=int(config.clip_stride), frame_rate=config.fps)  # fmt: skip
+        elif isinstance(frame_encoder, (str, os.PathLike)):
+            name = os.fspath(frame_encoder)
+            frame_encoder = HFImageFrameEncoder.from_pretrained(name, embedding=frame_embedding)
+            sources["frame_encoder_source"] = {"name_or_path": name, "contained": contained}
+        if isinstance(text_encoder, (str, os.PathLike)):
+            name = os.fspath(text_encoder)
+            text_encoder = HFTextQueryEncoder.from_pretrained(name, embedding=text_embedding)
+            sources["text_encoder_source"] = {"name_or_path": name, "contained": contained}
+        return cls.from_model_config(config, frame_encoder, text_encoder, **sources, **kwargs)
+
     @property
     def clip_step(self) -> int:
         """Sampled frames between consecutive clips of the model's input grid."""
@@ -340,7 +407,7 @@ class HieraMambaProcessor(ProcessorMixin):
         # container under-reported it): keeping a small tensor per chunk between the encoder's large temporaries
         # fragments glibc's heap, and RSS then grew with the video's length (benchmarks/pipeline_memory.py).
         capacity = max(1, (total - self.clip_size) // self.clip_step + 1) if total >= self.clip_size else 1
-        features, count = None, 0
+        features, count, chunks_done = None, 0, 0
         disable = None if progress is None else not progress
         with tqdm(total=total, unit="frame", desc="encoding video", disable=disable) as bar:
             for chunk in chunks:
@@ -354,6 +421,9 @@ class HieraMambaProcessor(ProcessorMixin):
                 features[count : count + len(clips)] = clips
                 count += len(clips)
                 bar.update(len(chunk))
+                chunks_done += 1
+                if chunks_done % 8 == 0:
+                    _release_free_heap()
         if features is None:
             return torch.zeros(0, 0)
         return features if count == len(features) else features[:count].clone()
@@ -468,6 +538,7 @@ class HieraMambaProcessor(ProcessorMixin):
         }  # fmt: skip
         if not isinstance(encoder, SimpleFrameEncoder):
             entry["embedding"] = encoder.embedding
+            entry["model_class"] = type(encoder.model).__name__
         if entry["subfolder"] is None and not (entry["name_or_path"] or entry["python_package"]):
             raise ValueError(f"the {subfolder} is not contained, so it needs a name_or_path or python_package.")
         return entry
@@ -543,10 +614,11 @@ class HieraMambaProcessor(ProcessorMixin):
             if kind == "simple":
                 encoders[name] = SimpleFrameEncoder.from_pretrained(sub)
             elif kind == "hf_image":
-                encoders[name] = HFImageFrameEncoder.from_pretrained(sub, embedding=entry.get("embedding", "auto"))
+                encoders[name] = HFImageFrameEncoder.from_pretrained(
+                    sub, embedding=entry.get("embedding", "auto"), class_name=entry.get("model_class"))
             elif kind == "hf_text":
                 encoders[name] = HFTextQueryEncoder.from_pretrained(
-                    sub, embedding=entry.get("embedding", "last_hidden_state"))
+                    sub, embedding=entry.get("embedding", "last_hidden_state"), class_name=entry.get("model_class"))
             else:
                 raise ValueError(f"unknown {name} type {kind!r} in {path}.")
         clock = {k: config[k] for k in _CLOCK}
