@@ -36,6 +36,8 @@ def parse_args(argv=None):
     parser.add_argument("--clips", type=int, default=None,
                         help="synthetic video length in clips (default: drawn like the checkpoint's training videos)")
     parser.add_argument("--num-queries", type=int, default=3, help="synthetic queries to ground (default 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (default 1: the demo model is small, more threads mostly wait)")
     args = parser.parse_args(argv)
     if args.query and not args.video:
         parser.error("--query needs --video (without --video the demo renders a synthetic video with its own queries)")
@@ -135,6 +137,9 @@ def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
 def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(args.threads)
     import hieramamba_hf  # noqa: F401,PLC0415  (registers the "video-grounding" pipeline)
     from transformers import pipeline  # noqa: PLC0415
 
