@@ -4,9 +4,10 @@ checkpointing, bf16; single process or multi-GPU through `accelerate launch` (ex
 
 CPU-scale check on the library's synthetic video QA set (tiny random-init SigLIP + Qwen2, no downloads):
 
-    python examples/train_mambamia.py --synthetic_dir /tmp/mm_qa --make_synthetic 400,100 \
-        --stage instruct --learning_rate 1e-3 --max_steps 300 --per_device_train_batch_size 8 \
-        --output_dir /tmp/mm_run [--lora]
+    OMP_NUM_THREADS=1 python examples/train_mambamia.py --synthetic_dir /tmp/mm_qa --make_synthetic 600,150 \
+        --stage instruct --learning_rate 1e-3 --warmup_steps 50 --max_steps 1800 --per_device_train_batch_size 8 \
+        --cache_videos --use_cpu --save_strategy no --output_dir /tmp/mm_run
+    (LoRA: --lora --learning_rate 5e-3 --lora_r 16 --lora_alpha 32 --lora_modules_to_save multi_modal_projector,lm_head)
 
 Real parts (paper): stage "align" from SigLIP2 + Qwen2 components, then stage "instruct" from the aligned folder:
 
