@@ -56,14 +56,15 @@ def apply_stage(model, stage: str) -> dict[str, int]:
     spec = get_stage(stage)
     if hasattr(model, "peft_config"):
         raise ValueError("apply_stage expects the base model; a PEFT model trains its adapters (see apply_lora).")
+    known = COMPRESSOR_PARTS + LLM_PARTS + FROZEN_ALWAYS
+    unknown = [n for n, _ in model.named_parameters() if not _part_of(n, known)]
+    if unknown:
+        raise ValueError(f"Parameters outside the known MambaMia parts (stage assignment unclear): {unknown[:5]}")
     counts = {"trainable": 0, "frozen": 0}
     for name, param in model.named_parameters():
         train = _part_of(name, spec.trainable) and not _part_of(name, FROZEN_ALWAYS)
         param.requires_grad_(train)
         counts["trainable" if train else "frozen"] += param.numel()
-    unknown = [n for n, _ in model.named_parameters() if not _part_of(n, spec.trainable + LLM_PARTS + FROZEN_ALWAYS)]
-    if unknown:
-        raise ValueError(f"Parameters outside the known MambaMia parts (stage assignment unclear): {unknown[:5]}")
     return counts
 
 
