@@ -201,7 +201,8 @@ def main():
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
         print(f"\npeak growth {a['minutes']:g} -> {b['minutes']:g} min: encode "
-              f"{b['peak_encode_mb'] - a['peak_encode_mb']:+.0f} MB, total {b['peak_total_mb'] - a['peak_total_mb']:+.0f} MB "
+              f"{b['peak_encode_mb'] - a['peak_encode_mb']:+.0f} MB, "
+              f"total {b['peak_total_mb'] - a['peak_total_mb']:+.0f} MB "
               f"(feature tensor grows {b['feature_mb'] - a['feature_mb']:+.1f} MB; all frames would grow "
               f"{b['frames_all_mb'] - a['frames_all_mb']:+.0f} MB)")  # fmt: skip
 

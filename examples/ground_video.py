@@ -166,7 +166,8 @@ def main(argv=None):
         hits = 0
         for query, preds in zip(queries, predictions):
             best = preds[0] if preds else {"start": float("nan"), "end": float("nan"), "score": float("nan")}
-            line = f"{query['sentence']}\n  predicted {best['start']:7.1f} s - {best['end']:7.1f} s (score {best['score']:.2f})"
+            line = (f"{query['sentence']}\n  predicted {best['start']:7.1f} s - {best['end']:7.1f} s "
+                    f"(score {best['score']:.2f})")
             if query["truth"] is not None:
                 iou = temporal_iou((best["start"], best["end"]), query["truth"])
                 hits += iou >= 0.5

@@ -70,7 +70,8 @@ def test_saved_folder_layout_shims_and_model_card(saved):
     assert proc["auto_map"] == {"AutoProcessor": "processing_hieramamba.HieraMambaProcessor"}
     assert proc["frame_encoder"]["type"] == "simple" and proc["frame_encoder"]["subfolder"] == "frame_encoder"
     assert proc["text_encoder"] == {"type": "hf_text", "subfolder": "text_encoder", "name_or_path": "org/tiny-bert",
-                                    "python_package": None, "embedding": "last_hidden_state", "model_class": "BertModel"}  # fmt: skip
+                                    "python_package": None, "embedding": "last_hidden_state",
+                                    "model_class": "BertModel"}  # fmt: skip
     assert (proc["fps"], proc["clip_size"], proc["clip_stride"], proc["downsample_rate"]) == (2.0, 2, 2, 1)
     for name, body in SHIMS.items():  # shims only import the installed package: no implementation copied
         text = open(os.path.join(folder, name)).read()

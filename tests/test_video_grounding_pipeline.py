@@ -29,7 +29,7 @@ from transformers import (
     pipeline,
 )
 
-import hieramamba_hf
+import hieramamba_hf  # noqa: F401  (registers the "video-grounding" task)
 from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding, HieraMambaProcessor, VideoGroundingPipeline
 from hieramamba_hf.frame_encoder import SimpleFrameEncoder
 from hieramamba_hf.hub_hieramamba import AutoModelForVideoGrounding, save_checkpoint
@@ -154,7 +154,8 @@ def test_task_registered_and_one_from_pretrained_brings_everything(grounder, wor
     proc = grounder.processor
     assert isinstance(proc.frame_encoder, SimpleFrameEncoder) and isinstance(proc.text_encoder, HFTextQueryEncoder)
     assert proc.frame_encoder.to_dict() == workdir["processor"].frame_encoder.to_dict()
-    for a, b in zip(proc.text_encoder.model.state_dict().values(), workdir["processor"].text_encoder.model.state_dict().values()):
+    saved_text = workdir["processor"].text_encoder.model.state_dict()
+    for a, b in zip(proc.text_encoder.model.state_dict().values(), saved_text.values()):
         assert torch.equal(a, b)
     assert proc.chunk_size == 8 and (proc.fps, proc.clip_size, proc.clip_stride) == (2.0, 2, 2)
     files = set(os.listdir(workdir["ckpt"]))
@@ -237,7 +238,8 @@ def test_hf_encoder_routes_round_trip(tmp_path, workdir, frame, text):
     assert type(loaded.frame_encoder.model) is type(processor.frame_encoder.model)
     assert loaded.frame_encoder.embedding == ("image_embeds" if frame == "clip" else "pooler_output")
     frames = workdir["frames"][:8]
-    torch.testing.assert_close(loaded.frame_encoder.encode_frames(frames), processor.frame_encoder.encode_frames(frames))
+    reference = processor.frame_encoder.encode_frames(frames)
+    torch.testing.assert_close(loaded.frame_encoder.encode_frames(frames), reference)
     # the per-frame embedding is the model's own output on the image processor's pixels
     with torch.no_grad():
         pixels = processor.frame_encoder.image_processor(list(frames), return_tensors="pt")["pixel_values"]

@@ -76,7 +76,8 @@ def test_native_rate_equal_to_clock_takes_every_frame_in_chunks(videos, backend)
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_resampling_a_faster_video_follows_the_rule_by_hand(videos, backend):
-    # 45 frames at 30 fps = 1.5 s; clock 4 fps -> instants 0, .25, .5, .75, 1, 1.25 -> native frames 0, 7, 15, 22, 30, 37
+    # 45 frames at 30 fps = 1.5 s; clock 4 fps -> instants 0, .25, .5, .75, 1, 1.25
+    # -> native frames floor(t * 30) = 0, 7, 15, 22, 30, 37
     video = SampledVideo(videos["fast"], fps=4.0, backend=backend)
     assert video.num_sampled_frames == 6
     means, _ = levels(video.chunks(chunk_size=5))

@@ -53,7 +53,9 @@ AUTO_MAP = {
 
 _HEADER = "# auto_map shim: the implementation is the installed `hieramamba_hf` package (ssm-video-models).\n"
 SHIMS = {
-    "configuration_hieramamba.py": "from hieramamba_hf.configuration_hieramamba import HieraMambaConfig  # noqa: F401\n",
+    "configuration_hieramamba.py": (
+        "from hieramamba_hf.configuration_hieramamba import HieraMambaConfig  # noqa: F401\n"
+    ),
     "modeling_hieramamba.py": (
         "from hieramamba_hf.modeling_hieramamba import (  # noqa: F401\n"
         "    HieraMambaForVideoGrounding,\n"
@@ -169,7 +171,8 @@ def save_checkpoint(save_directory: str, model, processor, model_card: bool = Tr
     processor.save_pretrained(save_directory)
     write_shims(save_directory)
     if model_card:
-        make_model_card(model, processor, repo_id=repo_id, **card_kwargs).save(os.path.join(save_directory, "README.md"))
+        card = make_model_card(model, processor, repo_id=repo_id, **card_kwargs)
+        card.save(os.path.join(save_directory, "README.md"))
     return save_directory
 
 
@@ -224,7 +227,8 @@ def package_synthetic_checkpoint(model_dir: str, synthetic_set: str, output_dir:
                     dataset="hieramamba-synthetic-grounding" if metrics else None,
                     dataset_name="hieramamba_hf.synthetic (test split)",
                     description="A small HieraMamba trained by the `ssm-video-models` project on its synthetic "
-                                "long-video grounding set (coloured shapes, context queries), for the grounding demo.")  # fmt: skip
+                                "long-video grounding set (coloured shapes, context queries), for the grounding "
+                                "demo.")  # fmt: skip
     with open(os.path.join(synthetic_set, "info.json")) as f:
         info = json.load(f)
     with open(os.path.join(output_dir, "synthetic_info.json"), "w") as f:

@@ -311,7 +311,9 @@ class HieraMambaProcessor(ProcessorMixin):
             if frame_encoder.frame_rate is not None and abs(frame_encoder.frame_rate - self.fps) > 1e-6 * self.fps:
                 raise ValueError(f"the SimpleFrameEncoder expects {frame_encoder.frame_rate} fps, the clock is {fps}.")
         elif frame_encoder is not None and not isinstance(frame_encoder, HFImageFrameEncoder):
-            raise TypeError(f"frame_encoder must be a SimpleFrameEncoder or HFImageFrameEncoder, got {type(frame_encoder)}.")
+            raise TypeError(
+                f"frame_encoder must be a SimpleFrameEncoder or HFImageFrameEncoder, got {type(frame_encoder)}."
+            )
         if text_encoder is not None and not isinstance(text_encoder, HFTextQueryEncoder):
             raise TypeError(f"text_encoder must be an HFTextQueryEncoder or None, got {type(text_encoder)}.")
         self.auto_map = kwargs.pop("auto_map", None)
@@ -466,7 +468,9 @@ class HieraMambaProcessor(ProcessorMixin):
             elif isinstance(query, (np.ndarray, torch.Tensor)):
                 tokens = torch.as_tensor(np.asarray(query) if isinstance(query, np.ndarray) else query)
                 if tokens.ndim != 2 or tokens.shape[0] == 0 or not tokens.is_floating_point():
-                    raise ValueError(f"precomputed query {i} must be float token features (L > 0, C), got {tuple(tokens.shape)}.")
+                    raise ValueError(
+                        f"precomputed query {i} must be float token features (L > 0, C), got {tuple(tokens.shape)}."
+                    )
                 features[i] = tokens.float()
             else:
                 raise ValueError(f"query {i} must be a string or token features, got {type(query).__name__}.")
@@ -566,7 +570,8 @@ class HieraMambaProcessor(ProcessorMixin):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, cache_dir=None, force_download=False,
-                        local_files_only=False, token=None, revision=None, **kwargs) -> "HieraMambaProcessor":  # fmt: skip
+                        local_files_only=False, token=None, revision=None,
+                        **kwargs) -> "HieraMambaProcessor":  # fmt: skip
         """Load from a checkpoint folder or Hub id (cache / HF_HUB_OFFLINE honoured): the clock and the encoders
         (contained in subfolders, or named; see the module docstring)."""
         origin = os.fspath(pretrained_model_name_or_path)
