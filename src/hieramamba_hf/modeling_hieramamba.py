@@ -841,11 +841,12 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
         (decoding, Gaussian soft-NMS, segment voting, seconds clamped to the duration) with this model's config.
 
         outputs: this model's output; durations: (B,) seconds per video; queries_per_video: (B,) as in forward
-        (default: the one stored in `outputs`); fps: (B,) per-video fps (default `config.fps`); settings override config values.
+        (default: the one stored in `outputs`); fps: (B,) per-video fps (default `config.fps`); settings override
+        config values.
         Returns Q lists (query order of the forward) of {"segment": (start_s, end_s), "score": float}.
         """
-        num_videos = len(durations) if not isinstance(durations, (int, float)) else 1
         durations = torch.as_tensor(durations, dtype=torch.float64).reshape(-1)
+        num_videos = len(durations)
         if queries_per_video is None:
             queries_per_video = outputs.get("queries_per_video")
         if queries_per_video is None:
