@@ -7,6 +7,8 @@ at the checkpoint's fps) once into `--workdir`, then grounds three queries in a 
 
     rss_loaded   RSS after loading the pipeline (model + encoders), before the video
     peak_encode  peak RSS while decoding + encoding the whole video (processor.encode_video), sampled every 20 ms
+    peak_forward peak RSS while grounding the 3 queries on the clip features (model forward + post-processing):
+                 the model's activations grow with the number of clips, as for any feature-based grounder
     peak_total   peak RSS during the full pipeline call (decode + encode again + model forward + post-processing)
     frames_all   what holding every sampled frame would take (num_frames * H * W * 3 bytes), for contrast
 
@@ -130,6 +132,10 @@ def child(args):
     encode_s = time.perf_counter() - start
     peak_encode = monitor.phase()
     start = time.perf_counter()
+    grounder(features, query=QUERIES, top_k=5)  # model forward + post-processing on the clip features only
+    forward_s = time.perf_counter() - start
+    peak_forward = monitor.phase()
+    start = time.perf_counter()
     result = grounder(args.video, query=QUERIES, top_k=5, backend=args.backend, progress=False)
     total_s = time.perf_counter() - start
     peak_total = monitor.phase()
@@ -137,7 +143,7 @@ def child(args):
     info = {
         "duration_s": duration, "num_clips": features.shape[0], "feature_mb": features.numel() * 4 / 2**20,
         "rss_loaded_mb": loaded, "peak_load_mb": peak_load, "peak_encode_mb": peak_encode,
-        "peak_total_mb": peak_total, "encode_s": encode_s, "pipeline_s": total_s,
+        "peak_forward_mb": peak_forward, "forward_s": forward_s, "peak_total_mb": peak_total, "encode_s": encode_s, "pipeline_s": total_s,
         "backend": args.backend or "default", "chunk_size": grounder.processor.chunk_size,
         "top1": [r[0] for r in result],
     }  # fmt: skip
@@ -191,17 +197,19 @@ def main():
         rows.append(info)
         print(json.dumps({k: (round(v, 1) if isinstance(v, float) else v) for k, v in info.items() if k != "top1"}))
     print()
-    print("| video | sampled frames | clips | features MB | RSS loaded MB | peak encode MB | peak total MB | "
-          "all frames would be MB | encode s | pipeline s |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| video | sampled frames | clips | features MB | RSS loaded MB | peak encode MB | peak forward MB | "
+          "peak total MB | all frames would be MB | encode s | forward s | pipeline s |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['minutes']:g} min | {r['frames']} | {r['num_clips']} | {r['feature_mb']:.1f} | "
-              f"{r['rss_loaded_mb']:.0f} | {r['peak_encode_mb']:.0f} | {r['peak_total_mb']:.0f} | "
-              f"{r['frames_all_mb']:.0f} | {r['encode_s']:.1f} | {r['pipeline_s']:.1f} |")  # fmt: skip
+              f"{r['rss_loaded_mb']:.0f} | {r['peak_encode_mb']:.0f} | {r['peak_forward_mb']:.0f} | "
+              f"{r['peak_total_mb']:.0f} | {r['frames_all_mb']:.0f} | {r['encode_s']:.1f} | {r['forward_s']:.1f} | "
+              f"{r['pipeline_s']:.1f} |")  # fmt: skip
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
         print(f"\npeak growth {a['minutes']:g} -> {b['minutes']:g} min: encode "
               f"{b['peak_encode_mb'] - a['peak_encode_mb']:+.0f} MB, "
+              f"forward {b['peak_forward_mb'] - a['peak_forward_mb']:+.0f} MB, "
               f"total {b['peak_total_mb'] - a['peak_total_mb']:+.0f} MB "
               f"(feature tensor grows {b['feature_mb'] - a['feature_mb']:+.1f} MB; all frames would grow "
               f"{b['frames_all_mb'] - a['frames_all_mb']:+.0f} MB)")  # fmt: skip

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+import transformers.utils.hub
 import yaml
 from huggingface_hub import ModelCard
 
@@ -168,9 +169,18 @@ class StandInHub:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self):
-                hub.calls.append(("GET", self.path))
-                self.reply(404, {"error": "not served by the stand-in"})
+            def do_GET(self):  # nothing is served back: every file is "not found" (a new repo)
+                hub.calls.append((self.command, self.path))
+                data = json.dumps({"error": "entry not found"}).encode()
+                self.send_response(404)
+                self.send_header("X-Error-Code", "EntryNotFound")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command == "GET":
+                    self.wfile.write(data)
+
+            do_HEAD = do_GET
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -225,6 +235,9 @@ def stand_in_hub(monkeypatch):
     hub = StandInHub()
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)  # read once at import
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)  # transformers' shared HfApi, built lazily
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     yield hub
@@ -263,6 +276,12 @@ def test_push_to_hub_uploads_model_processor_shims_and_card(saved, stand_in_hub,
         assert torch.equal(a, b)
     assert HieraMambaProcessor.from_pretrained("org/hieramamba-tiny", cache_dir=cache,
                                                local_files_only=True).text_encoder is not None  # fmt: skip
+    # the standard PushToHubMixin path of the processor alone works too (it looks for a README first: 404 -> new card)
+    saved["processor"].push_to_hub("org/processor-only", token="hf_test")
+    files = stand_in_hub.repos["org/processor-only"]["files"]
+    assert {"processor_config.json", "processing_hieramamba.py", "frame_encoder/preprocessor_config.json",
+            "text_encoder/model.safetensors", "README.md"} <= set(files) and "config.json" not in files  # fmt: skip
+    assert any(path == "/org/processor-only/resolve/main/README.md" for _, path in stand_in_hub.calls)
 
 
 def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tmp_path):
