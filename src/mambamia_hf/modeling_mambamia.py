@@ -93,6 +93,12 @@ def delta_sampling(deltas: torch.Tensor, threshold: float) -> torch.BoolTensor:
 
     A <- 0; for t in 1..M: A <- A + Delta_t; if A >= delta_thresh: keep frame t; A <- 0.
     """
+    if deltas.ndim != 1:
+        raise ValueError(f"delta_sampling takes one video's Delta_t of shape (num_frames,), got {tuple(deltas.shape)}.")
+    if not torch.isfinite(deltas).all():
+        raise ValueError("delta_sampling got NaN or infinite Delta_t values.")
+    if not threshold > 0:
+        raise ValueError(f"delta_sampling threshold must be > 0, got {threshold}.")
     keep = torch.zeros(deltas.shape[0], dtype=torch.bool, device=deltas.device)
     accumulator = 0.0
     for t, delta in enumerate(deltas.tolist()):
@@ -414,6 +420,8 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             raise ValueError(f"Expected {self.config.vision_config.num_channels} channels per frame, got {channels}")
         if num_frames < 1:
             raise ValueError("A video needs at least one frame; got 0 frames.")
+        if not torch.isfinite(pixel_values_videos).all():
+            raise ValueError("pixel_values_videos contain NaN or infinite values.")
         if video_frame_mask is None:
             return torch.ones(batch_size, num_frames, dtype=torch.bool, device=pixel_values_videos.device)
         frame_mask = video_frame_mask.to(pixel_values_videos.device).bool()
@@ -550,6 +558,8 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
     ) -> MambaMiaModelOutputWithPast:
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
+        if (input_ids if input_ids is not None else inputs_embeds).shape[1] == 0:
+            raise ValueError("Empty prompt: input_ids / inputs_embeds have zero tokens.")
         if pixel_values_videos is not None and mm_encoder_outputs is not None and mm_encoder_outputs.get("video"):
             raise ValueError("Pass either pixel_values_videos or mm_encoder_outputs['video'], not both.")
         if inputs_embeds is None:
