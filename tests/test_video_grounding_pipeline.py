@@ -372,6 +372,8 @@ def test_checkpoint_without_encoders(tmp_path, workdir):
     shutil.rmtree(os.path.join(folder2, "text_encoder"))
     with pytest.raises(MissingEncoderError, match="text_encoder/ but that folder is missing"):
         HieraMambaProcessor.from_pretrained(folder2)
+    with pytest.raises(TypeError, match="needs a grounding model"):
+        pipeline("video-grounding", model=workdir["model"].model)  # the backbone without heads
     wrong_clock = HieraMambaProcessor.from_model_config(tiny_config(fps=5.0))
     with pytest.raises(ValueError, match="disagree on the feature clock"):
         pipeline("video-grounding", model=workdir["model"], processor=wrong_clock)

@@ -45,6 +45,11 @@ class VideoGroundingPipeline(Pipeline):
 
     def __init__(self, *args, processor=None, **kwargs):
         super().__init__(*args, processor=processor, **kwargs)
+        if not hasattr(self.model, "post_process_video_grounding"):
+            raise TypeError(
+                f"the video-grounding pipeline needs a grounding model (e.g. HieraMambaForVideoGrounding, loaded with "
+                f"AutoModelForVideoGrounding), got {type(self.model).__name__}."
+            )
         if self.processor is None:
             origin = getattr(self.model, "name_or_path", None) or None
             try:
