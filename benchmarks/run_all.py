@@ -50,6 +50,18 @@ def _script(name, *args, timeout):
     return proc.stdout.strip()
 
 
+def _blocks(text):
+    """Blank lines around markdown tables and between text lines, so each prints as its own block."""
+    if text.startswith("```"):
+        return text
+    out = []
+    for line in text.splitlines():
+        if out and out[-1] and line and (line.startswith("|") != out[-1].startswith("|") or not line.startswith("|")):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
 def _fenced(text):
     return text if text.startswith("(") else f"```text\n{text}\n```"
 
@@ -141,7 +153,7 @@ def main(argv=None):
     for key, title, fn in chosen:
         t0 = time.perf_counter()
         print(f"[run_all] {key} ...", file=sys.stderr, flush=True)
-        body = fn()
+        body = _blocks(fn())
         elapsed = time.perf_counter() - t0
         print(f"[run_all] {key} done in {elapsed:.0f} s", file=sys.stderr, flush=True)
         parts.append(f"### {title}\n\n{body}\n\n<sub>`{key}`: {elapsed:.0f} s wall</sub>")
