@@ -201,7 +201,7 @@ CASES = [
      lambda d: select_video_tokens(torch.tensor([[1, 2]]), None, torch.ones(1, 2, dtype=torch.bool),
                                    torch.tensor([2]), 3, 5, 0)),
     # ---------------------------------------------------------------- shared layers
-    ("ssm_layers.ssd_chunk_scan", "B with the wrong sequence length", ValueError, "",
+    ("ssm_layers.ssd_chunk_scan", "B with the wrong sequence length", ValueError, "B and C must be",
      lambda d: ssd_chunk_scan(torch.randn(1, 8, 2, 4), torch.rand(1, 8, 2), -torch.ones(2),
                               torch.randn(1, 7, 1, 4), torch.randn(1, 8, 1, 4), 4)),
 ]
@@ -229,7 +229,7 @@ def readme_table() -> str:
              "answer. The table is rendered from `tests/test_bad_inputs.py` (which checks each row).", "",
              "| entry point | bad input | error |", "|---|---|---|"]
     for entry, bad, exc, pattern, _ in CASES:
-        shown = pattern.replace("\\", "").replace(".*", "…") or "(shape message)"
+        shown = pattern.replace("\\", "").replace(".*", "…")
         lines.append(f"| `{entry}` | {bad} | `{exc.__name__}`: \"{shown}\" |")
     lines += ["", "Tested in other files:", "", "| entry point | bad input | test |", "|---|---|---|"]
     lines += [f"| `{entry}` | {bad} | `{test}` |" for entry, bad, test in ELSEWHERE]
