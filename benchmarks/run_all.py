@@ -17,8 +17,9 @@ Sections (each runs in child processes with a time limit; a failing section is r
   mambamia_tokens          benchmarks/mambamia_tokens.py: LLM prompt length with and without delta sampling
   video_decode             benchmarks/video_decode.py: decord vs PyAV vs transformers.video_utils.load_video
   pipeline_memory          benchmarks/pipeline_memory.py: pipeline peak memory, 10 vs 60 min video (full run only)
-On a machine with CUDA, hieramamba_vs_attention, hieramamba_forward and mambamia_compressor also run on the GPU
-(wall time after synchronisation, CUDA peak allocated memory, bfloat16; the device name is recorded). Every
+On a machine with CUDA, the SSD scan (benchmarks/ssd_scan_cuda.py: mamba_ssm kernel path vs PyTorch path vs
+transformers), hieramamba_vs_attention, hieramamba_forward and mambamia_compressor also run on the GPU (wall time
+after synchronisation, CUDA peak allocated memory, bfloat16; the device name is recorded). Every
 section records the machine it ran on and says which clock it used.
 """
 
@@ -73,6 +74,11 @@ def sections(quick: bool, cuda: bool):
                                                        else ["--repeats", "3"])
     out.append(("ssd_scan", "SSD scan: ours vs transformers' mamba2_chunk_scan (CPU, 1 thread, process CPU time)",
                 lambda: _script("ssd_scan", *ssd_args, timeout=900)))
+
+    if cuda:
+        out.append(("ssd_scan_cuda", "SSD scan on the GPU: kernel path vs PyTorch path vs transformers (wall time)",
+                    lambda: _script("ssd_scan_cuda", *(["--lengths", "3456", "13824"] if quick else []),
+                                    timeout=1200)))
 
     vs_args = ["--threads", "1", "--clock", "cpu"] + (["--quick"] if quick else ["--time-budget", "300"])
     out.append(("hieramamba_vs_attention", "HieraMamba vs full self-attention (CPU)",
