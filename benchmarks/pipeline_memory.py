@@ -13,6 +13,7 @@ at the checkpoint's fps) once into `--workdir`, then grounds three queries in a 
     frames_all   what holding every sampled frame would take (num_frames * H * W * 3 bytes), for contrast
 
 Run: python benchmarks/pipeline_memory.py [--model PATH] [--minutes 10 60] [--resolution 224] [--backend decord]
+     [--query-batch-size 1]
 Default model: checkpoints/hieramamba-synthetic if present, else a randomly initialised checkpoint of the same
 shape (SimpleFrameEncoder 128-d, MiniLM named by its python package); the memory behaviour does not depend on
 the weights.
@@ -132,11 +133,12 @@ def child(args):
     encode_s = time.perf_counter() - start
     peak_encode = monitor.phase()
     start = time.perf_counter()
-    grounder(features, query=QUERIES, top_k=5)  # model forward + post-processing on the clip features only
+    grounder(features, query=QUERIES, top_k=5, query_batch_size=args.query_batch_size)  # model forward + post-processing on the clip features only
     forward_s = time.perf_counter() - start
     peak_forward = monitor.phase()
     start = time.perf_counter()
-    result = grounder(args.video, query=QUERIES, top_k=5, backend=args.backend, progress=False)
+    result = grounder(args.video, query=QUERIES, top_k=5, backend=args.backend, progress=False,
+                      query_batch_size=args.query_batch_size)
     total_s = time.perf_counter() - start
     peak_total = monitor.phase()
     monitor.stop = True
@@ -158,6 +160,8 @@ def main():
     parser.add_argument("--backend", default=None, choices=[None, "decord", "pyav"])
     parser.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "hieramamba_memory"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--query-batch-size", type=int, default=None,
+                        help="queries per model forward (default: all 3 at once; 1 lowers the forward peak)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--video", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -185,6 +189,8 @@ def main():
         render_s = time.perf_counter() - start
         cmd = [sys.executable, os.path.abspath(__file__), "--child", "--model", model, "--video", path,
                "--threads", str(args.threads)] + (["--backend", args.backend] if args.backend else [])  # fmt: skip
+        if args.query_batch_size:
+            cmd += ["--query-batch-size", str(args.query_batch_size)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
         lines = [line for line in out.stdout.splitlines() if line.startswith("JSON")]
         if out.returncode or not lines:

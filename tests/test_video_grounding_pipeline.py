@@ -190,6 +190,10 @@ def test_several_queries_decode_and_encode_the_video_once(grounder, workdir, mon
     many = grounder(workdir["video"], query=queries, top_k=2)
     assert sum(calls) == 30 and max(calls) <= 8  # every sampled frame encoded once, in chunks of 8
     assert len(many) == 3 and all(1 <= len(r) <= 2 for r in many)
+    grouped = grounder(workdir["video"], query=queries, top_k=2, query_batch_size=2)  # lower peak memory
+    for a, b in zip(grouped, many):
+        flat = [[p[k] for p in r for k in ("start", "end", "score")] for r in (a, b)]
+        assert flat[0] == pytest.approx(flat[1], abs=1e-4)
     for query, result in zip(queries, many):
         single = grounder(workdir["video"], query=query, top_k=2)
         assert [p["start"] for p in single] == pytest.approx([p["start"] for p in result], abs=1e-4)
