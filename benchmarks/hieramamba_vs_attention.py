@@ -18,7 +18,8 @@ with --threads 1 it is robust to other processes sharing the machine), else wall
 after synchronisation. Peak memory: on CPU the rise of the child's peak RSS during the timed forwards (activations;
 weights and inputs excluded); on CUDA max_memory_allocated minus the memory held before the forward. A case whose
 time exceeds --time-budget seconds or whose resident memory exceeds --memory-cap-gb is killed and recorded as
-"timeout" / "OOM"; longer lengths of that model are then skipped ("-"). Exponents are least-squares slopes of
+"timeout" / "OOM" (the time counts the whole child, start-up and model construction included, about 10 s);
+longer lengths of that model are then skipped ("-"). Exponents are least-squares slopes of
 log(quantity) vs log(length) over the cases that ran (1.0 = linear, 2.0 = quadratic), and over the last two.
 """
 

@@ -1,7 +1,7 @@
 """Run every benchmark and write the results into README.md (between `<!-- benchmarks:start -->` and
 `<!-- benchmarks:end -->`).
 
-    python benchmarks/run_all.py            # full run (expect ~45-60 min on an idle 2-core CPU machine)
+    python benchmarks/run_all.py            # full run (expect ~50-60 min on an idle 2-core CPU machine)
     python benchmarks/run_all.py --quick    # smoke run, a few minutes: short lengths, small budgets
     python benchmarks/run_all.py --only ssd_scan video_decode --output stdout
 
@@ -10,7 +10,7 @@ Sections (each runs in child processes with a time limit; a failing section is r
                            fraction of the CPU fp32 matmul peak (1 thread, process CPU time)
   hieramamba_vs_attention  benchmarks/hieramamba_vs_attention.py: HieraMamba vs the same model with full
                            self-attention instead of Hydra, 2,304 -> 147,456 clips until a case exceeds its budget
-                           (1 thread, process CPU time; 300 s / 16 GB per case), scaling exponents
+                           (1 thread, process CPU time; 600 s / 16 GB per case), scaling exponents
   hieramamba_forward       benchmarks/hieramamba_forward.py: forward + post-processing, 2 queries (full run only)
   mambamia_compressor      benchmarks/mambamia_compressor.py: Stage 1 + TAA throughput at the paper's widths,
                            tokens in vs out (1 thread)
@@ -80,7 +80,7 @@ def sections(quick: bool, cuda: bool):
                     lambda: _script("ssd_scan_cuda", *(["--lengths", "3456", "13824"] if quick else []),
                                     timeout=1200)))
 
-    vs_args = ["--threads", "1", "--clock", "cpu"] + (["--quick"] if quick else ["--time-budget", "300"])
+    vs_args = ["--threads", "1", "--clock", "cpu"] + (["--quick"] if quick else ["--time-budget", "600"])
     out.append(("hieramamba_vs_attention", "HieraMamba vs full self-attention (CPU)",
                 lambda: _script("hieramamba_vs_attention", "--device", "cpu", *vs_args, timeout=7200)))
     if cuda:
@@ -160,6 +160,10 @@ def main(argv=None):
         t0 = time.perf_counter()
         print(f"[run_all] {key} ...", file=sys.stderr, flush=True)
         body = _blocks(fn())
+        if "CPU: " not in body:  # every table records the machine it ran on
+            from _machine import machine_line
+
+            body = f"{machine_line()} (threads of this runner; the script sets its own)\n\n{body}"
         elapsed = time.perf_counter() - t0
         print(f"[run_all] {key} done in {elapsed:.0f} s", file=sys.stderr, flush=True)
         parts.append(f"### {title}\n\n{body}\n\n<sub>`{key}`: {elapsed:.0f} s wall</sub>")
