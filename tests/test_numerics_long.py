@@ -1,7 +1,8 @@
 """Numerics at long lengths: bf16 and fp16 forwards of both models stay finite and close to fp32; padding (fully
 padded steps, levels, frames and mixer rows) never produces NaN; zero-length queries are rejected, not NaN.
-Tiny widths keep this fast; the lengths are long relative to the scan chunk (1,024 clips = 1,536 interleaved tokens = 48 Hydra chunks at level 0; 1,920 compressor tokens = 120 chunks).
-bf16 / fp16 on CPU are slow (depthwise convs take PyTorch's slow conv path), hence the tiny widths."""
+The lengths are long relative to the scan chunk (1,024 clips = 1,536 interleaved tokens = 48 Hydra chunks at level
+0; 1,920 compressor tokens = 120 chunks). bf16 / fp16 on CPU are slow (depthwise convs take PyTorch's slow conv
+path), hence the tiny widths."""
 
 import pytest
 import torch
