@@ -27,7 +27,7 @@ import torch
 from transformers import Pipeline
 from transformers.utils import logging
 
-from .processing_hieramamba import HieraMambaProcessor, MissingProcessorConfigError
+from .processing_hieramamba import HieraMambaProcessor, MissingProcessorConfigError, release_free_heap
 
 
 logger = logging.get_logger(__name__)
@@ -140,6 +140,8 @@ class VideoGroundingPipeline(Pipeline):
             out = self.model(**group)
             parts.append({k: out[k] for k in ("logits", "offsets", "points_mask")})
             points = out["points"]
+            del out
+            release_free_heap()  # the activations of a long video are freed: return their pages
         kept = {k: torch.cat([p[k] for p in parts]) for k in ("logits", "offsets", "points_mask")}
         kept.update(points=points, queries_per_video=torch.tensor([num_queries]))
         return {"outputs": kept, "duration": inputs["duration"], "single": inputs["single"]}

@@ -48,6 +48,7 @@ from .video_io import SampledVideo, sample_frame_array
 
 __all__ = [
     "ClipPooler",
+    "release_free_heap",
     "HFImageFrameEncoder",
     "HFTextQueryEncoder",
     "HieraMambaProcessor",
@@ -67,7 +68,7 @@ class MissingProcessorConfigError(MissingEncoderError):
     """The checkpoint folder has no processor_config.json at all (a model-only checkpoint)."""
 
 
-def _release_free_heap():
+def release_free_heap():
     """Give freed heap pages back to the OS (glibc `malloc_trim`; no-op elsewhere). Decoders and encoders allocate
     large short-lived buffers between small long-lived ones; without this, glibc keeps the holes and RSS creeps up
     with the video's length although nothing is retained (benchmarks/pipeline_memory.py: 60 min of 224 px video at
@@ -425,7 +426,8 @@ class HieraMambaProcessor(ProcessorMixin):
                 bar.update(len(chunk))
                 chunks_done += 1
                 if chunks_done % 8 == 0:
-                    _release_free_heap()
+                    release_free_heap()
+        release_free_heap()  # the encoder's temporaries are gone: hand their pages back before the model runs
         if features is None:
             return torch.zeros(0, 0)
         return features if count == len(features) else features[:count].clone()
