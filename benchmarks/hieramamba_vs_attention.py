@@ -21,6 +21,9 @@ time exceeds --time-budget seconds or whose resident memory exceeds --memory-cap
 "timeout" / "OOM" (the time counts the whole child, start-up and model construction included, about 10 s);
 longer lengths of that model are then skipped ("-"). Exponents are least-squares slopes of
 log(quantity) vs log(length) over the cases that ran (1.0 = linear, 2.0 = quadratic), and over the last two.
+On CPU the children run with MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ = 2 GiB, as
+benchmarks/hieramamba_forward.py does (glibc then reuses freed activation buffers instead of faulting in fresh
+mmaps, a cost that grows faster than the length); `--no-malloc-tuning` keeps glibc's defaults.
 """
 
 from __future__ import annotations
@@ -94,8 +97,12 @@ def fit_exponent(xs, ys) -> float:
 
 
 def run(lengths, preset="ego4d-nlq", device="cpu", dtype="float32", threads=1, clock="cpu", time_budget=120.0,
-        memory_cap_gb=16.0, repeats=2, log=print) -> str:
+        memory_cap_gb=16.0, repeats=2, log=print, malloc_tuning=True) -> str:
     """Runs the series and returns the markdown section (heading line, machine line, table, exponents)."""
+    env = dict(os.environ)
+    if device == "cpu" and malloc_tuning:
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(2**31))
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(2**31))
     results = {name: {} for name in VARIANTS}
     for name, mixer in VARIANTS.items():
         stopped = None
@@ -107,7 +114,7 @@ def run(lengths, preset="ego4d-nlq", device="cpu", dtype="float32", threads=1, c
                    "--preset", preset, "--device", device, "--dtype", dtype, "--threads", str(threads),
                    "--clock", clock, "--repeats", str(repeats if length <= 16384 else 1)]
             status, result, err = run_bounded(cmd, time_budget, memory_cap_gb,
-                                              clock=clock if device == "cpu" else "wall")
+                                              clock=clock if device == "cpu" else "wall", env=env)
             if status == "error":
                 log(f"{name} T={length} failed:\n{err}")
             results[name][length] = (status, result)
@@ -131,7 +138,8 @@ def run(lengths, preset="ego4d-nlq", device="cpu", dtype="float32", threads=1, c
     lines = [
         f"**HieraMamba vs full self-attention** ({preset}, 1 query, {device} {dtype}, forward only; "
         f"time = {time_clock}, {threads} thread(s); memory = {mem}; budget {time_budget:g} s / "
-        f"{memory_cap_gb:g} GB per case)",
+        f"{memory_cap_gb:g} GB per case" + ("; glibc malloc thresholds 2 GiB" if env.get("MALLOC_MMAP_THRESHOLD_")
+                                            and device == "cpu" else "") + ")",
         "",
         machine_line() + f"; cases run with {threads} thread(s)",
         "",
@@ -165,6 +173,7 @@ def main(argv=None):
     ap.add_argument("--time-budget", type=float, default=None, help="seconds per case (default 120; quick 30)")
     ap.add_argument("--memory-cap-gb", type=float, default=16.0)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--no-malloc-tuning", action="store_true", help="keep glibc's default malloc thresholds")
     ap.add_argument("--single", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--mixer", default="hydra", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -180,7 +189,7 @@ def main(argv=None):
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else FULL_LENGTHS)
     budget = args.time_budget or (30.0 if args.quick else 120.0)
     print(run(lengths, args.preset, device, dtype, args.threads, args.clock, budget, args.memory_cap_gb,
-              args.repeats, log=lambda s: print(s, file=sys.stderr)))
+              args.repeats, log=lambda s: print(s, file=sys.stderr), malloc_tuning=not args.no_malloc_tuning))
 
 
 if __name__ == "__main__":
