@@ -65,7 +65,8 @@ def test_saved_folder_layout_shims_and_model_card(saved):
             "text_encoder", *SHIMS} <= files  # fmt: skip
     assert not any(f.endswith(".bin") for f in files)
     config = json.load(open(os.path.join(folder, "config.json")))
-    assert config["auto_map"] == AUTO_MAP and config["model_type"] == "hieramamba"
+    model_entries = {k: v for k, v in AUTO_MAP.items() if k != "AutoProcessor"}  # the processor's is in its file
+    assert config["auto_map"] == model_entries and config["model_type"] == "hieramamba"
     assert not hasattr(saved["model"].config, "auto_map")  # the in-memory config is left as it was
     proc = json.load(open(os.path.join(folder, "processor_config.json")))
     assert proc["auto_map"] == {"AutoProcessor": "processing_hieramamba.HieraMambaProcessor"}
@@ -89,6 +90,17 @@ def test_saved_folder_layout_shims_and_model_card(saved):
     assert "SimpleFrameEncoder" in card.text and "BertModel" in card.text and "2 fps" in card.text
     with pytest.raises(ValueError, match="dataset"):
         make_model_card(saved["model"], saved["processor"], metrics={"R@1": 1.0})
+
+
+def test_plain_model_save_pretrained_writes_auto_map_and_model_shims(saved, tmp_path):
+    model = saved["model"]
+    model.save_pretrained(tmp_path)
+    config = json.load(open(tmp_path / "config.json"))
+    assert config["auto_map"] == {k: v for k, v in AUTO_MAP.items() if k != "AutoProcessor"}
+    for name in ("configuration_hieramamba.py", "modeling_hieramamba.py"):
+        assert (tmp_path / name).read_text() == SHIMS[name]
+    assert not (tmp_path / "processing_hieramamba.py").exists()  # no processor saved, no processor shim
+    assert "auto_map" not in model.config.__dict__  # the in-memory config is unchanged
 
 
 def test_from_pretrained_hub_cache_layout_in_process(saved, tmp_path):

@@ -319,5 +319,22 @@ class HieraMambaConfig(PreTrainedConfig):
         kwargs.update(overrides)
         return cls(**kwargs)
 
+    def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
+        """Save `config.json` with an `auto_map`, plus the shim files that import the installed package, so
+        `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without importing `hieramamba_hf`.
+        The in-memory config is left unchanged."""
+        from .hub_hieramamba import AUTO_MAP, write_shims  # noqa: PLC0415  (hub imports the model)
+
+        previous = self.__dict__.get("auto_map")
+        self.auto_map = {k: v for k, v in AUTO_MAP.items() if k != "AutoProcessor"}
+        try:
+            write_shims(str(save_directory), ("configuration_hieramamba.py", "modeling_hieramamba.py"))
+            return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
+        finally:
+            if previous is None:
+                del self.auto_map
+            else:
+                self.auto_map = previous
+
 
 __all__ = ["HieraMambaConfig"]

@@ -23,6 +23,8 @@ from collections import OrderedDict
 
 from transformers.models.auto.auto_factory import _BaseAutoModelClass, _LazyAutoMapping
 
+from ssm_layers.remote_code import shim_sources, write_auto_map_shims
+
 
 __all__ = [
     "AUTO_MAP",
@@ -51,35 +53,15 @@ AUTO_MAP = {
     "AutoProcessor": "processing_hieramamba.HieraMambaProcessor",
 }
 
-_HEADER = "# auto_map shim: the implementation is the installed `hieramamba_hf` package (ssm-video-models).\n"
-SHIMS = {
-    "configuration_hieramamba.py": (
-        "from hieramamba_hf.configuration_hieramamba import HieraMambaConfig  # noqa: F401\n"
-    ),
-    "modeling_hieramamba.py": (
-        "from hieramamba_hf.modeling_hieramamba import (  # noqa: F401\n"
-        "    HieraMambaForVideoGrounding,\n"
-        "    HieraMambaModel,\n"
-        "    HieraMambaPreTrainedModel,\n"
-        ")\n"
-    ),
-    "processing_hieramamba.py": "from hieramamba_hf.processing_hieramamba import HieraMambaProcessor  # noqa: F401\n",
-}
+SHIMS = shim_sources("hieramamba_hf", AUTO_MAP)  # {"<module>.py": source}
 
 MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "model_cards", "hieramamba.md")
 TAGS = ("video-temporal-grounding", "moment-retrieval", "hieramamba", "state-space-model")
 
 
-def write_shims(save_directory: str, names: tuple[str, ...] = tuple(SHIMS)) -> list[str]:
-    """Write the shim files `names` into `save_directory`; returns their paths."""
-    os.makedirs(save_directory, exist_ok=True)
-    paths = []
-    for name in names:
-        path = os.path.join(save_directory, name)
-        with open(path, "w") as f:
-            f.write(_HEADER + SHIMS[name])
-        paths.append(path)
-    return paths
+def write_shims(save_directory: str, names: tuple[str, ...] | None = None) -> list[str]:
+    """Write the auto_map shim files (all, or those in `names`) into `save_directory`; returns their paths."""
+    return write_auto_map_shims(save_directory, "hieramamba_hf", AUTO_MAP, names)
 
 
 def _base_models(processor) -> list[str]:
@@ -159,15 +141,7 @@ def save_checkpoint(save_directory: str, model, processor, model_card: bool = Tr
     """Save model + processor + auto_map shims (+ README.md model card) into one folder; returns the folder."""
     processor.check_clock(model.config)
     os.makedirs(save_directory, exist_ok=True)
-    previous = getattr(model.config, "auto_map", None)
-    model.config.auto_map = dict(AUTO_MAP)
-    try:
-        model.save_pretrained(save_directory)
-    finally:
-        if previous is None:
-            del model.config.auto_map
-        else:
-            model.config.auto_map = previous
+    model.save_pretrained(save_directory)  # config.json with auto_map + the model shims
     processor.save_pretrained(save_directory)
     write_shims(save_directory)
     if model_card:
