@@ -28,13 +28,6 @@ from test_video_grounding_pipeline import make_checkpoint, moving_square_frames
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):

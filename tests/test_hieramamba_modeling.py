@@ -16,14 +16,6 @@ from hieramamba_hf import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is ~10x faster than oversubscription."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def tiny_config(preset="ego4d-nlq", **overrides):
     kwargs = dict(

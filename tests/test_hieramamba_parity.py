@@ -25,13 +25,6 @@ DATA = Path(__file__).parent / "data" / "hieramamba"
 PRESETS = ["ego4d-nlq", "tacos", "mad-v2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 def pad(seqs, length=None):
     length = length or max(len(s) for s in seqs)

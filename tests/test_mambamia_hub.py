@@ -24,13 +24,6 @@ from mambamia_hf import MambaMiaConfig, MambaMiaForConditionalGeneration, MambaM
 from mambamia_hf.testing_utils import TINY_COMPRESSOR, tiny_config, tiny_processor, write_tiny_parts
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def inputs_for(config, frames=3):
     g = torch.Generator().manual_seed(0)

@@ -22,14 +22,6 @@ def n_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny tensors: one thread avoids spin-wait contention on the shared 2-core machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def model():

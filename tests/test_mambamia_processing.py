@@ -9,13 +9,6 @@ from mambamia_hf import MambaMiaForConditionalGeneration, load_video_frames, sam
 from mambamia_hf.testing_utils import tiny_config, tiny_processor, write_tiny_mp4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def config():

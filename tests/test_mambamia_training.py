@@ -28,13 +28,6 @@ from mambamia_hf.training_mambamia import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory):

@@ -122,14 +122,6 @@ def moving_square_frames(num_frames, size=32, seed=0):
     return frames + rng.integers(0, 3, frames.shape, dtype=np.uint8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models: one thread avoids OpenMP spin contention on the shared 2-core machine (80x faster here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
