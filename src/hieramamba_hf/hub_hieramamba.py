@@ -18,6 +18,7 @@ model card, and the `AutoModelForVideoGrounding` auto class.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections import OrderedDict
 
@@ -55,7 +56,15 @@ AUTO_MAP = {
 
 SHIMS = shim_sources("hieramamba_hf", AUTO_MAP)  # {"<module>.py": source}
 
-MODEL_CARD_TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "model_cards", "hieramamba.md")
+def _model_card_template() -> str:
+    """model_cards/hieramamba.md of a source checkout (editable install), else the copy a wheel installs under
+    <prefix>/share/ssm-video-models/model_cards/."""
+    source = os.path.join(os.path.dirname(__file__), "..", "..", "model_cards", "hieramamba.md")
+    installed = os.path.join(sys.prefix, "share", "ssm-video-models", "model_cards", "hieramamba.md")
+    return os.path.normpath(source if os.path.isfile(source) else installed)
+
+
+MODEL_CARD_TEMPLATE = _model_card_template()
 TAGS = ("video-temporal-grounding", "moment-retrieval", "hieramamba", "state-space-model")
 
 
