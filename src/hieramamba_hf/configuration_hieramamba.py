@@ -61,30 +61,11 @@ _PRESETS: dict[str, dict] = {
         "acc_neg_ratio": 4.0,
         "spc_loss_weight": 0.0,
     },
-    "mad-v2": {
-        "video_input_dim": 768,
-        "hidden_size": 768,
-        "text_input_dim": 768,
-        "text_hidden_size": 768,
-        "text_max_seq_len": 75,
-        "text_pad_length": 75,
-        "embedding_stride": 2,
-        "num_amp_blocks": 9,
-        "max_seq_len": 4096,
-        "use_abs_pe": False,
-        "clip_size": 1,
-        "clip_stride": 1,
-        "downsample_rate": 1,
-        "fps": 5.0,
-        "pre_nms_topk": 200,
-        "max_num_segments": 50,
-        "block_mask_mode": "sample",
-        "reg_loss": "diou",
-        "initial_loss_norm": 250.0,
-        "acc_loss_weight": 0.0,
-        "acc_neg_ratio": 4.0,
-        "spc_loss_weight": 0.0,
-    },
+}
+# MAD-v2: the MAD recipe on CLIP-L/14 features (768-d) without the absolute position encoding
+_PRESETS["mad-v2"] = {
+    **_PRESETS["mad"],
+    "video_input_dim": 768, "hidden_size": 768, "text_input_dim": 768, "text_hidden_size": 768, "use_abs_pe": False,
 }
 
 
