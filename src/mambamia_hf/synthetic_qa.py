@@ -20,7 +20,14 @@ import os
 
 import numpy as np
 
-from .testing_utils import CHATML_SPECIAL_TOKENS, TINY_COMPRESSOR, TINY_VISION, WORDS, tiny_text_config
+from .testing_utils import (
+    CHATML_SPECIAL_TOKENS,
+    TINY_COMPRESSOR,
+    TINY_VISION,
+    WORDS,
+    tiny_text_config,
+    tiny_tokenizer,
+)
 
 
 COLORS = {"red": (230, 30, 30), "green": (30, 200, 40), "blue": (40, 70, 240), "yellow": (235, 225, 30)}
@@ -126,22 +133,8 @@ def generate_synthetic_video_qa(
 # ---------------------------------------------------------------------------------------------- tiny parts
 def synthetic_qa_tokenizer():
     """Word-level ChatML tokenizer over `VOCAB_WORDS` (special tokens first: pad = 0, eos = <|im_end|> = 2,
-    <video> = 3), like `testing_utils.tiny_tokenizer` with the synthetic QA words added."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {tok: i for i, tok in enumerate(CHATML_SPECIAL_TOKENS + ["[UNK]"] + VOCAB_WORDS)}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece(prefix="##")
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]",
-        pad_token="<|endoftext|>",
-        eos_token="<|im_end|>",
-        additional_special_tokens=["<|im_start|>", "<video>"],
-        padding_side="left",
-    )
+    <video> = 3): `testing_utils.tiny_tokenizer` with the synthetic QA words."""
+    return tiny_tokenizer(VOCAB_WORDS)
 
 
 def synthetic_qa_config(**overrides):

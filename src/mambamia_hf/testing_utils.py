@@ -57,17 +57,18 @@ TINY_COMPRESSOR = dict(
 )
 
 
-def tiny_tokenizer():
-    """PreTrainedTokenizerFast over a word-level vocabulary; special tokens first (pad = <|endoftext|> = 0,
-    eos = <|im_end|> = 2, <video> = 3)."""
+def tiny_tokenizer(words=None):
+    """PreTrainedTokenizerFast over a word-level vocabulary (`WORDS` by default); special tokens first
+    (pad = <|endoftext|> = 0, eos = <|im_end|> = 2, <video> = 3)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate(CHATML_SPECIAL_TOKENS + ["[UNK]"] + WORDS)}
+    words = WORDS if words is None else words
+    vocab = {tok: i for i, tok in enumerate(CHATML_SPECIAL_TOKENS + ["[UNK]"] + list(words))}
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
     backend.decoder = decoders.WordPiece(prefix="##")
-    tokenizer = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         unk_token="[UNK]",
         pad_token="<|endoftext|>",
@@ -75,7 +76,6 @@ def tiny_tokenizer():
         additional_special_tokens=["<|im_start|>", "<video>"],
         padding_side="left",
     )
-    return tokenizer
 
 
 def tiny_config(**overrides) -> MambaMiaConfig:
