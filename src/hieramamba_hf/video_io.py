@@ -192,11 +192,27 @@ class SampledVideo:
         del reader
 
     def _chunks_pyav(self, chunk_size):
+        chunk, k = [], 0
+        for frame, shown_until in self._pyav_frames():
+            array = None  # converted only if some sampling instant falls inside this frame's display time
+            while k / self.fps + _EPS < shown_until:
+                if array is None:
+                    array = frame.to_ndarray(format="rgb24")
+                chunk.append(array)
+                k += 1
+                if len(chunk) == chunk_size:
+                    yield np.stack(chunk)
+                    chunk = []
+        if chunk:
+            yield np.stack(chunk)
+
+    def _pyav_frames(self):
+        """Each decoded frame with the time (from the first frame) until which it is shown; sets the exact
+        duration at the end."""
         import av  # noqa: PLC0415
 
         native_fps = self.info.native_fps
-        chunk, k = [], 0
-        previous, previous_array, origin, last_time = None, None, None, None
+        previous, origin, last_time = None, None, None
         with av.open(self.path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
@@ -205,30 +221,14 @@ class SampledVideo:
                 if origin is None:
                     origin = time
                 time -= origin
-                # every instant t_k before this frame's time shows the previous frame
-                while previous is not None and k / self.fps + _EPS < time:
-                    if previous_array is None:
-                        previous_array = previous.to_ndarray(format="rgb24")
-                    chunk.append(previous_array)
-                    k += 1
-                    if len(chunk) == chunk_size:
-                        yield np.stack(chunk)
-                        chunk = []
-                previous, previous_array, last_time = frame, None, time
+                if previous is not None:
+                    yield previous, time  # the previous frame is shown until this one starts
+                previous, last_time = frame, time
             if previous is None:
                 raise ValueError(f"{self.path} contains no video frames (PyAV decoded 0 frames).")
             end = last_time + 1.0 / native_fps
-            while k / self.fps + _EPS < end:
-                if previous_array is None:
-                    previous_array = previous.to_ndarray(format="rgb24")
-                chunk.append(previous_array)
-                k += 1
-                if len(chunk) == chunk_size:
-                    yield np.stack(chunk)
-                    chunk = []
+            yield previous, end
         self.info.duration = end  # exact now
-        if chunk:
-            yield np.stack(chunk)
 
 
 class _NoFrames(Exception):
