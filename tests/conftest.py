@@ -17,3 +17,27 @@ def _cuda_kernels():
 
 
 requires_cuda_kernels = pytest.mark.skipif(not _cuda_kernels(), reason="needs CUDA and mamba_ssm")
+
+
+def write_mp4(path, frames, fps, crf=12):
+    """Encode frames (N, H, W, 3) uint8 as H.264 at `fps` with PyAV; returns the path as str. N = 0 writes a
+    container with a video stream but no frame."""
+    from fractions import Fraction
+
+    import av
+
+    container = av.open(str(path), "w")
+    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+    stream.height, stream.width = (frames.shape[1:3] if len(frames) else (32, 32))
+    stream.pix_fmt = "yuv420p"
+    stream.options = {"crf": str(crf)}
+    if not len(frames):
+        container.start_encoding()  # header written, no frame ever encoded
+    for frame in frames:
+        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            container.mux(packet)
+    if len(frames):
+        for packet in stream.encode():
+            container.mux(packet)
+    container.close()
+    return str(path)

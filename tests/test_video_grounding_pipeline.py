@@ -6,7 +6,6 @@ clear errors for bad input."""
 import json
 import os
 import shutil
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -36,8 +35,10 @@ from hieramamba_hf.hub_hieramamba import AutoModelForVideoGrounding, save_checkp
 from hieramamba_hf.processing_hieramamba import ClipPooler, HFImageFrameEncoder, HFTextQueryEncoder, MissingEncoderError
 from hieramamba_hf.synthetic import default_text_encoder_path
 
+from conftest import write_mp4
 
-av = pytest.importorskip("av")
+
+pytest.importorskip("av")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -96,21 +97,6 @@ def make_checkpoint(folder, frame="simple", text="bert", seed=0, **config_overri
     return str(folder), model, processor
 
 
-def write_video(path, frames, fps):
-    container = av.open(str(path), "w")
-    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-    stream.height, stream.width = frames.shape[1:3]
-    stream.pix_fmt = "yuv420p"
-    stream.options = {"crf": "12"}
-    for frame in frames:
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return str(path)
-
-
 def moving_square_frames(num_frames, size=32, seed=0):
     rng = np.random.default_rng(seed)
     frames = np.zeros((num_frames, size, size, 3), np.uint8)
@@ -127,7 +113,7 @@ def moving_square_frames(num_frames, size=32, seed=0):
 def workdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("grounding")
     frames = moving_square_frames(30)
-    video = write_video(root / "square.mp4", frames, fps=2)
+    video = write_mp4(root / "square.mp4", frames, fps=2)
     folder, model, processor = make_checkpoint(root / "ckpt")
     return {"root": root, "video": video, "frames": frames, "ckpt": folder, "model": model, "processor": processor}
 
@@ -319,14 +305,9 @@ def test_clear_errors_on_bad_input(grounder, workdir):
     (root / "notes.mp4").write_text("not a video")
     with pytest.raises(ValueError, match="not a readable video file"):
         grounder(str(root / "notes.mp4"), query="a red square")
-    zero = root / "zero.mp4"
-    container = av.open(str(zero), "w")
-    stream = container.add_stream("libx264", rate=2)
-    stream.width = stream.height = 32
-    container.start_encoding()
-    container.close()
+    zero = write_mp4(root / "zero.mp4", np.zeros((0, 32, 32, 3), np.uint8), fps=2)
     with pytest.raises(ValueError, match="no video frames"):
-        grounder(str(zero), query="a red square")
+        grounder(zero, query="a red square")
     with pytest.raises(ValueError, match="zero frames"):
         grounder(workdir["frames"][:0], query="a red square")
     with pytest.raises(ValueError, match="too short for one clip"):

@@ -1,15 +1,14 @@
 """Video decoding on the feature clock: decord and PyAV agree with the sampling rule by hand, stream in chunks, and
 give clear errors for missing / non-video / zero-frame inputs."""
 
-from fractions import Fraction
-
 import numpy as np
 import pytest
 
+from conftest import write_mp4
 from hieramamba_hf.video_io import SampledVideo, available_backends, num_sampled_frames, sample_frame_array
 
 
-av = pytest.importorskip("av")
+pytest.importorskip("av")
 BACKENDS = [b for b in ("decord", "pyav") if b in available_backends()]
 
 
@@ -19,37 +18,20 @@ def grey_level(i):
 
 def write_video(path, num_frames, fps, size=32):
     """Frame i is a uniform grey of level grey_level(i) (survives H.264 within a few levels)."""
-    container = av.open(str(path), "w")
-    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-    stream.width = stream.height = size
-    stream.pix_fmt = "yuv420p"
-    stream.options = {"crf": "10"}
-    for i in range(num_frames):
-        frame = np.full((size, size, 3), grey_level(i), np.uint8)
-        for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-    container.close()
-    return str(path)
+    frames = np.stack([np.full((size, size, 3), grey_level(i), np.uint8) for i in range(num_frames)])
+    return write_mp4(path, frames, fps, crf=10)
 
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("videos")
-    empty = root / "zero_frames.mp4"
-    container = av.open(str(empty), "w")
-    stream = container.add_stream("libx264", rate=2)
-    stream.width = stream.height = 32
-    stream.pix_fmt = "yuv420p"
-    container.start_encoding()  # header written, no frame ever encoded
-    container.close()
+    empty = write_mp4(root / "zero_frames.mp4", np.zeros((0, 32, 32, 3), np.uint8), fps=2)
     (root / "not_a_video.mp4").write_text("this is text, not a video")
     (root / "empty.mp4").write_bytes(b"")
     return {
         "clock": write_video(root / "clock.mp4", 11, fps=2),  # native rate == clock rate
         "fast": write_video(root / "fast.mp4", 45, fps=30),  # 1.5 s at 30 fps
-        "zero": str(empty),
+        "zero": empty,
         "text": str(root / "not_a_video.mp4"),
         "empty": str(root / "empty.mp4"),
         "root": root,
