@@ -6,6 +6,9 @@ Mamba2 mixer (in_proj -> [z | xBC | dt], causal depthwise conv + SiLU, SSD with 
 runs the same computation on the time-flipped projections; ``in_proj`` and ``out_proj`` are shared:
 
     out = out_proj(y_f + flip(y_b))
+
+``BiMamba2Mixer.forward_streaming`` computes the same output segment by segment (inference, unpadded inputs) so that
+a 230K-token video fits in memory.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ class BiMamba2Mixer(nn.Module):
         padding never reaches valid outputs: padded inputs are zeroed before and after the convolution, and the
         backward direction flips each sample's valid part on its own. With ``return_delta`` it also returns
         Delta_t = clamp(softplus(dt_t + dt_bias)) of the forward direction, (B, L, nheads), zero on padding.
+
+    forward_streaming(hidden_states, segment_length, ...): the same, without grad and padding, in segments.
     """
 
     def __init__(
@@ -123,14 +128,33 @@ class BiMamba2Mixer(nn.Module):
         xBC = F.silu(conv1d(xBC.transpose(1, 2))[..., :seqlen].transpose(1, 2))
         if mask is not None:
             xBC = xBC * mask[..., None].to(xBC.dtype)
+        return self._scan(xBC, dt, z, dt_bias, A_log, D, norm)[0]
+
+    def _direction_segment(self, zxbcdt, state, conv1d, dt_bias, A_log, D, norm):
+        """``_direction`` on one segment of a longer unpadded sequence. ``state`` = (the last conv_kernel - 1
+        convolution inputs before the segment, SSM state), ``None`` where the sequence starts; returns
+        (y (B, S, I), the state after the segment)."""
+        z, xBC, dt = torch.split(zxbcdt, [self.intermediate_size, self.conv_dim, self.num_heads], dim=-1)
+        history = self.conv_kernel_size - 1
+        conv_inputs, ssm_state = state if state is not None else (xBC.new_zeros(xBC.shape[0], history, self.conv_dim), None)
+        xBC = torch.cat([conv_inputs, xBC], dim=1)  # the causal convolution sees the preceding inputs, zeros at t < 0
+        conv_inputs = xBC[:, xBC.shape[1] - history:].clone()
+        xBC = F.silu(F.conv1d(xBC.transpose(1, 2), conv1d.weight, conv1d.bias, groups=self.conv_dim).transpose(1, 2))
+        y, ssm_state = self._scan(xBC, dt, z, dt_bias, A_log, D, norm, initial_states=ssm_state)
+        return y, (conv_inputs, ssm_state)
+
+    def _scan(self, xBC, dt, z, dt_bias, A_log, D, norm, initial_states=None):
+        """Convolved xBC -> SSD scan (with D, softplus(dt + dt_bias) clamped) -> gated RMSNorm: (y (B, L, I), final
+        SSM state (B, nheads, head_dim, state_size) in fp32)."""
         gn = self.n_groups * self.ssm_state_size
         x, B, C = torch.split(xBC, [self.intermediate_size, gn, gn], dim=-1)
-        y = ssd_chunk_scan(
+        y, final_state = ssd_chunk_scan(
             x.unflatten(-1, (self.num_heads, self.head_dim)), dt, -torch.exp(A_log.float()),
             B.unflatten(-1, (self.n_groups, self.ssm_state_size)), C.unflatten(-1, (self.n_groups, self.ssm_state_size)),
             self.chunk_size, D=D, dt_bias=dt_bias, dt_softplus=True, dt_limit=self.time_step_limit,
+            initial_states=initial_states, return_final_states=True,
         )
-        return norm(y.flatten(2), z)
+        return norm(y.flatten(2), z), final_state
 
     def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 return_delta: bool = False):
@@ -160,3 +184,55 @@ class BiMamba2Mixer(nn.Module):
         if mask is not None:
             delta = delta * mask[..., None]
         return out, delta
+
+    def forward_streaming(self, hidden_states: torch.Tensor, segment_length: int,
+                          attention_mask: torch.Tensor | None = None, return_delta: bool = False,
+                          residual: torch.Tensor | None = None):
+        """Inference-only ``forward`` over the sequence in segments of ``segment_length`` tokens, for long unpadded
+        inputs: the same result as ``forward`` up to float rounding, with peak memory O(B L H) for the output plus
+        O(B segment_length proj) for the intermediates (``forward`` holds several (B, L, proj) tensors).
+
+        Per direction, each segment runs in_proj -> causal conv (the last conv_kernel - 1 inputs carried over) ->
+        SSD (initial state = the carried state) -> gated RMSNorm -> out_proj, added into the output. The backward
+        direction walks the segments from the end on flipped segments (the same as flipping the whole sequence);
+        in_proj is therefore computed once per direction.
+
+        ``attention_mask`` must be ``None`` or all ones. ``residual`` (B, L, H), if given, is the output buffer: the
+        mixer output is added into it in place (a block's residual connection without a second (B, L, H) tensor)
+        and it is returned. ``return_delta`` as in ``forward``.
+        """
+        if torch.is_grad_enabled():
+            raise ValueError("forward_streaming is inference-only: call it under torch.no_grad() or "
+                             "torch.inference_mode() (use forward for training)")
+        batch, seqlen, _ = hidden_states.shape
+        if attention_mask is not None:
+            if attention_mask.shape != (batch, seqlen):
+                raise ValueError(f"attention_mask must be {(batch, seqlen)}, got {tuple(attention_mask.shape)}")
+            if not bool(attention_mask.bool().all()):
+                raise ValueError("forward_streaming takes unpadded inputs only (attention_mask all ones); "
+                                 "use forward for padded batches")
+        if int(segment_length) < 1:
+            raise ValueError(f"segment_length must be a positive number of tokens, got {segment_length}")
+        segment_length = int(segment_length)
+        if residual is None:
+            residual = hidden_states.new_zeros(batch, seqlen, self.hidden_size)
+        elif residual.shape != (batch, seqlen, self.hidden_size):
+            raise ValueError(f"residual must be {(batch, seqlen, self.hidden_size)}, got {tuple(residual.shape)}")
+        delta = hidden_states.new_empty(batch, seqlen, self.num_heads, dtype=torch.float32) if return_delta else None
+        for backward, params in enumerate(self._directions()):
+            state = None
+            for start in range(0, seqlen, segment_length):
+                end = min(start + segment_length, seqlen)
+                lo, hi = (seqlen - end, seqlen - start) if backward else (start, end)  # backward: from the end
+                zxbcdt = self.in_proj(hidden_states[:, lo:hi])
+                if backward:
+                    zxbcdt = zxbcdt.flip(1)
+                elif delta is not None:
+                    delta[:, lo:hi] = _process_dt(zxbcdt[..., -self.num_heads:], self.dt_bias, True,
+                                                  self.time_step_limit)
+                y, state = self._direction_segment(zxbcdt, state, *params)
+                del zxbcdt
+                # out = out_proj(y_f + flip(y_b)) = out_proj(y_f) + out_proj(flip(y_b)) - bias: one bias
+                y = F.linear(y, self.out_proj.weight, None if backward else self.out_proj.bias)
+                residual[:, lo:hi] += y.flip(1) if backward else y
+        return (residual, delta) if return_delta else residual
