@@ -92,6 +92,12 @@ class MambaMiaConfig(PreTrainedConfig):
         gpa_init_scale (`float`, defaults to 1e-3): W_alpha and W_g start at default init times this (sister repo),
             so GPA starts as mean pooling with g = 0.5.
         gpa_gate_epsilon (`float`, defaults to 0.01): g is mapped to [eps, 1 - eps] (sister repo code, not in paper).
+        compressor_streaming_segment_length (`int`, *optional*): memory-lean Stage 1 at inference. When set, a
+            forward without grad on videos without frame padding runs the blocks in place on one residual buffer
+            and the mixers segment by segment (`BiMamba2Mixer.forward_streaming`, this many tokens per segment),
+            so memory is about two (L, d) tensors instead of several (L, 14,432) ones (384 frames: ~6 GB instead
+            of ~90 GB in float32). Same result up to float rounding. `None` (default), training and padded batches
+            use the normal forward. Does not change the architecture (a runtime choice like `vision_batch_size`).
 
     Stage 2, Temporal Axis Aggregator (TAA):
         use_temporal_axis_aggregator (`bool`, defaults to True): run the TAA (paper). Without it no Delta_t exists
@@ -176,6 +182,7 @@ class MambaMiaConfig(PreTrainedConfig):
     gpa_dropout: float = 0.1
     gpa_init_scale: float = 1e-3
     gpa_gate_epsilon: float = 0.01
+    compressor_streaming_segment_length: int | None = None
     # Stage 2: temporal axis aggregator
     use_temporal_axis_aggregator: bool = True
     taa_hidden_size: int | None = 384
@@ -199,6 +206,10 @@ class MambaMiaConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
         self.time_step_limit = tuple(float(v) for v in self.time_step_limit)
+        if self.compressor_streaming_segment_length is not None and self.compressor_streaming_segment_length < 1:
+            raise ValueError(
+                f"compressor_streaming_segment_length must be None or >= 1, got {self.compressor_streaming_segment_length}"
+            )
         if self.delta_head_reduction not in ("mean", "max", "sum"):
             raise ValueError(f"delta_head_reduction must be 'mean', 'max' or 'sum', got {self.delta_head_reduction!r}")
         if self.vision_config.model_type not in ("siglip_vision_model", "siglip2_vision_model"):

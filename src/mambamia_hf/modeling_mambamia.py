@@ -244,6 +244,19 @@ class MambaMiaCompressorBlock(GradientCheckpointingLayer):
         hidden_states = self.mixer(hidden_states, attention_mask=attention_mask)
         return hidden_states + residual
 
+    def forward_streaming(self, hidden_states: torch.Tensor, segment_length: int) -> torch.Tensor:
+        """`forward` at inference on an unpadded sequence, in place: the block output is added into `hidden_states`
+        (B, L, d), the residual stream (float32 when `residual_in_fp32`), which is returned. The only other (B, L, d)
+        tensor is the normalised, GPA-updated mixer input; the mixer runs in segments of `segment_length` tokens."""
+        dtype = self.norm.weight.dtype
+        mixer_input = torch.empty(hidden_states.shape, dtype=dtype, device=hidden_states.device)
+        group = self.gpa.query_interval + 1 if self.gpa is not None else 1
+        step = max(1, segment_length // group) * group  # whole GPA groups
+        for start in range(0, hidden_states.shape[1], step):
+            chunk = self.norm(hidden_states[:, start : start + step].to(dtype))
+            mixer_input[:, start : start + step] = self.gpa(chunk) if self.gpa is not None else chunk
+        return self.mixer.forward_streaming(mixer_input, segment_length, residual=hidden_states)
+
 
 class MambaMiaTemporalAxisAggregator(GradientCheckpointingLayer):
     """Stage 2: each frame's k anchors as one vector f_t (k*d), a Mamba block along time with a residual.
@@ -293,6 +306,8 @@ class MambaMiaCompressor(nn.Module):
             [MambaMiaCompressorBlock(config, layer_idx=i) for i in range(config.compressor_num_layers)]
         )
         self.norm_f = MambaMiaRMSNorm(hidden_size, eps=config.layer_norm_epsilon)
+        self.residual_in_fp32 = config.residual_in_fp32
+        self.streaming_segment_length = config.compressor_streaming_segment_length
         self.temporal_aggregator = (
             MambaMiaTemporalAxisAggregator(config) if config.use_temporal_axis_aggregator else None
         )
@@ -304,17 +319,45 @@ class MambaMiaCompressor(nn.Module):
         queries = self.query.to(features.dtype).expand(batch_size, num_frames, self.queries_per_frame, 1, hidden_size)
         return torch.cat([groups, queries], dim=3).view(batch_size, -1, hidden_size)
 
-    def forward(self, features: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """features (B, M, P, vision_hidden), frame_mask (B, M) -> anchors (B, M, k, d), Delta_t (B, M) or None."""
-        batch_size, num_frames = frame_mask.shape
-        hidden_states = self.insert_queries(self.input_proj(features))
-        group = self.query_interval + 1
-        token_mask = frame_mask.repeat_interleave(self.queries_per_frame * group, dim=1)  # the whole video: 1 sequence
-        input_dtype = hidden_states.dtype
+    def stage1_streaming(self, features: torch.Tensor, segment_length: int) -> torch.Tensor:
+        """Stage 1 without grad on unpadded videos with two (B, L, d) tensors: the query-interleaved input is written
+        frame chunk by frame chunk into one residual buffer that each block updates in place. Returns the residual
+        stream (B, L, d) before `norm_f`."""
+        batch_size, num_frames, num_patches, _ = features.shape
+        k, n = self.queries_per_frame, self.query_interval
+        hidden_size = self.query.shape[0]
+        dtype = torch.float32 if self.residual_in_fp32 else features.dtype  # blocks return fp32 residuals
+        hidden_states = torch.empty(batch_size, num_frames, k, n + 1, hidden_size, dtype=dtype, device=features.device)
+        step = max(1, segment_length // (num_patches + k))  # frames per input_proj call
+        for start in range(0, num_frames, step):
+            projected = self.input_proj(features[:, start : start + step])
+            hidden_states[:, start : start + step, :, :n] = projected.view(batch_size, -1, k, n, hidden_size)
+        hidden_states[:, :, :, n] = self.query.to(features.dtype)
+        hidden_states = hidden_states.view(batch_size, -1, hidden_size)
         for layer in self.layers:
-            hidden_states = layer(hidden_states, attention_mask=token_mask)
-        hidden_states = self.norm_f(hidden_states.to(input_dtype))
-        anchors = hidden_states.view(batch_size, num_frames, self.queries_per_frame, group, -1)[:, :, :, -1]
+            layer.forward_streaming(hidden_states, segment_length)
+        return hidden_states
+
+    def forward(self, features: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """features (B, M, P, vision_hidden), frame_mask (B, M) -> anchors (B, M, k, d), Delta_t (B, M) or None.
+
+        With `compressor_streaming_segment_length` set, Stage 1 runs `stage1_streaming` when there is no grad and
+        no frame padding (same result, far less memory)."""
+        batch_size, num_frames = frame_mask.shape
+        group = self.query_interval + 1
+        input_dtype = features.dtype
+        if self.streaming_segment_length is not None and not torch.is_grad_enabled() and bool(frame_mask.all()):
+            hidden_states = self.stage1_streaming(features, self.streaming_segment_length)
+            # norm_f acts per token: only the anchors are normalised
+            hidden_states = hidden_states.view(batch_size, num_frames, self.queries_per_frame, group, -1)[:, :, :, -1]
+            anchors = self.norm_f(hidden_states.to(input_dtype))
+        else:
+            hidden_states = self.insert_queries(self.input_proj(features))
+            token_mask = frame_mask.repeat_interleave(self.queries_per_frame * group, dim=1)  # whole video: 1 sequence
+            for layer in self.layers:
+                hidden_states = layer(hidden_states, attention_mask=token_mask)
+            hidden_states = self.norm_f(hidden_states.to(input_dtype))
+            anchors = hidden_states.view(batch_size, num_frames, self.queries_per_frame, group, -1)[:, :, :, -1]
         if self.temporal_aggregator is None:
             return anchors, None
         return self.temporal_aggregator(anchors, frame_mask)
