@@ -345,14 +345,14 @@ class MambaMiaCompressor(nn.Module):
         no frame padding (same result, far less memory)."""
         batch_size, num_frames = frame_mask.shape
         group = self.query_interval + 1
-        input_dtype = features.dtype
         if self.streaming_segment_length is not None and not torch.is_grad_enabled() and bool(frame_mask.all()):
             hidden_states = self.stage1_streaming(features, self.streaming_segment_length)
             # norm_f acts per token: only the anchors are normalised
             hidden_states = hidden_states.view(batch_size, num_frames, self.queries_per_frame, group, -1)[:, :, :, -1]
-            anchors = self.norm_f(hidden_states.to(input_dtype))
+            anchors = self.norm_f(hidden_states.to(features.dtype))
         else:
             hidden_states = self.insert_queries(self.input_proj(features))
+            input_dtype = hidden_states.dtype
             token_mask = frame_mask.repeat_interleave(self.queries_per_frame * group, dim=1)  # whole video: 1 sequence
             for layer in self.layers:
                 hidden_states = layer(hidden_states, attention_mask=token_mask)
