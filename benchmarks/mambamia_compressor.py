@@ -16,11 +16,19 @@ random-init values. This line is an illustration of the accounting, not a measur
 
 Time: wall-clock of one forward (after a warm-up on GPU); "process CPU" is the CPU time of the process, which on
 a shared machine shows how much of the wall time was waiting for cores.
-Peak memory: CUDA max_memory_allocated on GPU; on CPU the rise of the process's peak RSS during the forward (each
-setting runs in its own subprocess). Default frames: 384 on a GPU; 8 on CPU (384 frames at these widths need
-~100 TFLOP and tens of GB in float32, which this 2-core machine cannot run; pass --frames to override).
+Peak memory: CUDA max_memory_allocated on GPU; on CPU the rise of the process's peak RSS during the forward and
+the process's peak RSS itself (model, input features and forward; each setting runs in its own subprocess).
 
-Run: python benchmarks/mambamia_compressor.py [--frames 8 16] [--device cpu|cuda] [--dtype float32|bfloat16]
+Streaming: on CPU Stage 1 runs by default with `compressor_streaming_segment_length` (`--segment-length`, 4096
+tokens; 0 = the normal forward, the GPU default): blocks update one residual buffer in place and each mixer runs
+segment by segment, so 384 frames need ~2 x 2.8 GB of activations instead of ~90 GB (the normal forward holds
+several (230,400 x 14,432) float32 tensors). It computes in_proj and out_proj once per direction (the normal forward
+shares them), so it costs ~1.5x the FLOPs. `--check` also runs the normal forward for each frame count and prints
+the largest anchor difference between the two. Default frames: 384 on a GPU; 8 on CPU (384 streams in ~6 GB but
+takes tens of minutes on 2 cores; pass --frames 384 to run it).
+
+Run: python benchmarks/mambamia_compressor.py [--frames 8 32] [--device cpu|cuda] [--dtype float32|bfloat16]
+     [--segment-length 4096] [--check] [--threads 2]
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -57,10 +66,11 @@ def build(config: MambaMiaConfig, device: str, dtype: torch.dtype, delta_mean: f
     return compressor.to(device, dtype).eval(), projector.to(device, dtype).eval()
 
 
-def run_one(frames: int, device: str, dtype_name: str, delta_mean: float, repeats: int) -> dict:
+def run_one(frames: int, device: str, dtype_name: str, delta_mean: float, repeats: int, segment_length: int = 0,
+            anchors_out: str | None = None) -> dict:
     torch.manual_seed(0)
     dtype = getattr(torch, dtype_name)
-    config = MambaMiaConfig.from_preset("mambamia-7b")
+    config = MambaMiaConfig.from_preset("mambamia-7b", compressor_streaming_segment_length=segment_length or None)
     compressor, projector = build(config, device, dtype)
     n_params = sum(p.numel() for p in compressor.parameters())
     features = torch.randn(1, frames, config.num_patches_per_frame, config.vision_config.hidden_size,
@@ -94,6 +104,8 @@ def run_one(frames: int, device: str, dtype_name: str, delta_mean: float, repeat
             peak = torch.cuda.max_memory_allocated() - base
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    if anchors_out:
+        torch.save(anchors.float().cpu(), anchors_out)
     kept = int(keep.sum())
     return {
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
@@ -107,6 +119,8 @@ def run_one(frames: int, device: str, dtype_name: str, delta_mean: float, repeat
         "seconds": min(times),
         "cpu_seconds": min(cpu_times),
         "peak_gb": peak / 1e9,
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9 if device == "cpu" else None,
+        "segment_length": segment_length,
         "compressor_params": n_params,
     }
 
@@ -145,38 +159,55 @@ def main(argv=None):
     ap.add_argument("--accounting-frames", type=int, default=384,
                     help="also print the token accounting at this many frames (TAA + delta sampling only); 0 = off")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--segment-length", type=int, default=None,
+                    help="streaming Stage 1 with this many tokens per segment (CPU default 4096); 0 = normal forward "
+                         "(GPU default)")
+    ap.add_argument("--check", action="store_true",
+                    help="also run the normal forward for each frame count and compare the anchors")
     ap.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--anchors-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     frames = args.frames or ([384] if args.device == "cuda" else [8])
     dtype = args.dtype or ("bfloat16" if args.device == "cuda" else "float32")
+    segment = args.segment_length if args.segment_length is not None else (4096 if args.device == "cpu" else 0)
 
     if args.single:
-        print(json.dumps(run_one(frames[0], args.device, dtype, args.delta_mean, args.repeats)))
+        print(json.dumps(run_one(frames[0], args.device, dtype, args.delta_mean, args.repeats, segment,
+                                 args.anchors_out)))
         return
-    rows = []
-    for n in frames:  # one subprocess per setting so that peak RSS is per setting
-        cmd = [sys.executable, os.path.abspath(__file__), "--single", "--frames", str(n), "--device", args.device,
-               "--dtype", dtype, "--delta-mean", str(args.delta_mean), "--repeats", str(args.repeats)]
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(out.stderr[-2000:], file=sys.stderr)
-            raise SystemExit(f"frames={n} failed")
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append([r["device"], r["dtype"], r["frames"], f"{r['vision_tokens']:,}", f"{r['sequence']:,}",
-                     f"{r['anchors']:,}", r["kept_frames"], f"{r['llm_tokens']:,}",
-                     f"{r['sequence'] / r['llm_tokens']:.1f}x", f"{r['seconds']:.2f}", f"{r['cpu_seconds']:.2f}",
-                     f"{r['peak_gb']:.2f}",
-                     f"{r['sequence'] / r['seconds']:,.0f}"])
-        params = r["compressor_params"]
+    rows, checks = [], []
+    settings = [(n, s) for n in frames for s in ([segment, 0] if args.check and segment else [segment])]
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, seg in settings:  # one subprocess per setting so that peak RSS is per setting
+            cmd = [sys.executable, os.path.abspath(__file__), "--single", "--frames", str(n), "--device", args.device,
+                   "--dtype", dtype, "--delta-mean", str(args.delta_mean), "--repeats", str(args.repeats),
+                   "--segment-length", str(seg), "--anchors-out", os.path.join(tmp, f"{n}_{seg}.pt")]
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            out = subprocess.run(cmd, capture_output=True, text=True)
+            if out.returncode != 0:
+                print(out.stderr[-2000:], file=sys.stderr)
+                raise SystemExit(f"frames={n} segment_length={seg} failed")
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            rss = f"{r['peak_rss_gb']:.2f}" if r["peak_rss_gb"] is not None else "-"
+            rows.append([r["device"], r["dtype"], f"streaming {seg}" if seg else "normal", r["frames"],
+                         f"{r['vision_tokens']:,}", f"{r['sequence']:,}", f"{r['anchors']:,}", r["kept_frames"],
+                         f"{r['llm_tokens']:,}", f"{r['sequence'] / r['llm_tokens']:.1f}x", f"{r['seconds']:.2f}",
+                         f"{r['cpu_seconds']:.2f}", f"{r['peak_gb']:.2f}", rss, f"{r['sequence'] / r['seconds']:,.0f}"])
+            params = r["compressor_params"]
+            if seg == 0 and (n, segment) in settings and segment:
+                streamed, normal = (torch.load(os.path.join(tmp, f"{n}_{s}.pt")) for s in (segment, 0))
+                checks.append(f"{n} frames: max |anchors streaming - normal| = {float((streamed - normal).abs().max()):.2e}"
+                              f" (max |anchors| {float(normal.abs().max()):.2f})")
     print(machine_line(), f"| load average {os.getloadavg()[0]:.1f}")
     print(f"compressor parameters (Stage 1 + TAA): {params:,}; delta mean {args.delta_mean or 'random init'}")
-    print(markdown_table(["device", "dtype", "frames", "vision tokens", "sequence in", "anchors (Stage 1)",
-                          "kept frames", "LLM tokens out", "reduction", "time (s)", "process CPU (s)", "peak mem (GB)",
-                          "tokens/s"], rows))
+    print(markdown_table(["device", "dtype", "Stage 1", "frames", "vision tokens", "sequence in", "anchors (Stage 1)",
+                          "kept frames", "LLM tokens out", "reduction", "time (s)", "process CPU (s)",
+                          "peak mem rise (GB)", "peak RSS (GB)", "tokens/s"], rows))
+    for line in checks:
+        print(line)
     if args.accounting_frames:
         print(token_accounting(args.accounting_frames, args.delta_mean))
 
