@@ -66,6 +66,25 @@ def test_frame_encoder_definition_and_round_trip(tmp_path):
     assert clip_features_from_frame_features(per_frame[:2], 3, 2).shape == (0, 32)
 
 
+def test_frame_encoder_standardisation(tmp_path):
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, size=(12, 16, 16, 3), dtype=np.uint8)
+    encoder = SimpleFrameEncoder(feature_dim=24)
+    raw = encoder.encode_frames(frames).double()
+    encoder.fit_normalization([frames[:5], frames[5:]])  # chunks are pooled
+    torch.testing.assert_close(torch.tensor(encoder.feature_mean, dtype=torch.float64), raw.mean(0))
+    standard = encoder.encode_frames(frames).double()
+    torch.testing.assert_close(standard, (raw - raw.mean(0)) / raw.std(0), atol=1e-4, rtol=1e-4)
+    encoder.save_pretrained(tmp_path)  # the constants travel with the encoder
+    assert torch.equal(SimpleFrameEncoder.from_pretrained(tmp_path).encode_frames(frames), standard.float())
+    with pytest.raises(ValueError, match="24 values"):
+        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 3, feature_std=[1.0] * 3)
+    with pytest.raises(ValueError, match="together"):
+        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 24)
+    with pytest.raises(ValueError, match="positive"):
+        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 24, feature_std=[0.0] * 24)
+
+
 def test_decoded_mp4_features_match_saved_features(tiny_set):
     out, info = tiny_set
     encoder = SimpleFrameEncoder.from_pretrained(out / "frame_encoder")
@@ -73,8 +92,11 @@ def test_decoded_mp4_features_match_saved_features(tiny_set):
         saved = torch.from_numpy(np.load(out / "video_features" / f"{video_id}.npy"))
         decoded = encoder.encode_video_file(out / "videos" / f"{video_id}.mp4", chunk_frames=16)
         assert decoded.shape == saved.shape
-        rel = (decoded - saved).norm(dim=1) / saved.norm(dim=1)
-        cos = torch.nn.functional.cosine_similarity(decoded, saved, dim=1)
+        # the set's encoder is standardised: compare before standardisation, where the offset is kept
+        mean, std = torch.tensor(encoder.feature_mean), torch.tensor(encoder.feature_std)
+        raw_decoded, raw_saved = decoded * std + mean, saved * std + mean
+        rel = (raw_decoded - raw_saved).norm(dim=1) / raw_saved.norm(dim=1)
+        cos = torch.nn.functional.cosine_similarity(raw_decoded, raw_saved, dim=1)
         assert rel.max() < 0.05 and cos.min() > 0.998, (rel.max(), cos.min())
         # the features do move with the content: far clips differ much more than the compression error
         assert (saved[1:] - saved[:-1]).norm(dim=1).max() > 5 * (decoded - saved).norm(dim=1).max()

@@ -28,7 +28,12 @@ rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is th
    ``softmax_k(-|x - p_k|^2 / (2 * palette_bandwidth^2))``, averaged over the frame (16 numbers, sums to 1);
 4. the concatenation ``r`` (``5 * grid_size**2 + 16`` numbers, 96 for the default grid 4) is centred by 0.5 and
    projected by a fixed matrix ``W ~ N(0, 1/len(r))`` of shape ``(len(r), feature_dim)`` drawn from
-   ``torch.Generator().manual_seed(projection_seed)`` (``feature_dim=0`` keeps ``r`` itself).
+   ``torch.Generator().manual_seed(projection_seed)`` (``feature_dim=0`` keeps ``r`` itself);
+5. optionally standardised, ``(f - feature_mean) / feature_std`` per channel, like an image processor's
+   ``image_mean`` / ``image_std``. Without it the features are badly conditioned (dark, mostly static frames: a
+   channel's mean is ~5x its spread), which stalls learning of any model reading them;
+   :meth:`SimpleFrameEncoder.fit_normalization` sets the two vectors from sample frames (the synthetic generator
+   fits them on its first training videos and saves them with the encoder).
 
 Every step is linear after the per-pixel softmax, so the feature of a clip is simply the **mean of its frames'
 features**: clip ``i`` covers frames ``[i * clip_stride, i * clip_stride + clip_size)`` (SnAG's clock: the clip is
@@ -95,6 +100,8 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         clip_stride (`int`, defaults to 2): frames between clip starts.
         frame_rate (`float`, *optional*): frames per second the encoder expects videos to be sampled at (recorded for
             pipelines; :meth:`encode_video_file` checks it against the stream when given).
+        feature_mean (`list[float]`, *optional*): per-channel mean subtracted from the features (step 5).
+        feature_std (`list[float]`, *optional*): per-channel scale the centred features are divided by (step 5).
     """
 
     model_input_names = ["video_features"]
@@ -110,6 +117,8 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         clip_size: int = 2,
         clip_stride: int = 2,
         frame_rate: float | None = None,
+        feature_mean: list[float] | None = None,
+        feature_std: list[float] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -130,6 +139,18 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         self.clip_size = int(clip_size)
         self.clip_stride = int(clip_stride)
         self.frame_rate = None if frame_rate is None else float(frame_rate)
+        if (feature_mean is None) != (feature_std is None):
+            raise ValueError("feature_mean and feature_std must be given together")
+        self.feature_mean = None if feature_mean is None else [float(v) for v in feature_mean]
+        self.feature_std = None if feature_std is None else [float(v) for v in feature_std]
+        if self.feature_mean is not None:
+            if len(self.feature_mean) != self.output_dim or len(self.feature_std) != self.output_dim:
+                raise ValueError(
+                    f"feature_mean / feature_std need {self.output_dim} values (the feature size), got "
+                    f"{len(self.feature_mean)} / {len(self.feature_std)}"
+                )
+            if min(self.feature_std) <= 0:
+                raise ValueError("feature_std must be positive")
 
     @property
     def raw_dim(self) -> int:
@@ -176,10 +197,27 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         small = F.avg_pool2d(x, self.histogram_pool) if self.histogram_pool > 1 else x
         logits = torch.einsum("nchw,kc->nkhw", small, palette) - 0.5 * (palette**2).sum(1)[None, :, None, None]
         histogram = torch.softmax(logits / self.palette_bandwidth**2, dim=1).mean((2, 3))  # palette histogram
-        raw = torch.cat([colour, edges, histogram], dim=1) - 0.5
-        if self.feature_dim == 0:
-            return raw
-        return raw @ self._projection_cached()  # fixed random projection
+        features = torch.cat([colour, edges, histogram], dim=1) - 0.5
+        if self.feature_dim > 0:
+            features = features @ self._projection_cached()  # fixed random projection
+        if self.feature_mean is not None:  # per-channel standardisation
+            mean, std = torch.tensor(self.feature_mean), torch.tensor(self.feature_std)
+            features = (features - mean) / std
+        return features
+
+    @torch.no_grad()
+    def fit_normalization(self, frames, min_std: float = 1e-3) -> "SimpleFrameEncoder":
+        """Set ``feature_mean`` / ``feature_std`` to the per-channel mean and standard deviation of the features of
+        ``frames`` (an ``(N, H, W, 3)`` uint8 array or a list of such chunks), the standard deviation floored at
+        ``min_std``. Returns ``self``."""
+        chunks = frames if isinstance(frames, (list, tuple)) else [frames]
+        self.feature_mean = self.feature_std = None
+        features = torch.cat([self.encode_frames(chunk).double() for chunk in chunks])
+        if features.shape[0] < 2:
+            raise ValueError("fit_normalization needs at least 2 frames")
+        self.feature_mean = features.mean(0).tolist()
+        self.feature_std = features.std(0).clamp(min=min_std).tolist()
+        return self
 
     def __call__(self, frames) -> torch.Tensor:
         """Clip features of a frame sequence ``(F, H, W, 3)`` uint8 -> ``(T, output_dim)``."""

@@ -39,7 +39,12 @@ Feature clock (defaults): videos are rendered at ``fps = 2`` frames per second, 
 ``[s - 0.5, e - 0.5]`` on the feature grid when ``clip_size == clip_stride`` (grid = ``sec * fps / clip_stride -
 0.5 * clip_size / clip_stride``); predictions map back with ``seconds = (grid * clip_stride + clip_size / 2) / fps``.
 Clip features are :class:`~hieramamba_hf.frame_encoder.SimpleFrameEncoder` features of the rendered frames (before
-compression) averaged over each clip; re-encoding the decoded mp4 gives them back within ~2% (relative L2).
+compression) averaged over each clip; re-encoding the decoded mp4 gives them back within ~2% (relative L2, before
+standardisation). The
+encoder is standardised (``feature_mean`` / ``feature_std``) on the first ``calibration_frames`` (4096) frames of
+``calibration_videos`` (16) extra videos drawn from the same process (in no split) and saved with the set, so a pipeline re-encoding raw videos gets
+the same features (without this the features are badly conditioned and a model learns to bind queries to them
+many times slower).
 
 Generative process of one video:
 
@@ -171,6 +176,8 @@ class SyntheticGroundingConfig:
     seed: int = 0
     text_encoder_path: str | None = None
     chunk_frames: int = 512
+    calibration_videos: int = 16
+    calibration_frames: int = 4096
 
     def __post_init__(self):
         if self.num_videos < 1:
@@ -443,6 +450,20 @@ def _write_video(path, spec, config, encoder) -> np.ndarray:
     return feats.numpy().astype(np.float32)
 
 
+CALIBRATION_INDEX = 10**9  # calibration videos are drawn like video ``CALIBRATION_INDEX + i`` and belong to no split
+
+
+def _calibration_frames(config: SyntheticGroundingConfig) -> list[np.ndarray]:
+    """Frames the frame encoder's normalisation is fitted on: the first ``calibration_frames`` frames of
+    ``calibration_videos`` extra videos of the same distribution (so no video depends on ``num_videos``)."""
+    frames = []
+    for i in range(config.calibration_videos):
+        spec = sample_video_spec(config, CALIBRATION_INDEX + i)
+        num_frames = (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
+        frames.append(render_frames(spec, config, 0, min(num_frames, config.calibration_frames)))
+    return frames
+
+
 def _split_of(config: SyntheticGroundingConfig, index: int) -> str:
     n_train = round(config.train_fraction * config.num_videos)
     n_val = round(config.val_fraction * config.num_videos)
@@ -493,6 +514,8 @@ def generate_synthetic_grounding_set(
         feature_dim=config.feature_dim, clip_size=config.clip_size, clip_stride=config.clip_stride,
         frame_rate=config.fps,
     )  # fmt: skip
+    if config.calibration_videos > 0:
+        encoder.fit_normalization(_calibration_frames(config))  # standardised features
     encoder.save_pretrained(os.path.join(output_dir, "frame_encoder"))
     text_path = config.text_encoder_path or default_text_encoder_path()
     _text_encoder(text_path)  # fail early if the text encoder cannot be loaded
