@@ -33,7 +33,7 @@ rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is th
    ``image_mean`` / ``image_std``. Without it the features are badly conditioned (dark, mostly static frames: a
    channel's mean is ~5x its spread), which stalls learning of any model reading them;
    :meth:`SimpleFrameEncoder.fit_normalization` sets the two vectors from sample frames (the synthetic generator
-   fits them on its first training videos and saves them with the encoder).
+   fits them on calibration videos outside its splits and saves them with the encoder).
 
 Every step is linear after the per-pixel softmax, so the feature of a clip is simply the **mean of its frames'
 features**: clip ``i`` covers frames ``[i * clip_stride, i * clip_stride + clip_size)`` (SnAG's clock: the clip is

@@ -40,11 +40,10 @@ Feature clock (defaults): videos are rendered at ``fps = 2`` frames per second, 
 0.5 * clip_size / clip_stride``); predictions map back with ``seconds = (grid * clip_stride + clip_size / 2) / fps``.
 Clip features are :class:`~hieramamba_hf.frame_encoder.SimpleFrameEncoder` features of the rendered frames (before
 compression) averaged over each clip; re-encoding the decoded mp4 gives them back within ~2% (relative L2, before
-standardisation). The
-encoder is standardised (``feature_mean`` / ``feature_std``) on the first ``calibration_frames`` (4096) frames of
-``calibration_videos`` (16) extra videos drawn from the same process (in no split) and saved with the set, so a pipeline re-encoding raw videos gets
-the same features (without this the features are badly conditioned and a model learns to bind queries to them
-many times slower).
+standardisation). The encoder standardises its features (``feature_mean`` / ``feature_std``, fitted on the first
+``calibration_frames`` (4096) frames of ``calibration_videos`` (16) extra videos of the same process that belong to
+no split) and is saved with the set, so a pipeline re-encoding raw videos gets the same features. Unstandardised
+features are badly conditioned: a probe model could not bind queries to them at all.
 
 Generative process of one video:
 
@@ -338,6 +337,11 @@ def make_queries(spec: dict, num_queries: int) -> list[dict]:
 # ----------------------------------------------------------------------------------------------------------------
 # rendering
 # ----------------------------------------------------------------------------------------------------------------
+def _num_frames(spec, config) -> int:
+    """Frames of a video of ``spec["num_clips"]`` clips: ``(L - 1) * clip_stride + clip_size``."""
+    return (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
+
+
 def _event_frames(event, config):
     first = event["start"] * config.clip_stride
     last = (event["end"] - 1) * config.clip_stride + config.clip_size  # exclusive
@@ -419,7 +423,7 @@ class _TextEncoder:
 
 def _write_video(path, spec, config, encoder) -> np.ndarray:
     """Render (and optionally encode to mp4) a video chunk by chunk; return its clip features."""
-    num_frames = (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
+    num_frames = _num_frames(spec, config)
     container = stream = None
     if config.render_videos:
         import av  # noqa: PLC0415
@@ -459,7 +463,7 @@ def _calibration_frames(config: SyntheticGroundingConfig) -> list[np.ndarray]:
     frames = []
     for i in range(config.calibration_videos):
         spec = sample_video_spec(config, CALIBRATION_INDEX + i)
-        num_frames = (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
+        num_frames = _num_frames(spec, config)
         frames.append(render_frames(spec, config, 0, min(num_frames, config.calibration_frames)))
     return frames
 
@@ -489,7 +493,7 @@ def _generate_video(output_dir: str, config: SyntheticGroundingConfig, index: in
             "segment": [first / config.fps, last / config.fps], "sentence": query["sentence"],
             "sentence_id": sentence_id, "query_type": query["query_type"],
         })  # fmt: skip
-    num_frames = (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
+    num_frames = _num_frames(spec, config)
     entry = {
         "fps": config.fps, "duration": num_frames / config.fps, "num_clips": spec["num_clips"], "annotations": entries,
     }  # fmt: skip
