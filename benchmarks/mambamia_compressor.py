@@ -24,8 +24,8 @@ tokens; 0 = the normal forward, the GPU default): blocks update one residual buf
 segment by segment, so 384 frames need ~2 x 2.8 GB of activations instead of ~90 GB (the normal forward holds
 several (230,400 x 14,432) float32 tensors). It computes in_proj and out_proj once per direction (the normal forward
 shares them), so it costs ~1.5x the FLOPs. `--check` also runs the normal forward for each frame count and prints
-the largest anchor difference between the two. Default frames: 384 on a GPU; 8 on CPU (384 streams in ~6 GB but
-takes tens of minutes on 2 cores; pass --frames 384 to run it).
+the largest anchor difference between the two. Default frames: 384 on a GPU; 8 on CPU (384 frames streamed: 9.7 GB
+peak RSS and ~1 h on this 2-core machine; pass --frames 384 to run it).
 
 Run: python benchmarks/mambamia_compressor.py [--frames 8 32] [--device cpu|cuda] [--dtype float32|bfloat16]
      [--segment-length 4096] [--check] [--threads 2]
