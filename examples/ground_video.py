@@ -66,8 +66,8 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
     from hieramamba_hf.frame_encoder import SimpleFrameEncoder  # noqa: PLC0415
 
     settings = {k: v for k, v in (generator_settings or {}).items()
-                if k in ("min_clips", "max_clips", "min_event_clips", "max_event_fraction", "resolution",
-                         "feature_dim")}  # fmt: skip
+                if k in ("min_clips", "max_clips", "min_event_clips", "max_event_fraction", "hard_distractor_prob",
+                         "resolution", "feature_dim")}  # fmt: skip
     settings.setdefault("min_clips", 192)
     settings.setdefault("max_clips", 192)
     if clips is not None:

@@ -14,6 +14,7 @@ from hieramamba_hf.frame_encoder import (
 from hieramamba_hf.synthetic import (
     SyntheticGroundingConfig,
     _query_candidates,
+    _sample_kinds,
     _text_encoder,
     default_text_encoder_path,
     generate_synthetic_grounding_set,
@@ -70,19 +71,23 @@ def test_frame_encoder_standardisation(tmp_path):
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, size=(12, 16, 16, 3), dtype=np.uint8)
     encoder = SimpleFrameEncoder(feature_dim=24)
-    raw = encoder.encode_frames(frames).double()
+    descriptor = encoder.encode_descriptor(frames).double()
+    assert descriptor.shape == (12, encoder.raw_dim) == (12, 96)
+    torch.testing.assert_close(encoder.encode_frames(frames), descriptor.float() @ encoder.projection())
     encoder.fit_normalization([frames[:5], frames[5:]])  # chunks are pooled
-    torch.testing.assert_close(torch.tensor(encoder.feature_mean, dtype=torch.float64), raw.mean(0))
-    standard = encoder.encode_frames(frames).double()
-    torch.testing.assert_close(standard, (raw - raw.mean(0)) / raw.std(0), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(torch.tensor(encoder.feature_mean, dtype=torch.float64), descriptor.mean(0))
+    # the descriptor is standardised per entry, then projected
+    standard = (descriptor - descriptor.mean(0)) / descriptor.std(0).clamp(min=1e-3)
+    expected = standard.float() @ encoder.projection()
+    torch.testing.assert_close(encoder.encode_frames(frames), expected, atol=1e-4, rtol=1e-4)
     encoder.save_pretrained(tmp_path)  # the constants travel with the encoder
-    assert torch.equal(SimpleFrameEncoder.from_pretrained(tmp_path).encode_frames(frames), standard.float())
-    with pytest.raises(ValueError, match="24 values"):
-        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 3, feature_std=[1.0] * 3)
+    assert torch.equal(SimpleFrameEncoder.from_pretrained(tmp_path).encode_frames(frames), encoder.encode_frames(frames))
+    with pytest.raises(ValueError, match="96 values"):
+        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 24, feature_std=[1.0] * 24)
     with pytest.raises(ValueError, match="together"):
-        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 24)
+        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 96)
     with pytest.raises(ValueError, match="positive"):
-        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 24, feature_std=[0.0] * 24)
+        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 96, feature_std=[0.0] * 96)
 
 
 def test_decoded_mp4_features_match_saved_features(tiny_set):
@@ -92,9 +97,11 @@ def test_decoded_mp4_features_match_saved_features(tiny_set):
         saved = torch.from_numpy(np.load(out / "video_features" / f"{video_id}.npy"))
         decoded = encoder.encode_video_file(out / "videos" / f"{video_id}.mp4", chunk_frames=16)
         assert decoded.shape == saved.shape
-        # the set's encoder is standardised: compare before standardisation, where the offset is kept
+        # the set's encoder is standardised: compare the descriptors before standardisation, where the offset is
+        # kept (the projection has full column rank, so its pseudo-inverse recovers them)
         mean, std = torch.tensor(encoder.feature_mean), torch.tensor(encoder.feature_std)
-        raw_decoded, raw_saved = decoded * std + mean, saved * std + mean
+        inverse = torch.linalg.pinv(encoder.projection())
+        raw_decoded, raw_saved = (decoded @ inverse) * std + mean, (saved @ inverse) * std + mean
         rel = (raw_decoded - raw_saved).norm(dim=1) / raw_saved.norm(dim=1)
         cos = torch.nn.functional.cosine_similarity(raw_decoded, raw_saved, dim=1)
         assert rel.max() < 0.05 and cos.min() > 0.998, (rel.max(), cos.min())
@@ -173,6 +180,23 @@ def test_full_size_specs_are_long_and_valid():
         queries = make_queries(spec, 8)
         assert len(queries) == 8 and len({q["sentence"] for q in queries}) == 8
     assert min(lengths) < 2000 and max(lengths) > 8000  # the range is actually used
+
+
+def test_hard_distractor_prob_sets_how_kinds_relate_to_the_base_kind():
+    def kinds_of(prob):
+        return [_sample_kinds(np.random.default_rng([0, i]), prob) for i in range(200)]
+
+    def differing(a, b):
+        return sum(x != y for x, y in zip(a, b))
+
+    hard = kinds_of(1.0)  # every further kind changes exactly one attribute of the base kind
+    assert all(differing(kinds[0], k) == 1 for kinds in hard for k in kinds[1:])
+    free = kinds_of(0.0)  # independent kinds: most differ from the base in two or three attributes
+    diffs = [differing(kinds[0], k) for kinds in free for k in kinds[1:]]
+    assert np.mean([d >= 2 for d in diffs]) > 0.8
+    assert all(len(set(kinds)) == len(kinds) for kinds in hard + free)
+    with pytest.raises(ValueError, match="hard_distractor_prob"):
+        SyntheticGroundingConfig(hard_distractor_prob=1.5)
 
 
 def test_query_candidates_follow_their_definitions():

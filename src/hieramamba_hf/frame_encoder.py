@@ -26,14 +26,17 @@ rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is th
 3. **colour histogram**: a soft histogram over the fixed ``PALETTE`` (16 colours): each pixel of the frame
    average-pooled by ``histogram_pool`` (2) is assigned to the palette with weights
    ``softmax_k(-|x - p_k|^2 / (2 * palette_bandwidth^2))``, averaged over the frame (16 numbers, sums to 1);
-4. the concatenation ``r`` (``5 * grid_size**2 + 16`` numbers, 96 for the default grid 4) is centred by 0.5 and
-   projected by a fixed matrix ``W ~ N(0, 1/len(r))`` of shape ``(len(r), feature_dim)`` drawn from
-   ``torch.Generator().manual_seed(projection_seed)`` (``feature_dim=0`` keeps ``r`` itself);
-5. optionally standardised, ``(f - feature_mean) / feature_std`` per channel, like an image processor's
-   ``image_mean`` / ``image_std``. Without it the features are badly conditioned (dark, mostly static frames: a
-   channel's mean is ~5x its spread), which stalls learning of any model reading them;
-   :meth:`SimpleFrameEncoder.fit_normalization` sets the two vectors from sample frames (the synthetic generator
-   fits them on calibration videos outside its splits and saves them with the encoder).
+4. the concatenation ``r`` (``5 * grid_size**2 + 16`` numbers, 96 for the default grid 4) is centred by 0.5 and,
+   optionally, standardised per entry, ``(r - feature_mean) / feature_std``, like an image processor's ``image_mean``
+   / ``image_std``. Without it the features are badly conditioned: the frames are dark and mostly static, so an
+   entry's mean is ~5x its spread, and the small object's colour lives in low-variance entries (the palette bins)
+   that a model's first layers wash out. Standardising ``r`` itself, before the projection, gives each of these cues
+   unit variance (a linear read-out of the event colour from an untrained HieraMamba's first pyramid level: 88%,
+   against 60% when the projected features are standardised per channel instead). :meth:`SimpleFrameEncoder.fit_normalization` sets the two
+   vectors from sample frames (the synthetic generator fits them on calibration videos outside its splits and saves
+   them with the encoder);
+5. projected by a fixed matrix ``W ~ N(0, 1/len(r))`` of shape ``(len(r), feature_dim)`` drawn from
+   ``torch.Generator().manual_seed(projection_seed)`` (``feature_dim=0`` keeps ``r`` itself).
 
 Every step is linear after the per-pixel softmax, so the feature of a clip is simply the **mean of its frames'
 features**: clip ``i`` covers frames ``[i * clip_stride, i * clip_stride + clip_size)`` (SnAG's clock: the clip is
@@ -100,8 +103,8 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         clip_stride (`int`, defaults to 2): frames between clip starts.
         frame_rate (`float`, *optional*): frames per second the encoder expects videos to be sampled at (recorded for
             pipelines; :meth:`encode_video_file` checks it against the stream when given).
-        feature_mean (`list[float]`, *optional*): per-channel mean subtracted from the features (step 5).
-        feature_std (`list[float]`, *optional*): per-channel scale the centred features are divided by (step 5).
+        feature_mean (`list[float]`, *optional*): per-entry mean subtracted from the descriptor ``r`` (step 4).
+        feature_std (`list[float]`, *optional*): per-entry scale the centred descriptor is divided by (step 4).
     """
 
     model_input_names = ["video_features"]
@@ -144,9 +147,9 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         self.feature_mean = None if feature_mean is None else [float(v) for v in feature_mean]
         self.feature_std = None if feature_std is None else [float(v) for v in feature_std]
         if self.feature_mean is not None:
-            if len(self.feature_mean) != self.output_dim or len(self.feature_std) != self.output_dim:
+            if len(self.feature_mean) != self.raw_dim or len(self.feature_std) != self.raw_dim:
                 raise ValueError(
-                    f"feature_mean / feature_std need {self.output_dim} values (the feature size), got "
+                    f"feature_mean / feature_std need {self.raw_dim} values (the descriptor size), got "
                     f"{len(self.feature_mean)} / {len(self.feature_std)}"
                 )
             if min(self.feature_std) <= 0:
@@ -176,8 +179,8 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         return self._projection
 
     @torch.no_grad()
-    def encode_frames(self, frames) -> torch.Tensor:
-        """Per-frame features: ``(N, H, W, 3)`` uint8 (numpy or torch) -> ``(N, output_dim)`` float32."""
+    def encode_descriptor(self, frames) -> torch.Tensor:
+        """Per-frame descriptor ``r`` (steps 1-3, centred by 0.5): ``(N, H, W, 3)`` uint8 -> ``(N, raw_dim)``."""
         frames = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"frames must have shape (N, H, W, 3), got {tuple(frames.shape)}")
@@ -197,26 +200,30 @@ class SimpleFrameEncoder(FeatureExtractionMixin):
         small = F.avg_pool2d(x, self.histogram_pool) if self.histogram_pool > 1 else x
         logits = torch.einsum("nchw,kc->nkhw", small, palette) - 0.5 * (palette**2).sum(1)[None, :, None, None]
         histogram = torch.softmax(logits / self.palette_bandwidth**2, dim=1).mean((2, 3))  # palette histogram
-        features = torch.cat([colour, edges, histogram], dim=1) - 0.5
-        if self.feature_dim > 0:
-            features = features @ self._projection_cached()  # fixed random projection
-        if self.feature_mean is not None:  # per-channel standardisation
+        return torch.cat([colour, edges, histogram], dim=1) - 0.5
+
+    @torch.no_grad()
+    def encode_frames(self, frames) -> torch.Tensor:
+        """Per-frame features: ``(N, H, W, 3)`` uint8 (numpy or torch) -> ``(N, output_dim)`` float32."""
+        features = self.encode_descriptor(frames)
+        if self.feature_mean is not None:  # per-entry standardisation of the descriptor
             mean, std = torch.tensor(self.feature_mean), torch.tensor(self.feature_std)
             features = (features - mean) / std
+        if self.feature_dim > 0:
+            features = features @ self._projection_cached()  # fixed random projection
         return features
 
     @torch.no_grad()
     def fit_normalization(self, frames, min_std: float = 1e-3) -> "SimpleFrameEncoder":
-        """Set ``feature_mean`` / ``feature_std`` to the per-channel mean and standard deviation of the features of
-        ``frames`` (an ``(N, H, W, 3)`` uint8 array or a list of such chunks), the standard deviation floored at
-        ``min_std``. Returns ``self``."""
+        """Set ``feature_mean`` / ``feature_std`` to the per-entry mean and standard deviation of the descriptor
+        ``r`` of ``frames`` (an ``(N, H, W, 3)`` uint8 array or a list of such chunks), the standard deviation
+        floored at ``min_std``. Returns ``self``."""
         chunks = frames if isinstance(frames, (list, tuple)) else [frames]
-        self.feature_mean = self.feature_std = None
-        features = torch.cat([self.encode_frames(chunk).double() for chunk in chunks])
-        if features.shape[0] < 2:
+        descriptors = torch.cat([self.encode_descriptor(chunk).double() for chunk in chunks])
+        if descriptors.shape[0] < 2:
             raise ValueError("fit_normalization needs at least 2 frames")
-        self.feature_mean = features.mean(0).tolist()
-        self.feature_std = features.std(0).clamp(min=min_std).tolist()
+        self.feature_mean = descriptors.mean(0).tolist()
+        self.feature_std = descriptors.std(0).clamp(min=min_std).tolist()
         return self
 
     def __call__(self, frames) -> torch.Tensor:

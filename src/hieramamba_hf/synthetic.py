@@ -39,11 +39,11 @@ Feature clock (defaults): videos are rendered at ``fps = 2`` frames per second, 
 ``[s - 0.5, e - 0.5]`` on the feature grid when ``clip_size == clip_stride`` (grid = ``sec * fps / clip_stride -
 0.5 * clip_size / clip_stride``); predictions map back with ``seconds = (grid * clip_stride + clip_size / 2) / fps``.
 Clip features are :class:`~hieramamba_hf.frame_encoder.SimpleFrameEncoder` features of the rendered frames (before
-compression) averaged over each clip; re-encoding the decoded mp4 gives them back within ~2% (relative L2, before
-standardisation). The encoder standardises its features (``feature_mean`` / ``feature_std``, fitted on the first
-``calibration_frames`` (4096) frames of ``calibration_videos`` (16) extra videos of the same process that belong to
-no split) and is saved with the set, so a pipeline re-encoding raw videos gets the same features. Unstandardised
-features are badly conditioned: a probe model could not bind queries to them at all.
+compression) averaged over each clip; re-encoding the decoded mp4 gives them back within ~2% (relative L2 of the
+descriptor before standardisation). The encoder standardises its descriptor (``feature_mean`` / ``feature_std``,
+fitted on the first ``calibration_frames`` (4096) frames of ``calibration_videos`` (16) extra videos of the same
+process that belong to no split) and is saved with the set, so a pipeline re-encoding raw videos gets the same
+features. Unstandardised features are badly conditioned: a probe model could not bind queries to them at all.
 
 Generative process of one video:
 
@@ -52,8 +52,9 @@ Generative process of one video:
    features look like without being an event).
 3. **Event kinds**: a kind is (colour, shape, motion), 8 colours x 4 shapes (disc, square, horizontal bar, vertical
    bar) x 6 motions (still, left-to-right, right-to-left, top-to-bottom, bottom-to-top, pulsing). A video uses 2 to 5
-   kinds: one base kind and others that, with probability 0.7, differ from it in a single attribute (hard
-   distractors: a red disc moving right vs a red disc moving left vs a red square moving right).
+   kinds: one base kind and others that, with probability ``hard_distractor_prob`` (0.7), differ from it in a single
+   attribute (hard distractors: a red disc moving right vs a red disc moving left vs a red square moving right) and
+   are otherwise drawn independently.
 4. **Events**: ``M`` non-overlapping events (4 to 40, more in longer videos), each lasting from ``min_event_clips``
    (2) to ``max_event_fraction`` (1/5) of the video, log-uniformly (rescaled if they would fill over 60% of it),
    separated by random background gaps; every event draws a kind from the video's kinds with Dirichlet weights, so
@@ -161,6 +162,7 @@ class SyntheticGroundingConfig:
     max_clips: int = 20000
     min_event_clips: int = 2
     max_event_fraction: float = 0.2
+    hard_distractor_prob: float = 0.7
     queries_per_video: int = 8
     fps: float = 2.0
     clip_size: int = 2
@@ -187,6 +189,8 @@ class SyntheticGroundingConfig:
             raise ValueError(f"min_clips must be at least {20 * self.min_event_clips} to hold 4 events")
         if self.clip_size < 1 or self.clip_stride < 1 or self.downsample_rate != 1:
             raise ValueError("clip_size and clip_stride must be >= 1; the generator writes downsample_rate = 1")
+        if not 0.0 <= self.hard_distractor_prob <= 1.0:
+            raise ValueError(f"hard_distractor_prob must be in [0, 1], got {self.hard_distractor_prob}")
         if self.resolution < 16 or self.resolution % 2:
             raise ValueError(f"resolution must be even and >= 16, got {self.resolution}")
         if not (0 < self.train_fraction and 0 <= self.val_fraction and self.train_fraction + self.val_fraction <= 1):
@@ -196,13 +200,13 @@ class SyntheticGroundingConfig:
 # ----------------------------------------------------------------------------------------------------------------
 # video specification
 # ----------------------------------------------------------------------------------------------------------------
-def _sample_kinds(rng) -> list[tuple[str, str, str]]:
+def _sample_kinds(rng, hard_distractor_prob: float) -> list[tuple[str, str, str]]:
     colours = list(COLOURS)
     base = (colours[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
     kinds = [base]
     target = int(rng.integers(2, 6))
     while len(kinds) < target:
-        if rng.random() < 0.7:  # hard distractor: change one attribute of the base kind
+        if rng.random() < hard_distractor_prob:  # hard distractor: change one attribute of the base kind
             attr = int(rng.integers(3))
             options = (colours, SHAPES, MOTIONS)[attr]
             kind = list(base)
@@ -236,7 +240,7 @@ def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
     gaps = rng.dirichlet(np.ones(num_events + 1)) * (num_clips - lengths.sum())
     gaps = np.floor(gaps).astype(int)
 
-    kinds = _sample_kinds(rng)
+    kinds = _sample_kinds(rng, config.hard_distractor_prob)
     weights = rng.dirichlet(np.ones(len(kinds)))
     events, cursor = [], 0
     for i in range(num_events):
@@ -576,6 +580,8 @@ def main(argv=None):
     parser.add_argument("--max-clips", type=int, default=defaults.max_clips)
     parser.add_argument("--min-event-clips", type=int, default=defaults.min_event_clips)
     parser.add_argument("--max-event-fraction", type=float, default=defaults.max_event_fraction)
+    parser.add_argument("--hard-distractor-prob", type=float, default=defaults.hard_distractor_prob,
+                        help="probability that a further kind of a video differs from its base kind in one attribute")
     parser.add_argument("--queries-per-video", type=int, default=defaults.queries_per_video)
     parser.add_argument("--fps", type=float, default=defaults.fps)
     parser.add_argument("--clip-size", type=int, default=defaults.clip_size)
@@ -592,6 +598,7 @@ def main(argv=None):
     info = generate_synthetic_grounding_set(
         args.output, num_videos=args.num_videos, min_clips=args.min_clips, max_clips=args.max_clips,
         min_event_clips=args.min_event_clips, max_event_fraction=args.max_event_fraction,
+        hard_distractor_prob=args.hard_distractor_prob,
         queries_per_video=args.queries_per_video, fps=args.fps, clip_size=args.clip_size,
         clip_stride=args.clip_stride, resolution=args.resolution, feature_dim=args.feature_dim,
         render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
