@@ -81,7 +81,8 @@ def test_frame_encoder_standardisation(tmp_path):
     expected = standard.float() @ encoder.projection()
     torch.testing.assert_close(encoder.encode_frames(frames), expected, atol=1e-4, rtol=1e-4)
     encoder.save_pretrained(tmp_path)  # the constants travel with the encoder
-    assert torch.equal(SimpleFrameEncoder.from_pretrained(tmp_path).encode_frames(frames), encoder.encode_frames(frames))
+    reloaded = SimpleFrameEncoder.from_pretrained(tmp_path)
+    assert torch.equal(reloaded.encode_frames(frames), encoder.encode_frames(frames))
     with pytest.raises(ValueError, match="96 values"):
         SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 24, feature_std=[1.0] * 24)
     with pytest.raises(ValueError, match="together"):

@@ -32,9 +32,9 @@ rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is th
    entry's mean is ~5x its spread, and the small object's colour lives in low-variance entries (the palette bins)
    that a model's first layers wash out. Standardising ``r`` itself, before the projection, gives each of these cues
    unit variance (a linear read-out of the event colour from an untrained HieraMamba's first pyramid level: 88%,
-   against 60% when the projected features are standardised per channel instead). :meth:`SimpleFrameEncoder.fit_normalization` sets the two
-   vectors from sample frames (the synthetic generator fits them on calibration videos outside its splits and saves
-   them with the encoder);
+   against 60% when the projected features are standardised per channel instead).
+   :meth:`SimpleFrameEncoder.fit_normalization` sets the two vectors from sample frames (the synthetic generator fits
+   them on calibration videos outside its splits and saves them with the encoder);
 5. projected by a fixed matrix ``W ~ N(0, 1/len(r))`` of shape ``(len(r), feature_dim)`` drawn from
    ``torch.Generator().manual_seed(projection_seed)`` (``feature_dim=0`` keeps ``r`` itself).
 
