@@ -13,6 +13,8 @@ from hieramamba_hf.frame_encoder import (
 )
 from hieramamba_hf.synthetic import (
     SyntheticGroundingConfig,
+    _event_frames,
+    _kind,
     _query_candidates,
     _sample_kinds,
     _text_encoder,
@@ -20,6 +22,7 @@ from hieramamba_hf.synthetic import (
     generate_synthetic_grounding_set,
     main,
     make_queries,
+    query_kind_report,
     render_frames,
     sample_video_spec,
 )
@@ -230,3 +233,32 @@ def test_rendered_frames_show_the_events():
     assert has_colour[first:last].all()
     if first > 0:
         assert not has_colour[first - 1]
+
+
+def test_query_kind_report_scores_top1_segments(tiny_set):
+    out, _ = tiny_set
+    config = SyntheticGroundingConfig(seed=3, **TINY)
+    videos = json.loads((out / "annotations" / "synthetic_grounding.json").read_text())["train"]
+    right, wrong, num_wrong = [], [], 0
+    for video_id, video in videos.items():
+        spec = sample_video_spec(config, int(video_id.rsplit("_", 1)[1]))
+        events = spec["events"]
+        target_of = {q["sentence"]: q["event"] for q in make_queries(spec, config.queries_per_video)}
+        for q in video["annotations"]:
+            kind = _kind(events[target_of[q["sentence"]]])
+            other = next((e for e in events if _kind(e) != kind), None)  # an event of another kind, if any
+            segment = q["segment"] if other is None else [f / config.fps for f in _event_frames(other, config)]
+            num_wrong += other is not None
+            right.append({"sentence_id": q["sentence_id"], "predictions": [{"segment": q["segment"], "score": 1.0}]})
+            wrong.append({"sentence_id": q["sentence_id"], "predictions": [{"segment": segment, "score": 1.0}]})
+    report = query_kind_report(out, right, split="train")
+    assert report["all"]["queries"] == len(right)
+    assert report["all"]["event_accuracy"] == report["all"]["kind_accuracy"] == 100.0
+    assert 0 < report["all"]["kind_chance"] <= 100.0
+    assert sum(row["queries"] for key, row in report.items() if key != "all") == len(right)
+    report = query_kind_report(out, wrong, split="train")  # top-1 on an event of another kind: both wrong
+    assert num_wrong > 0
+    expected = 100.0 * (len(right) - num_wrong) / len(right)
+    assert report["all"]["kind_accuracy"] == report["all"]["event_accuracy"] == expected
+    with pytest.raises(ValueError, match="no prediction"):
+        query_kind_report(out, right[1:], split="train")

@@ -43,7 +43,7 @@ compression) averaged over each clip; re-encoding the decoded mp4 gives them bac
 descriptor before standardisation). The encoder standardises its descriptor (``feature_mean`` / ``feature_std``,
 fitted on the first ``calibration_frames`` (4096) frames of ``calibration_videos`` (16) extra videos of the same
 process that belong to no split) and is saved with the set, so a pipeline re-encoding raw videos gets the same
-features. Unstandardised features are badly conditioned: a probe model could not bind queries to them at all.
+features (why standardise: :mod:`hieramamba_hf.frame_encoder`, step 4).
 
 Generative process of one video:
 
@@ -96,6 +96,7 @@ __all__ = [
     "sample_video_spec",
     "render_frames",
     "default_text_encoder_path",
+    "query_kind_report",
 ]
 
 
@@ -569,6 +570,48 @@ def generate_synthetic_grounding_set(
     with open(os.path.join(output_dir, "info.json"), "w") as f:
         json.dump(info, f, indent=2)
     return info
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# diagnosis of a model's predictions
+# ----------------------------------------------------------------------------------------------------------------
+def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split: str = "test") -> dict:
+    """Does a model follow the query's words? For each query of ``split``, the top-1 predicted segment is mapped to
+    the event it overlaps most (in seconds); ``predictions`` are the records of ``python -m hieramamba_hf.evaluate
+    --output`` (``{"sentence_id", "predictions": [{"segment": (s, e), ...}, ...]}``). Returns, per query type and for
+    ``"all"``: ``queries``, ``event_accuracy`` (that event is the queried one), ``kind_accuracy`` (it has the queried
+    colour, shape and motion) and ``kind_chance`` (the share of the video's events with that kind), in percent."""
+    set_dir = os.fspath(set_dir)
+    with open(os.path.join(set_dir, "info.json")) as f:
+        saved = json.load(f)["config"]
+    fields = SyntheticGroundingConfig.__dataclass_fields__
+    config = SyntheticGroundingConfig(**{k: v for k, v in saved.items() if k in fields})
+    with open(os.path.join(set_dir, "annotations", "synthetic_grounding.json")) as f:
+        videos = json.load(f)[split]
+    top1 = {r["sentence_id"]: r["predictions"][0]["segment"] for r in predictions if r["predictions"]}
+    totals = {}
+    for video_id, video in videos.items():
+        spec = sample_video_spec(config, int(video_id.rsplit("_", 1)[1]))
+        events = spec["events"]
+        spans = [tuple(f / config.fps for f in _event_frames(e, config)) for e in events]
+        target_of = {q["sentence"]: q["event"] for q in make_queries(spec, config.queries_per_video)}
+        for query in video["annotations"]:
+            if query["sentence_id"] not in top1:
+                raise ValueError(f"no prediction for query {query['sentence_id']} of the {split} split")
+            start, end = top1[query["sentence_id"]]
+            hit = max(range(len(events)), key=lambda i: min(end, spans[i][1]) - max(start, spans[i][0]))
+            target = target_of[query["sentence"]]
+            same_kind = [_kind(e) == _kind(events[target]) for e in events]
+            for key in (query["query_type"], "all"):
+                row = totals.setdefault(key, [0, 0, 0, 0.0])
+                row[0] += 1
+                row[1] += hit == target
+                row[2] += same_kind[hit]
+                row[3] += sum(same_kind) / len(events)
+    return {
+        key: {"queries": n, "event_accuracy": 100 * a / n, "kind_accuracy": 100 * b / n, "kind_chance": 100 * c / n}
+        for key, (n, a, b, c) in totals.items()
+    }
 
 
 def main(argv=None):
