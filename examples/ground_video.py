@@ -67,7 +67,7 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
 
     settings = {k: v for k, v in (generator_settings or {}).items()
                 if k in ("min_clips", "max_clips", "min_event_clips", "max_event_fraction", "hard_distractor_prob",
-                         "resolution", "feature_dim")}  # fmt: skip
+                         "unique_events", "query_type_weights", "resolution", "feature_dim")}  # fmt: skip
     settings.setdefault("min_clips", 192)
     settings.setdefault("max_clips", 192)
     if clips is not None:
@@ -82,7 +82,7 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
     _write_video(path, spec, synth, SimpleFrameEncoder(feature_dim=0, clip_size=synth.clip_size,
                                                        clip_stride=synth.clip_stride))  # fmt: skip
     queries = []
-    for query in make_queries(spec, num_queries):
+    for query in make_queries(spec, num_queries, synth.query_type_weights):
         first, last = _event_frames(spec["events"][query["event"]], synth)
         queries.append({"sentence": query["sentence"], "truth": (first / synth.fps, last / synth.fps),
                         "type": query["query_type"]})  # fmt: skip

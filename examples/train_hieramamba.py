@@ -122,6 +122,9 @@ def main(argv=None):
     parser.add_argument("config", help="YAML / JSON config (see examples/configs/hieramamba/)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--resume-from-checkpoint", default=None)
+    parser.add_argument("--init-from", default=None,
+                        help="start from these weights (a save_pretrained folder of the same architecture), e.g. an "
+                             "earlier stage of a curriculum; optimizer, schedule and EMA start afresh")
     parser.add_argument("--num-threads", type=int, default=None, help="torch.set_num_threads (CPU runs)")
     parser.add_argument("--max-train-minutes", type=float, default=None, help="stop training after this long")
     parser.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
@@ -135,7 +138,10 @@ def main(argv=None):
     train_dataset, eval_dataset, settings = build_datasets(config["data"], model_config)
     training_args = HieraMambaTrainingArguments(**config["training"])
     torch.manual_seed(training_args.seed)
-    model = HieraMambaForVideoGrounding(model_config)
+    if args.init_from:
+        model = HieraMambaForVideoGrounding.from_pretrained(args.init_from, config=model_config, dtype=torch.float32)
+    else:
+        model = HieraMambaForVideoGrounding(model_config)
     print(f"HieraMamba: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; "
           f"{len(train_dataset)} training rows" + (f", {len(eval_dataset)} eval videos" if eval_dataset else ""))
 

@@ -140,6 +140,25 @@ def test_train_and_evaluate_official_layouts(tmp_path, kind, capsys):
     assert not used_ema and not torch.equal(raw.cls_head.output.weight, model.cls_head.output.weight)
 
 
+def test_init_from_starts_a_stage_from_earlier_weights(tmp_path):
+    """--init-from (a curriculum's next stage) starts from the given weights, not from a fresh initialisation."""
+    torch.manual_seed(0)
+    paths = write_layout(tmp_path, "ego4d")
+    config = write_config(tmp_path, "ego4d", paths)
+    example = load_example()
+    example.main([config])
+    first = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "run" / "final"), dtype=torch.float32)
+    stage = ["--set", f"training.output_dir={tmp_path / 'stage2'}", "--set", "training.learning_rate=0.0",
+             "--set", 'training.save_strategy="no"']  # fmt: skip
+    example.main([config, *stage, "--init-from", str(tmp_path / "run" / "final")])
+    second = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "stage2" / "final"), dtype=torch.float32)
+    for (name, p), (_, q) in zip(first.named_parameters(), second.named_parameters()):
+        torch.testing.assert_close(q, p, msg=name)  # lr 0: the stage ends where it started
+    example.main([config, *stage])  # without --init-from: the fresh initialisation, which the first run moved from
+    fresh = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "stage2" / "final"), dtype=torch.float32)
+    assert not torch.equal(fresh.cls_head.output.weight, first.cls_head.output.weight)
+
+
 def test_metrics_table_layouts():
     metrics = {"R@1,IoU=0.3": 18.81, "R@1,IoU=0.5": 13.04, "R@5,IoU=0.3": 40.82, "R@5,IoU=0.5": 29.96,
                "average": 25.6575}  # fmt: skip

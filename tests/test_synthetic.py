@@ -15,6 +15,7 @@ from hieramamba_hf.synthetic import (
     SyntheticGroundingConfig,
     _event_frames,
     _kind,
+    _parse_weights,
     _query_candidates,
     _sample_kinds,
     _text_encoder,
@@ -201,6 +202,44 @@ def test_hard_distractor_prob_sets_how_kinds_relate_to_the_base_kind():
     assert all(len(set(kinds)) == len(kinds) for kinds in hard + free)
     with pytest.raises(ValueError, match="hard_distractor_prob"):
         SyntheticGroundingConfig(hard_distractor_prob=1.5)
+
+
+def test_unique_events_give_events_a_kind_of_their_own():
+    def specs(unique_events):
+        config = SyntheticGroundingConfig(
+            min_clips=128, max_clips=256, min_event_clips=3, hard_distractor_prob=0.0, unique_events=unique_events
+        )
+        return [sample_video_spec(config, i) for i in range(100)]
+
+    def kind(event):
+        return (event["colour"], event["shape"], event["motion"])
+
+    for base, spec in zip(specs(0), specs(2)):
+        changed = [i for i, (a, b) in enumerate(zip(base["events"], spec["events"])) if a != b]
+        assert len(changed) == 2  # exactly two events were given a new kind; timing and placement are unchanged
+        for i in changed:
+            assert {k: v for k, v in spec["events"][i].items() if k not in ("colour", "shape", "motion")} == {
+                k: v for k, v in base["events"][i].items() if k not in ("colour", "shape", "motion")
+            }
+            assert [kind(e) for e in spec["events"]].count(kind(spec["events"][i])) == 1
+            assert kind(spec["events"][i]) not in {kind(e) for e in base["events"]}
+    share = {u: np.mean([q["query_type"] == "unique" for s in specs(u) for q in make_queries(s, 12)]) for u in (0, 3)}
+    assert share[3] > 2 * share[0]
+    with pytest.raises(ValueError, match="unique_events"):
+        SyntheticGroundingConfig(unique_events=-1)
+
+
+def test_query_type_weights_set_the_query_mix():
+    config = SyntheticGroundingConfig(min_clips=128, max_clips=256, min_event_clips=3, hard_distractor_prob=0.0)
+    specs = [sample_video_spec(config, i) for i in range(100)]
+    only = [q for s in specs for q in make_queries(s, 6, {"unique": 1.0, "ordinal": 0.0})]
+    assert only and {q["query_type"] for q in only} == {"unique"}  # types without weight are never drawn
+    mixed = [q for s in specs for q in make_queries(s, 6, {"ordinal": 1.0, "after": 1.0})]
+    assert {q["query_type"] for q in mixed} == {"ordinal", "after"}
+    assert _parse_weights("unique=0.5, ordinal=1") == {"unique": 0.5, "ordinal": 1.0}
+    for bad in ({"sometimes": 1.0}, {"unique": 0.0}, {"unique": -1.0, "ordinal": 1.0}):
+        with pytest.raises(ValueError, match="query_type_weights"):
+            SyntheticGroundingConfig(query_type_weights=bad)
 
 
 def test_query_candidates_follow_their_definitions():

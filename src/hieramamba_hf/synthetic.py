@@ -58,7 +58,9 @@ Generative process of one video:
 4. **Events**: ``M`` non-overlapping events (4 to 40, more in longer videos), each lasting from ``min_event_clips``
    (2) to ``max_event_fraction`` (1/5) of the video, log-uniformly (rescaled if they would fill over 60% of it),
    separated by random background gaps; every event draws a kind from the video's kinds with Dirichlet weights, so
-   kinds repeat (same-kind distractors). One object is drawn during an event, moving / pulsing over its duration.
+   kinds repeat (same-kind distractors). Then ``unique_events`` (0) events chosen at random get a kind of their own,
+   used nowhere else in the video (more ``unique`` and ``after`` / ``before`` queries, fewer ordinal ones). One
+   object is drawn during an event, moving / pulsing over its duration.
 5. **Queries** (``queries_per_video``, the query types taken in turn from a shuffled order), each with exactly
    one matching event by construction:
 
@@ -164,7 +166,9 @@ class SyntheticGroundingConfig:
     min_event_clips: int = 2
     max_event_fraction: float = 0.2
     hard_distractor_prob: float = 0.7
+    unique_events: int = 0
     queries_per_video: int = 8
+    query_type_weights: dict | None = None
     fps: float = 2.0
     clip_size: int = 2
     clip_stride: int = 2
@@ -192,6 +196,14 @@ class SyntheticGroundingConfig:
             raise ValueError("clip_size and clip_stride must be >= 1; the generator writes downsample_rate = 1")
         if not 0.0 <= self.hard_distractor_prob <= 1.0:
             raise ValueError(f"hard_distractor_prob must be in [0, 1], got {self.hard_distractor_prob}")
+        if self.query_type_weights is not None:
+            unknown = set(self.query_type_weights) - set(QUERY_TYPES)
+            if unknown or not any(w > 0 for w in self.query_type_weights.values()):
+                raise ValueError(f"query_type_weights needs weights >= 0 for {QUERY_TYPES}, got {self.query_type_weights}")
+            if any(w < 0 for w in self.query_type_weights.values()):
+                raise ValueError(f"query_type_weights must be >= 0, got {self.query_type_weights}")
+        if self.unique_events < 0:
+            raise ValueError(f"unique_events must be >= 0, got {self.unique_events}")
         if self.resolution < 16 or self.resolution % 2:
             raise ValueError(f"resolution must be even and >= 16, got {self.resolution}")
         if not (0 < self.train_fraction and 0 <= self.val_fraction and self.train_fraction + self.val_fraction <= 1):
@@ -253,6 +265,14 @@ def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
             "x": float(rng.uniform(0.25, 0.75)), "y": float(rng.uniform(0.25, 0.75)),
         })  # fmt: skip
         cursor = end
+    # events given a kind of their own (drawn last, so unique_events=0 leaves a video as it was)
+    colours, used = list(COLOURS), {_kind(e) for e in events}
+    for i in rng.permutation(num_events)[: config.unique_events] if config.unique_events else ():
+        kind = _kind(events[i])
+        while kind in used:
+            kind = (colours[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
+        used.add(kind)
+        events[i].update(colour=kind[0], shape=kind[1], motion=kind[2])
     return {
         "index": index, "num_clips": num_clips, "scene_starts": scene_starts, "scene_colours": scene_colours,
         "events": events, "seed": config.seed,
@@ -306,36 +326,52 @@ def _query_candidates(events) -> dict[str, list[dict]]:
     return candidates
 
 
-def make_queries(spec: dict, num_queries: int) -> list[dict]:
-    """Sentences with a unique matching event each: ``[{"event", "sentence", "query_type"}]``."""
+def _sentence(rng, qtype: str, cand: dict, events: list[dict]) -> str:
+    target = events[cand["target"]]
+    template = TEMPLATES[qtype][rng.integers(len(TEMPLATES[qtype]))]
+    if qtype == "unique":
+        sentence = template.format(a=_clause(rng, target))
+    elif qtype == "ordinal":
+        sentence = template.format(a=_clause(rng, target), ord=cand["ord"])
+    elif qtype in ("after", "before"):
+        sentence = template.format(a=_clause(rng, target), b=_clause(rng, events[cand["ref"]]))
+    else:
+        sentence = template.format(
+            a=_clause(rng, target), b=_clause(rng, events[cand["ref"]], "the", relative=True),
+            n=COUNT_WORDS[cand["n"]][rng.integers(len(COUNT_WORDS[cand["n"]]))],
+        )
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def make_queries(spec: dict, num_queries: int, type_weights: dict | None = None) -> list[dict]:
+    """Sentences with a unique matching event each: ``[{"event", "sentence", "query_type"}]``. The query types are
+    taken in turn from a shuffled order, or, with ``type_weights`` ({type: weight}), each drawn with those weights
+    among the types that still have candidates."""
     rng = np.random.default_rng([spec["seed"], spec["index"], 7919])
     events = spec["events"]
     candidates = _query_candidates(events)
     order = [QUERY_TYPES[i] for i in rng.permutation(len(QUERY_TYPES))]
     queries, used = [], set()
-    while len(queries) < num_queries and any(candidates[t] for t in order):
-        for qtype in order:
-            if len(queries) == num_queries or not candidates[qtype]:
-                continue
-            cand = candidates[qtype].pop(int(rng.integers(len(candidates[qtype]))))
-            target = events[cand["target"]]
-            template = TEMPLATES[qtype][rng.integers(len(TEMPLATES[qtype]))]
-            if qtype == "unique":
-                sentence = template.format(a=_clause(rng, target))
-            elif qtype == "ordinal":
-                sentence = template.format(a=_clause(rng, target), ord=cand["ord"])
-            elif qtype in ("after", "before"):
-                sentence = template.format(a=_clause(rng, target), b=_clause(rng, events[cand["ref"]]))
-            else:
-                sentence = template.format(
-                    a=_clause(rng, target), b=_clause(rng, events[cand["ref"]], "the", relative=True),
-                    n=COUNT_WORDS[cand["n"]][rng.integers(len(COUNT_WORDS[cand["n"]]))],
-                )
-            sentence = sentence[0].upper() + sentence[1:] + "."
-            if sentence in used:
-                continue
+
+    def add(qtype):
+        cand = candidates[qtype].pop(int(rng.integers(len(candidates[qtype]))))
+        sentence = _sentence(rng, qtype, cand, events)
+        if sentence not in used:
             used.add(sentence)
             queries.append({"event": cand["target"], "sentence": sentence, "query_type": qtype})
+
+    if type_weights is not None:
+        while len(queries) < num_queries:
+            types = [t for t in QUERY_TYPES if candidates[t] and type_weights.get(t, 0) > 0]
+            if not types:
+                break
+            weights = np.array([type_weights[t] for t in types], dtype=float)
+            add(types[int(rng.choice(len(types), p=weights / weights.sum()))])
+        return queries
+    while len(queries) < num_queries and any(candidates[t] for t in order):
+        for qtype in order:
+            if len(queries) < num_queries and candidates[qtype]:
+                add(qtype)
     return queries
 
 
@@ -486,7 +522,7 @@ def _generate_video(output_dir: str, config: SyntheticGroundingConfig, index: in
     spec = sample_video_spec(config, index)
     feats = _write_video(os.path.join(output_dir, "videos", video_id + ".mp4"), spec, config, encoder)
     np.save(os.path.join(output_dir, "video_features", video_id + ".npy"), feats)
-    queries = make_queries(spec, config.queries_per_video)
+    queries = make_queries(spec, config.queries_per_video, config.query_type_weights)
     text_encoder = _text_encoder(config.text_encoder_path or default_text_encoder_path())
     text_feats = text_encoder([q["sentence"] for q in queries])
     entries = []
@@ -594,7 +630,8 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
         spec = sample_video_spec(config, int(video_id.rsplit("_", 1)[1]))
         events = spec["events"]
         spans = [tuple(f / config.fps for f in _event_frames(e, config)) for e in events]
-        target_of = {q["sentence"]: q["event"] for q in make_queries(spec, config.queries_per_video)}
+        queries = make_queries(spec, config.queries_per_video, config.query_type_weights)
+        target_of = {q["sentence"]: q["event"] for q in queries}
         for query in video["annotations"]:
             if query["sentence_id"] not in top1:
                 raise ValueError(f"no prediction for query {query['sentence_id']} of the {split} split")
@@ -614,6 +651,14 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
     }
 
 
+def _parse_weights(text: str) -> dict:
+    """``"unique=0.4,ordinal=0.6"`` -> ``{"unique": 0.4, "ordinal": 0.6}``."""
+    try:
+        return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(","))}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TYPE=WEIGHT,..., got {text!r}") from None
+
+
 def main(argv=None):
     defaults = SyntheticGroundingConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -625,6 +670,10 @@ def main(argv=None):
     parser.add_argument("--max-event-fraction", type=float, default=defaults.max_event_fraction)
     parser.add_argument("--hard-distractor-prob", type=float, default=defaults.hard_distractor_prob,
                         help="probability that a further kind of a video differs from its base kind in one attribute")
+    parser.add_argument("--unique-events", type=int, default=defaults.unique_events,
+                        help="events per video that get a kind of their own (occurring once)")
+    parser.add_argument("--query-type-weights", default=None, type=_parse_weights, metavar="TYPE=W,...",
+                        help=f"draw each query's type with these weights (types: {', '.join(QUERY_TYPES)})")
     parser.add_argument("--queries-per-video", type=int, default=defaults.queries_per_video)
     parser.add_argument("--fps", type=float, default=defaults.fps)
     parser.add_argument("--clip-size", type=int, default=defaults.clip_size)
@@ -641,8 +690,8 @@ def main(argv=None):
     info = generate_synthetic_grounding_set(
         args.output, num_videos=args.num_videos, min_clips=args.min_clips, max_clips=args.max_clips,
         min_event_clips=args.min_event_clips, max_event_fraction=args.max_event_fraction,
-        hard_distractor_prob=args.hard_distractor_prob,
-        queries_per_video=args.queries_per_video, fps=args.fps, clip_size=args.clip_size,
+        hard_distractor_prob=args.hard_distractor_prob, unique_events=args.unique_events,
+        query_type_weights=args.query_type_weights, queries_per_video=args.queries_per_video, fps=args.fps, clip_size=args.clip_size,
         clip_stride=args.clip_stride, resolution=args.resolution, feature_dim=args.feature_dim,
         render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
         seed=args.seed, text_encoder_path=args.text_encoder_path, num_workers=args.workers,
