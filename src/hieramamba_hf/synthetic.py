@@ -61,8 +61,8 @@ Generative process of one video:
    kinds repeat (same-kind distractors). Then ``unique_events`` (0) events chosen at random get a kind of their own,
    used nowhere else in the video (more ``unique`` and ``after`` / ``before`` queries, fewer ordinal ones). One
    object is drawn during an event, moving / pulsing over its duration.
-5. **Queries** (``queries_per_video``, the query types taken in turn from a shuffled order), each with exactly
-   one matching event by construction:
+5. **Queries** (``queries_per_video``; types taken in turn from a shuffled order, or drawn with
+   ``query_type_weights``), each with exactly one matching event by construction:
 
    - ``unique``: a kind that occurs once ("when a red ball slides to the right");
    - ``ordinal``: the j-th or last occurrence of a repeated kind ("the second time a blue box stays still");
@@ -199,7 +199,10 @@ class SyntheticGroundingConfig:
         if self.query_type_weights is not None:
             unknown = set(self.query_type_weights) - set(QUERY_TYPES)
             if unknown or not any(w > 0 for w in self.query_type_weights.values()):
-                raise ValueError(f"query_type_weights needs weights >= 0 for {QUERY_TYPES}, got {self.query_type_weights}")
+                raise ValueError(
+                    f"query_type_weights needs a positive weight and only the types {QUERY_TYPES}, "
+                    f"got {self.query_type_weights}"
+                )
             if any(w < 0 for w in self.query_type_weights.values()):
                 raise ValueError(f"query_type_weights must be >= 0, got {self.query_type_weights}")
         if self.unique_events < 0:
@@ -691,7 +694,8 @@ def main(argv=None):
         args.output, num_videos=args.num_videos, min_clips=args.min_clips, max_clips=args.max_clips,
         min_event_clips=args.min_event_clips, max_event_fraction=args.max_event_fraction,
         hard_distractor_prob=args.hard_distractor_prob, unique_events=args.unique_events,
-        query_type_weights=args.query_type_weights, queries_per_video=args.queries_per_video, fps=args.fps, clip_size=args.clip_size,
+        query_type_weights=args.query_type_weights, queries_per_video=args.queries_per_video, fps=args.fps,
+        clip_size=args.clip_size,
         clip_stride=args.clip_stride, resolution=args.resolution, feature_dim=args.feature_dim,
         render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
         seed=args.seed, text_encoder_path=args.text_encoder_path, num_workers=args.workers,
