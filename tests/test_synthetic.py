@@ -211,9 +211,6 @@ def test_unique_events_give_events_a_kind_of_their_own():
         )
         return [sample_video_spec(config, i) for i in range(100)]
 
-    def kind(event):
-        return (event["colour"], event["shape"], event["motion"])
-
     for base, spec in zip(specs(0), specs(2)):
         changed = [i for i, (a, b) in enumerate(zip(base["events"], spec["events"])) if a != b]
         assert len(changed) == 2  # exactly two events were given a new kind; timing and placement are unchanged
@@ -221,8 +218,8 @@ def test_unique_events_give_events_a_kind_of_their_own():
             assert {k: v for k, v in spec["events"][i].items() if k not in ("colour", "shape", "motion")} == {
                 k: v for k, v in base["events"][i].items() if k not in ("colour", "shape", "motion")
             }
-            assert [kind(e) for e in spec["events"]].count(kind(spec["events"][i])) == 1
-            assert kind(spec["events"][i]) not in {kind(e) for e in base["events"]}
+            assert [_kind(e) for e in spec["events"]].count(_kind(spec["events"][i])) == 1
+            assert _kind(spec["events"][i]) not in {_kind(e) for e in base["events"]}
     share = {u: np.mean([q["query_type"] == "unique" for s in specs(u) for q in make_queries(s, 12)]) for u in (0, 3)}
     assert share[3] > 2 * share[0]
     with pytest.raises(ValueError, match="unique_events"):

@@ -196,15 +196,11 @@ class SyntheticGroundingConfig:
             raise ValueError("clip_size and clip_stride must be >= 1; the generator writes downsample_rate = 1")
         if not 0.0 <= self.hard_distractor_prob <= 1.0:
             raise ValueError(f"hard_distractor_prob must be in [0, 1], got {self.hard_distractor_prob}")
-        if self.query_type_weights is not None:
-            unknown = set(self.query_type_weights) - set(QUERY_TYPES)
-            if unknown or not any(w > 0 for w in self.query_type_weights.values()):
-                raise ValueError(
-                    f"query_type_weights needs a positive weight and only the types {QUERY_TYPES}, "
-                    f"got {self.query_type_weights}"
-                )
-            if any(w < 0 for w in self.query_type_weights.values()):
-                raise ValueError(f"query_type_weights must be >= 0, got {self.query_type_weights}")
+        weights = self.query_type_weights
+        if weights is not None and (
+            set(weights) - set(QUERY_TYPES) or min(weights.values()) < 0 or max(weights.values()) <= 0
+        ):
+            raise ValueError(f"query_type_weights: weights >= 0, one positive, for {QUERY_TYPES}; got {weights}")
         if self.unique_events < 0:
             raise ValueError(f"unique_events must be >= 0, got {self.unique_events}")
         if self.resolution < 16 or self.resolution % 2:
@@ -216,9 +212,13 @@ class SyntheticGroundingConfig:
 # ----------------------------------------------------------------------------------------------------------------
 # video specification
 # ----------------------------------------------------------------------------------------------------------------
+def _random_kind(rng) -> tuple[str, str, str]:
+    return (list(COLOURS)[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
+
+
 def _sample_kinds(rng, hard_distractor_prob: float) -> list[tuple[str, str, str]]:
     colours = list(COLOURS)
-    base = (colours[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
+    base = _random_kind(rng)
     kinds = [base]
     target = int(rng.integers(2, 6))
     while len(kinds) < target:
@@ -229,7 +229,7 @@ def _sample_kinds(rng, hard_distractor_prob: float) -> list[tuple[str, str, str]
             kind[attr] = options[rng.integers(len(options))]
             kind = tuple(kind)
         else:
-            kind = (colours[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
+            kind = _random_kind(rng)
         if kind not in kinds:
             kinds.append(kind)
     return kinds
@@ -269,11 +269,11 @@ def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
         })  # fmt: skip
         cursor = end
     # events given a kind of their own (drawn last, so unique_events=0 leaves a video as it was)
-    colours, used = list(COLOURS), {_kind(e) for e in events}
+    used = {_kind(e) for e in events}
     for i in rng.permutation(num_events)[: config.unique_events] if config.unique_events else ():
-        kind = _kind(events[i])
+        kind = _random_kind(rng)
         while kind in used:
-            kind = (colours[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
+            kind = _random_kind(rng)
         used.add(kind)
         events[i].update(colour=kind[0], shape=kind[1], motion=kind[2])
     return {
