@@ -150,8 +150,8 @@ class HieraMambaEMA:
     @torch.no_grad()
     def update(self, model: nn.Module):
         """ema <- beta * ema + (1 - beta) * w (official ``p.lerp(p_ema, beta)``)."""
-        for param, ema in self._pairs(model):
-            ema.lerp_(param.detach().to(ema.dtype), 1.0 - self.beta)
+        params, shadows = zip(*((param.detach().to(ema.dtype), ema) for param, ema in self._pairs(model)))
+        torch._foreach_lerp_(list(shadows), list(params), 1.0 - self.beta)
         self.num_updates += 1
 
     @torch.no_grad()
@@ -262,7 +262,7 @@ class HieraMambaTrainer(Trainer):
             groups = [{k: v for k, v in g.items() if k != "names"} for g in groups if g["params"]]
             self.optimizer = torch.optim.AdamW(
                 groups, lr=self.args.learning_rate, betas=(self.args.adam_beta1, self.args.adam_beta2),
-                eps=self.args.adam_epsilon,
+                eps=self.args.adam_epsilon, foreach=True,  # one kernel per op over all tensors (also on CPU)
             )  # fmt: skip
         return self.optimizer
 
