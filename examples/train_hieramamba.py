@@ -113,7 +113,10 @@ class StopAfterMinutes(TrainerCallback):
         self.deadline = self.clock() + 60.0 * minutes
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.clock() >= self.deadline:
+        stop = torch.tensor(float(self.clock() >= self.deadline), device=args.device)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(stop, op=torch.distributed.ReduceOp.MAX)  # all processes stop on one step
+        if stop.item():
             control.should_training_stop = True
 
 

@@ -193,3 +193,32 @@ def test_evaluate_reports_bad_data_with_the_file(tmp_path):
         evaluate_main([*args, "--annotations", paths["anno"]])
     with pytest.raises(FileNotFoundError, match="model folder"):
         evaluate_main(["--model", str(tmp_path / "missing"), *args[2:], "--annotations", paths["anno"]])
+
+
+def _stop_after_minutes_worker(rank, minutes, store_path, results):
+    import torch.distributed as dist
+    from transformers import TrainerControl
+
+    dist.init_process_group("gloo", init_method=f"file://{store_path}", rank=rank, world_size=2)
+    try:
+        callback, control = load_example().StopAfterMinutes(minutes[rank], clock="wall"), TrainerControl()
+        callback.on_step_end(type("Args", (), {"device": torch.device("cpu")})(), None, control)
+        results[rank] = control.should_training_stop
+    finally:
+        dist.destroy_process_group()
+
+
+def test_time_budget_stops_every_process_on_the_same_step(tmp_path):
+    """--max-train-minutes under DDP: when one process's budget is spent, all stop (no process waits forever in
+    the next step's all-reduce)."""
+    ctx = torch.multiprocessing.get_context("fork")
+    results = ctx.Manager().dict()
+    minutes = [0.0, 60.0]  # rank 0's budget is spent, rank 1's is not
+    workers = [ctx.Process(target=_stop_after_minutes_worker, args=(r, minutes, tmp_path / "store", results))
+               for r in range(2)]  # fmt: skip
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    assert dict(results) == {0: True, 1: True}
