@@ -1,5 +1,6 @@
 """HieraMamba Trainer integration: optimizer groups, schedule, EMA, loss_norm, checkpoints / resume / export."""
 
+import copy
 import json
 import math
 import os
@@ -194,6 +195,30 @@ def test_trainer_recipe_loss_norm_ema_and_eval(tmp_path):
     assert set(metrics) >= {"eval_R@1,IoU=0.3", "eval_R@5,IoU=0.5", "eval_average"}
     # evaluation ran on the EMA weights and put the trained weights back
     torch.testing.assert_close(trainer.model.get_parameter(name), weights[-1][name])
+
+
+def test_trainer_optimizer_is_fused_adamw_with_the_reference_steps(tmp_path):
+    """On CPU the trainer uses the fused AdamW kernel; its steps equal the per-tensor reference AdamW's."""
+    trainer = make_trainer(tmp_path, write_synthetic_layout(tmp_path))
+    optimizer = trainer.create_optimizer()
+    assert all(group["fused"] and not group["foreach"] for group in optimizer.param_groups)
+    names = {id(p): n for n, p in trainer.model.named_parameters()}
+    reference_model = copy.deepcopy(trainer.model)
+    reference_params = dict(reference_model.named_parameters())
+    reference = torch.optim.AdamW(
+        [{**{k: v for k, v in g.items() if k not in ("params", "fused", "foreach")},
+          "params": [reference_params[names[id(p)]] for p in g["params"]]} for g in optimizer.param_groups],
+        foreach=False,
+    )  # fmt: skip
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        for name, p in trainer.model.named_parameters():
+            p.grad = torch.randn(p.shape, generator=generator)
+            reference_params[name].grad = p.grad.clone()
+        optimizer.step()
+        reference.step()
+    for name, p in trainer.model.named_parameters():
+        torch.testing.assert_close(p, reference_params[name], msg=name)
 
 
 def test_warmup_epochs_set_the_scheduler(tmp_path):
