@@ -213,7 +213,8 @@ class SyntheticGroundingConfig:
 # video specification
 # ----------------------------------------------------------------------------------------------------------------
 def _random_kind(rng) -> tuple[str, str, str]:
-    return (list(COLOURS)[rng.integers(8)], SHAPES[rng.integers(4)], MOTIONS[rng.integers(6)])
+    return (list(COLOURS)[rng.integers(len(COLOURS))], SHAPES[rng.integers(len(SHAPES))],
+            MOTIONS[rng.integers(len(MOTIONS))])
 
 
 def _sample_kinds(rng, hard_distractor_prob: float) -> list[tuple[str, str, str]]:
@@ -695,8 +696,8 @@ def main(argv=None):
         min_event_clips=args.min_event_clips, max_event_fraction=args.max_event_fraction,
         hard_distractor_prob=args.hard_distractor_prob, unique_events=args.unique_events,
         query_type_weights=args.query_type_weights, queries_per_video=args.queries_per_video, fps=args.fps,
-        clip_size=args.clip_size,
-        clip_stride=args.clip_stride, resolution=args.resolution, feature_dim=args.feature_dim,
+        clip_size=args.clip_size, clip_stride=args.clip_stride, resolution=args.resolution,
+        feature_dim=args.feature_dim,
         render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
         seed=args.seed, text_encoder_path=args.text_encoder_path, num_workers=args.workers,
     )  # fmt: skip
