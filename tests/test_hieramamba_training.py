@@ -202,23 +202,22 @@ def test_trainer_optimizer_is_fused_adamw_with_the_reference_steps(tmp_path):
     trainer = make_trainer(tmp_path, write_synthetic_layout(tmp_path))
     optimizer = trainer.create_optimizer()
     assert all(group["fused"] and not group["foreach"] for group in optimizer.param_groups)
-    names = {id(p): n for n, p in trainer.model.named_parameters()}
     reference_model = copy.deepcopy(trainer.model)
-    reference_params = dict(reference_model.named_parameters())
+    twin = dict(zip(trainer.model.parameters(), reference_model.parameters()))  # parameter -> its reference copy
     reference = torch.optim.AdamW(
         [{**{k: v for k, v in g.items() if k not in ("params", "fused", "foreach")},
-          "params": [reference_params[names[id(p)]] for p in g["params"]]} for g in optimizer.param_groups],
+          "params": [twin[p] for p in g["params"]]} for g in optimizer.param_groups],
         foreach=False,
     )  # fmt: skip
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
-        for name, p in trainer.model.named_parameters():
+        for p, q in twin.items():
             p.grad = torch.randn(p.shape, generator=generator)
-            reference_params[name].grad = p.grad.clone()
+            q.grad = p.grad.clone()
         optimizer.step()
         reference.step()
-    for name, p in trainer.model.named_parameters():
-        torch.testing.assert_close(p, reference_params[name], msg=name)
+    for (name, p), q in zip(trainer.model.named_parameters(), reference_model.parameters()):
+        torch.testing.assert_close(p, q, msg=name)
 
 
 def test_warmup_epochs_set_the_scheduler(tmp_path):
