@@ -14,6 +14,7 @@ from hieramamba_hf import (
     make_points,
     regression_ranges,
 )
+from hieramamba_hf.modeling_hieramamba import pack_pyramid, unpack_pyramid
 
 
 
@@ -85,6 +86,39 @@ def test_late_fusion_runs_backbone_per_video():
     assert out.sequence_features[0].shape[0] == 2  # videos
     assert out.logits.shape[0] == 3  # queries
     assert model.model.video_proj is None
+
+
+def test_packed_pyramid_equals_level_by_level():
+    """Fusion and heads run once over the levels packed along time; the result must equal level-by-level calls,
+    also for levels without padding at their end (there only the gap keeps the k=3 convs from mixing levels)."""
+    torch.manual_seed(0)
+    model = HieraMambaForVideoGrounding(tiny_config("tacos", head_kernel_size=5)).eval()
+    g = torch.Generator().manual_seed(1)
+    sizes, valid = (16, 8, 4), (16, 5, 4)  # levels 0 and 2 fully valid
+    levels = [torch.randn(2, n, 16, generator=g) for n in sizes]
+    masks = [(torch.arange(n) < v)[None].repeat(2, 1) for n, v in zip(sizes, valid)]
+    text, text_mask = torch.randn(3, 7, 8, generator=g), torch.ones(3, 7, dtype=torch.bool)
+    repeats = torch.tensor([2, 1])
+    fusion, cls_head, reg_head = model.model.fusion, model.cls_head, model.reg_head
+    reg_head.level_scales.data = torch.arange(1.0, 7.0)  # distinct per level: each step must get its own level's
+    with torch.no_grad():
+        packed, packed_mask, level = pack_pyramid(levels, masks)
+        assert packed.shape == (2, sum(sizes) + 3, 16) and level.tolist() == [0] * 17 + [1] * 9 + [2] * 5
+        fused, fused_mask = fusion(packed, packed_mask, text, text_mask, repeats)
+        ref = [fusion(x, m, text, text_mask, repeats) for x, m in zip(levels, masks)]
+        for ours, ours_mask, (x, m) in zip(unpack_pyramid(fused, sizes), unpack_pyramid(fused_mask, sizes), ref):
+            torch.testing.assert_close(ours, x, atol=1e-5, rtol=0)
+            assert torch.equal(ours_mask, m)
+        fused_levels, fused_masks = [x for x, _ in ref], [m for _, m in ref]
+        x, mask, level = pack_pyramid(fused_levels, fused_masks, gap=2)  # k=5 heads need 2 steps
+        logits = unpack_pyramid(cls_head(x, mask), sizes, gap=2)
+        offsets = unpack_pyramid(reg_head(x, mask, level), sizes, gap=2)
+        for lvl, (f, m) in enumerate(ref):
+            torch.testing.assert_close(logits[lvl], cls_head(f, m), atol=1e-5, rtol=0)
+            torch.testing.assert_close(offsets[lvl], reg_head(f, m, lvl), atol=1e-5, rtol=0)
+        # without the gap the convs mix the end of one level with the start of the next
+        x, mask, _ = pack_pyramid(fused_levels, fused_masks, gap=0)
+        assert not torch.allclose(unpack_pyramid(cls_head(x, mask), sizes, gap=0)[0], logits[0], atol=1e-3)
 
 
 @pytest.mark.parametrize(

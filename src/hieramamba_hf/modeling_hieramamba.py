@@ -509,14 +509,35 @@ class HieraMambaHead(nn.Module):
 
 
 class HieraMambaRegressionHead(HieraMambaHead):
-    """Offsets = ReLU(scale_l * head(x)), one learned scalar per pyramid level (init 1)."""
+    """Offsets = ReLU(scale_l * head(x)), one learned scalar per pyramid level (init 1).
+
+    `level` is the pyramid level of the whole input (int) or of each of its steps ((T,) long, packed levels)."""
 
     def __init__(self, config: HieraMambaConfig):
         super().__init__(config, 2)
         self.level_scales = nn.Parameter(torch.ones(config.num_amp_blocks))
 
     def forward(self, x, mask, level):
-        return F.relu(super().forward(x, mask) * self.level_scales[level].to(x.dtype))
+        scale = self.level_scales[level].to(x.dtype)
+        return F.relu(super().forward(x, mask) * (scale[:, None] if scale.ndim else scale))
+
+
+def pack_pyramid(levels, masks, gap: int = 1):
+    """Concatenate pyramid levels (N, T_l, D) along time, each followed by `gap` masked zero steps, so that one
+    call of a per-step module with masked k <= 2 * gap + 1 convolutions (fusion, heads) over the packed sequence
+    equals its calls level by level: the gap plays the zero padding at each level's ends. Returns the packed
+    features and mask and the (T_packed,) level index of every step (gap steps included)."""
+    gap_x = levels[0].new_zeros(levels[0].size(0), gap, levels[0].size(2))
+    gap_mask = masks[0].new_zeros(masks[0].size(0), gap)
+    packed = torch.cat([t for x in levels for t in (x, gap_x)], dim=1)
+    packed_mask = torch.cat([t for m in masks for t in (m, gap_mask)], dim=1)
+    sizes = torch.tensor([m.size(1) + gap for m in masks], device=packed.device)
+    return packed, packed_mask, torch.repeat_interleave(torch.arange(len(masks), device=packed.device), sizes)
+
+
+def unpack_pyramid(packed, sizes, gap: int = 1):
+    """Inverse of `pack_pyramid`: the per-level (N, T_l, ...) views of a packed tensor."""
+    return tuple(x[:, :size] for x, size in zip(packed.split([s + gap for s in sizes], dim=1), sizes))
 
 
 def regression_ranges(config: HieraMambaConfig) -> list[tuple[float, float]]:
@@ -731,11 +752,11 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
             video_index = torch.arange(video_features.size(0), device=video_features.device)
             sequences, sequence_masks, anchors, anchor_masks = self.backbone(video_features, video_mask, video_index)
             repeats = queries_per_video
-        fused, fused_masks = (), ()
-        for seq, seq_mask in zip(sequences, sequence_masks):
-            f, fm = self.fusion(seq, seq_mask, text, text_mask, repeats)
-            fused += (f,)
-            fused_masks += (fm,)
+        # all levels in one fusion call (packed along time, same result as level by level, far fewer operators)
+        sizes = [m.size(1) for m in sequence_masks]
+        packed, packed_mask, _ = pack_pyramid(sequences, sequence_masks)
+        fused, fused_masks = self.fusion(packed, packed_mask, text, text_mask, repeats)
+        fused, fused_masks = unpack_pyramid(fused, sizes), unpack_pyramid(fused_masks, sizes)
         return HieraMambaModelOutput(
             pyramid_features=fused, pyramid_masks=fused_masks, sequence_features=sequences,
             sequence_masks=sequence_masks, anchor_features=anchors, anchor_masks=anchor_masks,
@@ -805,12 +826,13 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
             queries_per_video = torch.ones(video_features.size(0), dtype=torch.long, device=video_features.device)
         queries_per_video = torch.as_tensor(queries_per_video, dtype=torch.long, device=video_features.device)
         out = self.model(video_features, video_mask, text_features, text_mask, queries_per_video)
-        logits, offsets = [], []
-        for level, (x, mask) in enumerate(zip(out.pyramid_features, out.pyramid_masks)):
-            logits.append(self.cls_head(x, mask).squeeze(-1))
-            offsets.append(self.reg_head(x, mask, level))
-        points = make_points([m.size(1) for m in out.pyramid_masks], self.config, video_features.device)
-        logits, offsets = torch.cat(logits, dim=1), torch.cat(offsets, dim=1)
+        # the heads see all levels in one call (packed along time, with gaps as wide as their convs' padding)
+        sizes = [m.size(1) for m in out.pyramid_masks]
+        gap = max(1, self.config.head_kernel_size // 2)
+        x, mask, level = pack_pyramid(out.pyramid_features, out.pyramid_masks, gap)
+        logits = torch.cat(unpack_pyramid(self.cls_head(x, mask).squeeze(-1), sizes, gap), dim=1)
+        offsets = torch.cat(unpack_pyramid(self.reg_head(x, mask, level), sizes, gap), dim=1)
+        points = make_points(sizes, self.config, video_features.device)
         points_mask = torch.cat(out.pyramid_masks, dim=1)
 
         loss = loss_dict = None
