@@ -160,24 +160,18 @@ class HieraMambaMaskedAttention(nn.Module):
         return self.proj_dropout(self.proj(out))
 
     def _local_attention(self, q, k, v, mask):
-        """Sliding-window self-attention over offsets -w//2..w//2, computed offset by offset (linear memory)."""
-        half = self.window_size // 2
-        length = q.size(2)
-        k = F.pad(k, (0, 0, half, half))
-        v = F.pad(v, (0, 0, half, half))
-        valid = F.pad(mask, (half, half), value=False)
-        in_range = F.pad(torch.ones_like(mask), (half, half), value=False)
-        scores = []
-        for o in range(self.window_size):
-            s = (q * k[:, :, o: o + length]).sum(-1)  # (N, h, T)
-            # padded keys get -1e4 (official), keys beyond the sequence ends -inf
-            bias = torch.where(valid[:, o: o + length], 0.0, -1e4)
-            bias = bias.masked_fill(~in_range[:, o: o + length], float("-inf"))
-            scores.append(s + bias[:, None].to(s.dtype))
-        attn = torch.stack(scores, dim=-1).softmax(dim=-1)
-        attn = attn.masked_fill(~mask[:, None, :, None], 0.0)  # padded queries attend to nothing
+        """Sliding-window self-attention over offsets -w//2..w//2 (windows unfolded: linear memory)."""
+        w, half = self.window_size, self.window_size // 2
+        k = F.pad(k, (0, 0, half, half)).unfold(2, w, 1)  # (N, h, T, d, w)
+        v = F.pad(v, (0, 0, half, half)).unfold(2, w, 1)
+        valid = F.pad(mask, (half, half), value=False).unfold(1, w, 1)  # (N, T, w)
+        in_range = F.pad(torch.ones_like(mask), (half, half), value=False).unfold(1, w, 1)
+        # padded keys get -1e4 (official), keys beyond the sequence ends -inf
+        bias = torch.where(valid, 0.0, -1e4).masked_fill(~in_range, float("-inf"))
+        scores = (q[..., None] * k).sum(-2) + bias[:, None].to(q.dtype)  # (N, h, T, w)
+        attn = scores.softmax(dim=-1).masked_fill(~mask[:, None, :, None], 0.0)  # padded queries attend to nothing
         attn = self.attn_dropout(attn)
-        return sum(attn[..., o, None] * v[:, :, o: o + length] for o in range(self.window_size))
+        return (attn[..., None, :] * v).sum(-1)
 
 
 class HieraMambaGlobalSelfAttention(nn.Module):
