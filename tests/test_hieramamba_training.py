@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import Trainer
 
 from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
 from hieramamba_hf.data_hieramamba import HieraMambaGroundingCollator, load_grounding_dataset
@@ -173,6 +174,10 @@ def test_trainer_recipe_loss_norm_ema_and_eval(tmp_path):
 
     # 2 training rows, GA 2 -> one optimizer step per epoch, two epochs; warmup 1 epoch = 1 step (no warmup)
     assert trainer.state.global_step == 2 and steps == [2, 4]
+    # FLOP count: the stock Trainer formula, with the parameters counted once
+    batch = {"video_features": torch.zeros(1, 10, 8)}
+    assert trainer.floating_point_ops(batch) == Trainer.floating_point_ops(trainer, batch) > 0
+    assert trainer.state.total_flos > 0
     # the loss of a micro-batch is divided by loss_norm as it was before the step; micro-batches are summed
     assert all(loss == pytest.approx(trained) for _, _, loss, trained in seen)  # one process: x1
     norm = 5.0
