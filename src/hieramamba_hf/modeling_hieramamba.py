@@ -512,8 +512,8 @@ class HieraMambaRegressionHead(HieraMambaHead):
         self.level_scales = nn.Parameter(torch.ones(config.num_amp_blocks))
 
     def forward(self, x, mask, level):
-        scale = self.level_scales[level].to(x.dtype)
-        return F.relu(super().forward(x, mask) * (scale[:, None] if scale.ndim else scale))
+        scale = self.level_scales[level].to(x.dtype).unsqueeze(-1)  # (1,) or (T, 1): broadcasts over the offsets
+        return F.relu(super().forward(x, mask) * scale)
 
 
 def pack_pyramid(levels, masks, gap: int = 1):
@@ -822,7 +822,7 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
         out = self.model(video_features, video_mask, text_features, text_mask, queries_per_video)
         # the heads see all levels in one call (packed along time, with gaps as wide as their convs' padding)
         sizes = [m.size(1) for m in out.pyramid_masks]
-        gap = max(1, self.config.head_kernel_size // 2)
+        gap = self.config.head_kernel_size // 2
         x, mask, level = pack_pyramid(out.pyramid_features, out.pyramid_masks, gap)
         logits = torch.cat(unpack_pyramid(self.cls_head(x, mask).squeeze(-1), sizes, gap), dim=1)
         offsets = torch.cat(unpack_pyramid(self.reg_head(x, mask, level), sizes, gap), dim=1)
