@@ -53,39 +53,18 @@ def temporal_iou(a, b):
 
 
 def render_synthetic_video(folder, config, seed, clips, num_queries, generator_settings=None):
-    """A fresh synthetic video on the checkpoint's clock, with its queries and their true segments (seconds).
-    `generator_settings`: the synthetic set's generator config the checkpoint was trained on (its
-    synthetic_info.json), so the video comes from the training distribution; a new seed makes it unseen."""
-    from hieramamba_hf.synthetic import (  # noqa: PLC0415
-        SyntheticGroundingConfig,
-        _event_frames,
-        _write_video,
-        make_queries,
-        sample_video_spec,
-    )
+    """A fresh synthetic video on the checkpoint's clock, written to an mp4 in `folder`, with its queries and their
+    true segments (seconds). `generator_settings`: the synthetic set's generator config the checkpoint was trained on
+    (its synthetic_info.json), so the video comes from the training distribution; a new seed makes it unseen."""
     from hieramamba_hf.frame_encoder import SimpleFrameEncoder  # noqa: PLC0415
+    from hieramamba_hf.synthetic import _write_video, sample_demo_video  # noqa: PLC0415
 
-    settings = {k: v for k, v in (generator_settings or {}).items()
-                if k in ("min_clips", "max_clips", "min_event_clips", "max_event_fraction", "hard_distractor_prob",
-                         "unique_events", "query_type_weights", "resolution", "feature_dim")}  # fmt: skip
-    settings.setdefault("min_clips", 192)
-    settings.setdefault("max_clips", 192)
-    if clips is not None:
-        settings["min_clips"] = settings["max_clips"] = clips
-    synth = SyntheticGroundingConfig(
-        num_videos=1, queries_per_video=num_queries, fps=config.fps, clip_size=int(config.clip_size),
-        clip_stride=int(config.clip_stride), seed=seed, **settings,
-    )  # fmt: skip
-    spec = sample_video_spec(synth, 0)
+    synth, spec, queries = sample_demo_video(seed, num_queries, config.fps, config.clip_size, config.clip_stride,
+                                             generator_settings, clips)  # fmt: skip
     path = os.path.join(folder, f"synthetic_seed{seed}.mp4")
     # the renderer also returns clip features of a SimpleFrameEncoder; the pipeline recomputes its own from the mp4
     _write_video(path, spec, synth, SimpleFrameEncoder(feature_dim=0, clip_size=synth.clip_size,
                                                        clip_stride=synth.clip_stride))  # fmt: skip
-    queries = []
-    for query in make_queries(spec, num_queries, synth.query_type_weights):
-        first, last = _event_frames(spec["events"][query["event"]], synth)
-        queries.append({"sentence": query["sentence"], "truth": (first / synth.fps, last / synth.fps),
-                        "type": query["query_type"]})  # fmt: skip
     return path, queries
 
 

@@ -84,7 +84,7 @@ import functools
 import json
 import os
 from fractions import Fraction
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -99,6 +99,8 @@ __all__ = [
     "render_frames",
     "default_text_encoder_path",
     "query_kind_report",
+    "sample_demo_video",
+    "render_clip_features",
 ]
 
 
@@ -497,6 +499,41 @@ def _write_video(path, spec, config, encoder) -> np.ndarray:
     if feats.shape[0] != spec["num_clips"]:
         raise RuntimeError(f"internal error: {feats.shape[0]} clip features for {spec['num_clips']} clips")
     return feats.numpy().astype(np.float32)
+
+
+def render_clip_features(spec: dict, config: SyntheticGroundingConfig, encoder) -> np.ndarray:
+    """Clip features ``(num_clips, D)`` of a video rendered straight to ``encoder`` (no mp4): what the pipeline gets
+    from the video file, up to the codec (the demo gets the same answers from both, see
+    ``tests/test_video_grounding_pipeline.py``)."""
+    return _write_video(None, spec, replace(config, render_videos=False), encoder)
+
+
+DEMO_SETTINGS = ("min_clips", "max_clips", "min_event_clips", "max_event_fraction", "hard_distractor_prob",
+                 "unique_events", "query_type_weights", "resolution", "feature_dim")  # fmt: skip
+
+
+def sample_demo_video(
+    seed: int, num_queries: int, fps: float, clip_size: int, clip_stride: int,
+    generator_settings: dict | None = None, num_clips: int | None = None,
+) -> tuple[SyntheticGroundingConfig, dict, list[dict]]:  # fmt: skip
+    """A fresh video of the distribution a checkpoint was trained on and its queries, as the grounding demo draws
+    them. ``generator_settings``: the training set's generator config (a checkpoint's ``synthetic_info.json``);
+    the seed makes the video unseen. Returns ``(config, spec, queries)`` with queries
+    ``[{"sentence", "truth": (start_s, end_s), "type"}]``."""
+    settings = {k: v for k, v in (generator_settings or {}).items() if k in DEMO_SETTINGS}
+    settings.setdefault("min_clips", 192)
+    settings.setdefault("max_clips", 192)
+    if num_clips is not None:
+        settings["min_clips"] = settings["max_clips"] = num_clips
+    config = SyntheticGroundingConfig(num_videos=1, queries_per_video=num_queries, fps=fps, clip_size=int(clip_size),
+                                      clip_stride=int(clip_stride), seed=seed, **settings)  # fmt: skip
+    spec = sample_video_spec(config, 0)
+    queries = []
+    for query in make_queries(spec, num_queries, config.query_type_weights):
+        first, last = _event_frames(spec["events"][query["event"]], config)
+        queries.append({"sentence": query["sentence"], "truth": (first / config.fps, last / config.fps),
+                        "type": query["query_type"]})  # fmt: skip
+    return config, spec, queries
 
 
 CALIBRATION_INDEX = 10**9  # calibration videos are drawn like video ``CALIBRATION_INDEX + i`` and belong to no split
