@@ -165,6 +165,34 @@ def test_deterministic_given_seed_and_cli(tiny_set, tmp_path):
     assert other["events"] != same["events"]
 
 
+def test_reusing_a_frame_encoder_for_a_held_out_set(tiny_set, tmp_path):
+    """The fitted standardisation depends on the seed; --frame-encoder reuses a trained model's encoder instead."""
+    out, _ = tiny_set
+    source = SimpleFrameEncoder.from_pretrained(out / "frame_encoder")
+    small = {k: v for k, v in TINY.items() if k != "num_videos"}
+    fitted = generate_synthetic_grounding_set(tmp_path / "fitted", seed=4, num_videos=1, render_videos=False, **small)
+    main(["--output", str(tmp_path / "reused"), "--num-videos", "1", "--min-clips", "40", "--max-clips", "48",
+          "--queries-per-video", "3", "--seed", "4", "--no-videos", "--frame-encoder", str(out / "frame_encoder")])
+    reused = json.loads((tmp_path / "reused" / "info.json").read_text())
+    assert reused["frame_encoder_from"] == str(out / "frame_encoder") and fitted["frame_encoder_from"] is None
+    encoder = SimpleFrameEncoder.from_pretrained(tmp_path / "reused" / "frame_encoder")
+    assert np.array_equal(encoder.feature_mean, source.feature_mean)
+    assert np.array_equal(encoder.feature_std, source.feature_std)
+    own = SimpleFrameEncoder.from_pretrained(tmp_path / "fitted" / "frame_encoder")
+    assert not np.allclose(own.feature_std, source.feature_std, rtol=0.05)  # seed 4's own fit is another one
+    # the same video (seed 4, index 0) in both sets: features of the reused encoder, not of the fitted one
+    config = SyntheticGroundingConfig(seed=4, num_videos=1, **small)
+    spec = sample_video_spec(config, 0)
+    frames = render_frames(spec, config, 0, 2 * spec["num_clips"])
+    expected = clip_features_from_frame_features(torch.as_tensor(source.encode_frames(frames)), 2, 2).numpy()
+    got = np.load(tmp_path / "reused" / "video_features" / "synth_00000.npy")
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert not np.allclose(np.load(tmp_path / "fitted" / "video_features" / "synth_00000.npy"), got, atol=1e-3)
+    with pytest.raises(ValueError, match=r"has \(feature_dim, clip_size, clip_stride, fps\)"):
+        generate_synthetic_grounding_set(tmp_path / "bad", seed=4, num_videos=1, render_videos=False, clip_size=4,
+                                         frame_encoder=out / "frame_encoder", **small)  # fmt: skip
+
+
 def test_full_size_specs_are_long_and_valid():
     config = SyntheticGroundingConfig()
     lengths = []

