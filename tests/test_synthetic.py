@@ -175,6 +175,9 @@ def test_reusing_a_frame_encoder_for_a_held_out_set(tiny_set, tmp_path):
           "--queries-per-video", "3", "--seed", "4", "--no-videos", "--frame-encoder", str(out / "frame_encoder")])
     reused = json.loads((tmp_path / "reused" / "info.json").read_text())
     assert reused["frame_encoder_from"] == str(out / "frame_encoder") and fitted["frame_encoder_from"] is None
+    from_root = generate_synthetic_grounding_set(tmp_path / "root", seed=4, num_videos=1, render_videos=False,
+                                                 frame_encoder=out, **small)  # the set's folder: its frame_encoder/
+    assert from_root["frame_encoder_from"] == str(out / "frame_encoder")
     encoder = SimpleFrameEncoder.from_pretrained(tmp_path / "reused" / "frame_encoder")
     assert np.array_equal(encoder.feature_mean, source.feature_mean)
     assert np.array_equal(encoder.feature_std, source.feature_std)

