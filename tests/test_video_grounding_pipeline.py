@@ -385,20 +385,20 @@ def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
 
 def _load_example(name):
     import importlib.util
-    import sys
 
-    sys.path.insert(0, os.path.join(REPO, "examples"))  # demo_success_rate imports ground_video
     spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "examples", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_shipped_checkpoint_gives_the_same_answers_on_the_demo_mp4_and_on_rendered_features(tmp_path, capsys):
+def test_shipped_checkpoint_gives_the_same_answers_on_the_demo_mp4_and_on_rendered_features(tmp_path, capsys,
+                                                                                             monkeypatch):
     """The demo decodes an H.264 file; examples/demo_success_rate.py renders the same video straight to clip features
     (10x faster). With the shipped checkpoint both give the same top-1 segments, up to the codec's small shifts."""
     from hieramamba_hf.synthetic import render_clip_features, sample_demo_video
 
+    monkeypatch.syspath_prepend(os.path.join(REPO, "examples"))  # demo_success_rate imports ground_video
     demo, rate = _load_example("ground_video"), _load_example("demo_success_rate")
     grounder = pipeline("video-grounding", model=demo.DEFAULT_MODEL)
     config = grounder.model.config
