@@ -360,13 +360,18 @@ def test_checkpoint_without_encoders(tmp_path, workdir):
 # ----------------------------------------------------------------------------------------------------------------
 # demo script
 # ----------------------------------------------------------------------------------------------------------------
-def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
-    """examples/ground_video.py main(), in-process (a subprocess would spend most of the time importing torch)."""
+def _load_example(name):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("ground_video", os.path.join(REPO, "examples", "ground_video.py"))
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "examples", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
+    """examples/ground_video.py main(), in-process (a subprocess would spend most of the time importing torch)."""
+    demo = _load_example("ground_video")
     png = tmp_path / "timeline.png"
     demo.main(["--model", workdir["ckpt"], "--output", str(png), "--seed", "3", "--clips", "120"])
     out = capsys.readouterr().out
@@ -381,15 +386,6 @@ def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
     with pytest.raises(SystemExit):
         demo.main(["--query", "a red square"])  # a query without a video
     assert demo.temporal_iou((0, 10), (5, 15)) == pytest.approx(1 / 3)
-
-
-def _load_example(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "examples", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_shipped_checkpoint_gives_the_same_answers_on_the_demo_mp4_and_on_rendered_features(tmp_path, capsys,
