@@ -289,9 +289,8 @@ def test_push_to_hub_uploads_model_processor_shims_and_card(saved, stand_in_hub,
     assert any(path == "/org/processor-only/resolve/main/README.md" for _, path in stand_in_hub.calls)
 
 
-def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tmp_path):
+def _trained_model_and_synthetic_set(tmp_path):
     from hieramamba_hf.frame_encoder import SimpleFrameEncoder
-    from hieramamba_hf.hub_hieramamba import package_synthetic_checkpoint
 
     from test_video_grounding_pipeline import tiny_config
 
@@ -304,6 +303,13 @@ def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tm
     torch.manual_seed(0)
     trained = tmp_path / "trained"
     HieraMambaForVideoGrounding(tiny_config(video_dim=128, text_dim=384)).save_pretrained(trained)
+    return trained, synthetic_set
+
+
+def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tmp_path):
+    from hieramamba_hf.hub_hieramamba import package_synthetic_checkpoint
+
+    trained, synthetic_set = _trained_model_and_synthetic_set(tmp_path)
     out = package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "shipped"),
                                        metrics={"R@1,IoU=0.5": 55.0})  # fmt: skip
     files = set(os.listdir(out))
@@ -318,3 +324,19 @@ def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tm
     assert card.data.eval_results[0].metric_value == 55.0
     with pytest.raises(ValueError, match="MB >"):
         package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "big"), max_mb=0.01)
+
+
+def test_package_synthetic_checkpoint_cli_takes_the_training_summary_as_metrics(tmp_path):
+    """`--metrics` accepts train_hieramamba.py's summary.json (metrics under "metrics") as well as a flat dict."""
+    from hieramamba_hf.hub_hieramamba import main
+
+    trained, synthetic_set = _trained_model_and_synthetic_set(tmp_path)
+    summary = {"optimizer_steps": 10, "final_model": str(trained),
+               "metrics": {"R@1,IoU=0.5": 71.5, "R@5,IoU=0.5": 98.0}}
+    for name, content in [("summary.json", summary), ("flat.json", summary["metrics"])]:
+        (tmp_path / name).write_text(json.dumps(content))
+        out = tmp_path / f"shipped-{name}"
+        main(["--model", str(trained), "--synthetic-set", str(synthetic_set), "--output", str(out),
+              "--metrics", str(tmp_path / name)])  # fmt: skip
+        results = {r.metric_name: r.metric_value for r in ModelCard.load(out / "README.md").data.eval_results}
+        assert results == {"R@1,IoU=0.5": 71.5, "R@5,IoU=0.5": 98.0}

@@ -211,7 +211,8 @@ def package_synthetic_checkpoint(model_dir: str, synthetic_set: str, output_dir:
                     dataset_name="hieramamba_hf.synthetic (test split)",
                     description="A small HieraMamba trained by the `ssm-video-models` project on its synthetic "
                                 "long-video grounding set (coloured shapes, context queries), for the grounding "
-                                "demo.")  # fmt: skip
+                                "demo. Its training recipe is in the project README (\"The demo checkpoint\")."
+                    )  # fmt: skip
     with open(os.path.join(synthetic_set, "info.json")) as f:
         info = json.load(f)
     with open(os.path.join(output_dir, "synthetic_info.json"), "w") as f:
@@ -230,9 +231,14 @@ def main(argv=None):
     parser.add_argument("--model", required=True, help="save_pretrained folder of the trained model")
     parser.add_argument("--synthetic-set", required=True, help="the synthetic set it was trained on")
     parser.add_argument("--output", default="checkpoints/hieramamba-synthetic")
-    parser.add_argument("--metrics", help="JSON file of {metric name: percent} for the model card")
+    parser.add_argument("--metrics", help="JSON file of {metric name: percent} for the model card, or the training "
+                                              "run's summary.json (its final evaluation)")  # fmt: skip
     args = parser.parse_args(argv)
-    metrics = json.load(open(args.metrics)) if args.metrics else None
+    metrics = None
+    if args.metrics:
+        with open(args.metrics) as f:
+            metrics = json.load(f)
+        metrics = metrics.get("metrics", metrics)  # train_hieramamba.py's summary.json keeps them under "metrics"
     print(package_synthetic_checkpoint(args.model, args.synthetic_set, args.output, metrics))
 
 
