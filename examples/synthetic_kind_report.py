@@ -19,7 +19,10 @@
     python examples/synthetic_kind_report.py SET preds.json
 
 Prints, per query type, how often the top-1 segment lands on the queried event, on an event of the queried kind,
-and how often a random event of the video has that kind (see `hieramamba_hf.synthetic.query_kind_report`).
+and how often a random event of the video has that kind; how often that event has the queried colour, shape and
+motion; and, on the queries whose colour also shows on events of another kind, how often the top-1 event has the
+queried kind against the chance of a model that reads only the colour word
+(see `hieramamba_hf.synthetic.query_kind_report`).
 """
 
 import argparse
@@ -37,11 +40,15 @@ def main(argv=None):
     with open(args.predictions) as f:
         predictions = json.load(f)["predictions"]
     report = query_kind_report(args.set_dir, predictions, args.split)
-    print(f"{'query type':<10} {'queries':>7} {'event acc':>9} {'kind acc':>8} {'kind chance':>11}")
+    print(f"{'':<10} {'':>7} {'':>9} {'':>8} {'':>11} {'top-1 event has the':^23} {'queried colour also on another kind':^37}")
+    print(f"{'query type':<10} {'queries':>7} {'event acc':>9} {'kind acc':>8} {'kind chance':>11} "
+          f"{'colour':>7} {'shape':>7} {'motion':>7} {'queries':>9} {'kind acc':>12} {'chance':>14}")
     for key in sorted(report, key=lambda k: (k == "all", k)):
         row = report[key]
         print(f"{key:<10} {row['queries']:>7} {row['event_accuracy']:>8.1f}% {row['kind_accuracy']:>7.1f}% "
-              f"{row['kind_chance']:>10.1f}%")
+              f"{row['kind_chance']:>10.1f}% {row['colour_accuracy']:>6.1f}% {row['shape_accuracy']:>6.1f}% "
+              f"{row['motion_accuracy']:>6.1f}% {row['colour_distractor_queries']:>9} "
+              f"{row['colour_distractor_kind_accuracy']:>11.1f}% {row['colour_distractor_kind_chance']:>13.1f}%")
 
 
 if __name__ == "__main__":

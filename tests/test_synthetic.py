@@ -306,7 +306,7 @@ def test_query_kind_report_scores_top1_segments(tiny_set):
     out, _ = tiny_set
     config = SyntheticGroundingConfig(seed=3, **TINY)
     videos = json.loads((out / "annotations" / "synthetic_grounding.json").read_text())["train"]
-    right, wrong, num_wrong = [], [], 0
+    right, wrong, num_wrong, same_colour, distracted, chance = [], [], 0, 0, 0, 0.0
     for video_id, video in videos.items():
         spec = sample_video_spec(config, int(video_id.rsplit("_", 1)[1]))
         events = spec["events"]
@@ -316,6 +316,12 @@ def test_query_kind_report_scores_top1_segments(tiny_set):
             other = next((e for e in events if _kind(e) != kind), None)  # an event of another kind, if any
             segment = q["segment"] if other is None else [f / config.fps for f in _event_frames(other, config)]
             num_wrong += other is not None
+            same_colour += other is None or other["colour"] == events[target_of[q["sentence"]]]["colour"]
+            colour = events[target_of[q["sentence"]]]["colour"]
+            kinds_of_colour = [_kind(e) for e in events if e["colour"] == colour]
+            if any(k != kind for k in kinds_of_colour):  # the queried colour also shows on another kind
+                distracted += 1
+                chance += kinds_of_colour.count(kind) / len(kinds_of_colour)
             right.append({"sentence_id": q["sentence_id"], "predictions": [{"segment": q["segment"], "score": 1.0}]})
             wrong.append({"sentence_id": q["sentence_id"], "predictions": [{"segment": segment, "score": 1.0}]})
     report = query_kind_report(out, right, split="train")
@@ -323,9 +329,16 @@ def test_query_kind_report_scores_top1_segments(tiny_set):
     assert report["all"]["event_accuracy"] == report["all"]["kind_accuracy"] == 100.0
     assert 0 < report["all"]["kind_chance"] <= 100.0
     assert sum(row["queries"] for key, row in report.items() if key != "all") == len(right)
+    for attribute in ("colour", "shape", "motion"):
+        assert report["all"][f"{attribute}_accuracy"] == 100.0
+    assert report["all"]["colour_distractor_queries"] == distracted > 0
+    assert report["all"]["colour_distractor_kind_accuracy"] == 100.0
+    assert report["all"]["colour_distractor_kind_chance"] == pytest.approx(100.0 * chance / distracted)
     report = query_kind_report(out, wrong, split="train")  # top-1 on an event of another kind: both wrong
     assert num_wrong > 0
     expected = 100.0 * (len(right) - num_wrong) / len(right)
     assert report["all"]["kind_accuracy"] == report["all"]["event_accuracy"] == expected
+    assert report["all"]["colour_accuracy"] == pytest.approx(100.0 * same_colour / len(right))
+    assert report["all"]["colour_distractor_kind_accuracy"] < 100.0
     with pytest.raises(ValueError, match="no prediction"):
         query_kind_report(out, right[1:], split="train")

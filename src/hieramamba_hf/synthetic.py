@@ -80,6 +80,7 @@ Splits: the first ``round(train_fraction * N)`` videos are ``train``, then ``val
 """
 
 import argparse
+import collections
 import functools
 import json
 import os
@@ -676,8 +677,15 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
     """Does a model follow the query's words? For each query of ``split``, the top-1 predicted segment is mapped to
     the event it overlaps most (in seconds); ``predictions`` are the records of ``python -m hieramamba_hf.evaluate
     --output`` (``{"sentence_id", "predictions": [{"segment": (s, e), ...}, ...]}``). Returns, per query type and for
-    ``"all"``: ``queries``, ``event_accuracy`` (that event is the queried one), ``kind_accuracy`` (it has the queried
-    colour, shape and motion) and ``kind_chance`` (the share of the video's events with that kind), in percent."""
+    ``"all"``, in percent:
+
+    - ``queries``, ``event_accuracy`` (that event is the queried one), ``kind_accuracy`` (it has the queried colour,
+      shape and motion) and ``kind_chance`` (the share of the video's events with that kind);
+    - ``colour_accuracy`` / ``shape_accuracy`` / ``motion_accuracy``: it has the queried colour / shape / motion;
+    - ``colour_distractor_queries``: the queries whose video shows the queried colour on events of another kind, and
+      on them ``colour_distractor_kind_accuracy`` (the top-1 event has the queried kind) and
+      ``colour_distractor_kind_chance`` (the share of the queried colour's events that have the queried kind): a model
+      that reads the colour word but not the shape and motion words scores that chance."""
     set_dir = os.fspath(set_dir)
     with open(os.path.join(set_dir, "info.json")) as f:
         saved = json.load(f)["config"]
@@ -700,16 +708,27 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
             hit = max(range(len(events)), key=lambda i: min(end, spans[i][1]) - max(start, spans[i][0]))
             target = target_of[query["sentence"]]
             same_kind = [_kind(e) == _kind(events[target]) for e in events]
+            same_colour = [e["colour"] == events[target]["colour"] for e in events]
+            distracted = sum(same_colour) > sum(same_kind)  # the queried colour also shows on another kind
             for key in (query["query_type"], "all"):
-                row = totals.setdefault(key, [0, 0, 0, 0.0])
-                row[0] += 1
-                row[1] += hit == target
-                row[2] += same_kind[hit]
-                row[3] += sum(same_kind) / len(events)
-    return {
-        key: {"queries": n, "event_accuracy": 100 * a / n, "kind_accuracy": 100 * b / n, "kind_chance": 100 * c / n}
-        for key, (n, a, b, c) in totals.items()
-    }
+                row = totals.setdefault(key, collections.Counter())
+                row["queries"] += 1
+                row["event_accuracy"] += hit == target
+                row["kind_accuracy"] += same_kind[hit]
+                row["kind_chance"] += sum(same_kind) / len(events)
+                for attribute in ("colour", "shape", "motion"):
+                    row[f"{attribute}_accuracy"] += events[hit][attribute] == events[target][attribute]
+                row["colour_distractor_queries"] += distracted
+                row["colour_distractor_kind_accuracy"] += distracted and same_kind[hit]
+                row["colour_distractor_kind_chance"] += distracted and sum(same_kind) / sum(same_colour)
+    report = {}
+    for key, row in totals.items():
+        n, n_distracted = row.pop("queries"), row.pop("colour_distractor_queries")
+        report[key] = {"queries": n, "colour_distractor_queries": n_distracted}
+        for name, value in row.items():  # percentages: of the distracted queries for the colour_distractor_kind_*
+            denominator = n_distracted if name.startswith("colour_distractor_kind") else n
+            report[key][name] = 100 * value / denominator if denominator else float("nan")
+    return report
 
 
 def _parse_weights(text: str) -> dict:
