@@ -1,6 +1,13 @@
-"""Kernel path (mamba_ssm on CUDA) against the PyTorch path. Skipped without CUDA + mamba_ssm."""
+"""Kernel path (mamba_ssm on CUDA) against the PyTorch path. Skipped without CUDA + mamba_ssm.
+
+mamba_ssm's Triton kernels take their fp32 dot products in TF32 (Triton's default): on an H200 the scan's output
+differs from the PyTorch path by 1.5e-3 in relative norm (max 0.23 on outputs of rms 4), and by 1e-6 with IEEE fp32
+dot products (``TRITON_F32_DEFAULT=ieee``). The scan is compared in relative norm, and once more in a subprocess
+with IEEE dot products at a tight tolerance."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -25,8 +32,13 @@ def test_kernels_are_used():
     assert kernels_available()
 
 
+def assert_relative_close(actual, expected, rel):
+    error = ((actual.double() - expected.double()).norm() / expected.double().norm()).item()
+    assert error < rel, f"relative error {error:.2e} >= {rel:.0e}"
+
+
 @pytest.mark.parametrize("l", [100, 256, 1000])
-def test_scan_kernel_equals_torch_path(l):
+def test_scan_kernel_equals_torch_path(l, rel=float(os.environ.get("SCAN_TEST_REL", "5e-3"))):
     torch.manual_seed(0)
     dev = "cuda"
     x = torch.randn(2, l, 4, 16, device=dev)
@@ -36,8 +48,18 @@ def test_scan_kernel_equals_torch_path(l):
     kw = dict(D=torch.randn(4, device=dev), z=torch.randn_like(x), dt_bias=torch.randn(4, device=dev),
               dt_softplus=True, return_final_states=True)
     (yk, sk), (yt, st) = both_paths(lambda: ssd_chunk_scan(x, dt, A, B, C, 256, **kw))
-    torch.testing.assert_close(yk, yt, rtol=1e-3, atol=1e-3)
-    torch.testing.assert_close(sk, st, rtol=1e-3, atol=1e-3)
+    assert_relative_close(yk, yt, rel)  # TF32: 1.5e-3 measured
+    assert_relative_close(sk, st, rel)
+
+
+def test_scan_kernel_equals_torch_path_with_ieee_dot_products(tmp_path):
+    """The same comparison with IEEE fp32 dot products in the kernels (own process: Triton reads the setting when it
+    compiles): 1e-6 relative measured, so any difference of semantics would show."""
+    env = dict(os.environ, TRITON_F32_DEFAULT="ieee", TRITON_CACHE_DIR=str(tmp_path), SCAN_TEST_REL="2e-5")
+    test = f"{os.path.abspath(__file__)}::test_scan_kernel_equals_torch_path"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test], env=env,
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
 
 
 def test_mixers_kernel_equals_torch_path():
