@@ -95,6 +95,38 @@ def test_frame_encoder_standardisation(tmp_path):
         SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 96, feature_std=[0.0] * 96)
 
 
+def test_frame_encoder_edge_orientations():
+    """Step 4 (orientation_bins > 0): the Sobel magnitude of each pixel split over the orientations, pooled on a
+    2 x 2 grid, after the 96 entries of steps 1-3 (unchanged)."""
+    res = 32
+    yy, xx = np.mgrid[0:res, 0:res] + 0.5
+    square = np.zeros((1, res, res, 3), np.uint8)
+    square[0, 4:12, 4:12] = 255  # in the top-left quarter: its edges run at 0 and 90 degrees only
+    disc = np.zeros((1, res, res, 3), np.uint8)
+    disc[0][(xx - 24) ** 2 + (yy - 24) ** 2 < 5.5**2] = 255  # in the bottom-right quarter
+    encoder = SimpleFrameEncoder(feature_dim=0, gradient_gain=1.0, orientation_bins=4)
+    assert encoder.raw_dim == 96 + 16
+    blocks = [(encoder.encode_descriptor(frame)[0, 96:] + 0.5).view(4, 2, 2) for frame in (square, disc)]
+    # (orientation bin, grid row, grid column): bins at 0, 45, 90, 135 degrees
+    for block, (row, col) in zip(blocks, ((0, 0), (1, 1))):
+        others = torch.ones(2, 2, dtype=torch.bool)
+        others[row, col] = False
+        assert torch.all(block[:, others] == 0)  # only the object's quarter has edges
+    square_bins, disc_bins = blocks[0][:, 0, 0], blocks[1][:, 1, 1]
+    # a straight vertical (horizontal) edge of height 1 gives magnitude 1 on the 2 pixels beside it, all in bin 0 (2)
+    sides = 2 * 6 * 1.0  # per side: 2 pixel columns x 6 rows away from the corners
+    assert square_bins[0] >= sides * 2 / (res / 2) ** 2 and square_bins[0] == pytest.approx(square_bins[2])
+    assert square_bins[1] + square_bins[3] < 0.25 * (square_bins[0] + square_bins[2])  # corners only
+    assert disc_bins[1] + disc_bins[3] > 0.6 * (disc_bins[0] + disc_bins[2])  # a disc's edges run every way
+    # the default (orientation_bins=0): the descriptor of steps 1-3 alone, the same first 96 entries
+    plain = SimpleFrameEncoder(feature_dim=0, gradient_gain=1.0)
+    assert plain.raw_dim == 96
+    torch.testing.assert_close(plain.encode_descriptor(disc), encoder.encode_descriptor(disc)[:, :96])
+    assert SimpleFrameEncoder(feature_dim=0, orientation_bins=8, orientation_grid=3).raw_dim == 96 + 8 * 9
+    with pytest.raises(ValueError, match="orientation_bins"):
+        SimpleFrameEncoder(orientation_bins=-1)
+
+
 def test_decoded_mp4_features_match_saved_features(tiny_set):
     out, info = tiny_set
     encoder = SimpleFrameEncoder.from_pretrained(out / "frame_encoder")
@@ -160,6 +192,14 @@ def test_deterministic_given_seed_and_cli(tiny_set, tmp_path):
     assert anno_a["train"]["synth_00000"] == anno_ref["train"]["synth_00000"]  # same seed, same video 0
     for name in ("video_features/synth_00000.npy", "text_features/synth_00000_q00.npy"):
         assert np.array_equal(np.load(tmp_path / "a" / name), np.load(out / name))
+    # --orientation-bins: the set's frame encoder gets the edge-orientation block, fitted like the rest
+    main(["--output", str(tmp_path / "o"), "--num-videos", "1", "--min-clips", "40", "--max-clips", "48",
+          "--queries-per-video", "3", "--seed", "3", "--no-videos", "--orientation-bins", "4"])  # fmt: skip
+    encoder = SimpleFrameEncoder.from_pretrained(tmp_path / "o" / "frame_encoder")
+    assert encoder.orientation_bins == 4 and len(encoder.feature_mean) == 96 + 16
+    assert SimpleFrameEncoder.from_pretrained(tmp_path / "a" / "frame_encoder").orientation_bins == 0
+    assert not np.allclose(np.load(tmp_path / "o" / "video_features/synth_00000.npy"),
+                           np.load(tmp_path / "a" / "video_features/synth_00000.npy"))  # fmt: skip
     other = sample_video_spec(SyntheticGroundingConfig(seed=4, min_clips=40, max_clips=48), 0)
     same = sample_video_spec(SyntheticGroundingConfig(seed=3, min_clips=40, max_clips=48), 0)
     assert other["events"] != same["events"]

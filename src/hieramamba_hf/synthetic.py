@@ -178,6 +178,7 @@ class SyntheticGroundingConfig:
     downsample_rate: int = 1
     resolution: int = 32
     feature_dim: int = 128
+    orientation_bins: int = 0
     render_videos: bool = True
     video_crf: int = 18
     train_fraction: float = 0.8
@@ -618,7 +619,7 @@ def generate_synthetic_grounding_set(
     else:
         encoder = SimpleFrameEncoder(
             feature_dim=config.feature_dim, clip_size=config.clip_size, clip_stride=config.clip_stride,
-            frame_rate=config.fps,
+            frame_rate=config.fps, orientation_bins=config.orientation_bins,
         )  # fmt: skip
         if config.calibration_videos > 0:
             encoder.fit_normalization(_calibration_frames(config))  # standardised features
@@ -760,6 +761,8 @@ def main(argv=None):
     parser.add_argument("--clip-stride", type=int, default=defaults.clip_stride)
     parser.add_argument("--resolution", type=int, default=defaults.resolution)
     parser.add_argument("--feature-dim", type=int, default=defaults.feature_dim)
+    parser.add_argument("--orientation-bins", type=int, default=defaults.orientation_bins,
+                        help="edge orientations of the frame encoder's optional orientation block (0: none)")
     parser.add_argument("--no-videos", action="store_true", help="write features only (no mp4 files)")
     parser.add_argument("--train-fraction", type=float, default=defaults.train_fraction)
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
@@ -776,7 +779,7 @@ def main(argv=None):
         hard_distractor_prob=args.hard_distractor_prob, unique_events=args.unique_events,
         query_type_weights=args.query_type_weights, queries_per_video=args.queries_per_video, fps=args.fps,
         clip_size=args.clip_size, clip_stride=args.clip_stride, resolution=args.resolution,
-        feature_dim=args.feature_dim,
+        feature_dim=args.feature_dim, orientation_bins=args.orientation_bins,
         render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
         seed=args.seed, text_encoder_path=args.text_encoder_path, num_workers=args.workers,
         frame_encoder=args.frame_encoder,
