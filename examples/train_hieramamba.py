@@ -103,6 +103,25 @@ def build_datasets(data: dict, model_config: HieraMambaConfig):
     return train, evaluation, settings
 
 
+def early_fusion_from_late_fusion(model_config: HieraMambaConfig, folder: str) -> HieraMambaForVideoGrounding:
+    """An early-fusion model warm-started from a late-fusion checkpoint of the same sizes. The two have the same
+    modules but for the video input: late fusion projects the video features straight into the backbone
+    (``backbone.input_proj``: features -> hidden), early fusion projects them first (``video_proj``), fuses the
+    query, then projects again (``backbone.input_proj``: hidden -> hidden). The late model's input projection becomes
+    ``video_proj`` and the backbone's input projection starts as the identity; every other weight is copied."""
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    state = load_file(os.path.join(folder, "model.safetensors"))
+    prefix = "model.backbone.input_proj."
+    for name in ("weight", "bias"):
+        state[f"model.video_proj.{name}"] = state.pop(prefix + name)
+    state[prefix + "weight"] = torch.eye(model_config.hidden_size)
+    state[prefix + "bias"] = torch.zeros(model_config.hidden_size)
+    model = HieraMambaForVideoGrounding(model_config)
+    model.load_state_dict(state, strict=True)  # same sizes, nothing missing or left over
+    return model
+
+
 class StopAfterMinutes(TrainerCallback):
     """Stop training after a time budget, measured on the wall clock or as this process's CPU time (all threads;
     on a machine shared with other jobs the CPU time is what the run would take alone). The learning rate is
@@ -127,7 +146,9 @@ def main(argv=None):
     parser.add_argument("--resume-from-checkpoint", default=None)
     parser.add_argument("--init-from", default=None,
                         help="start from these weights (a save_pretrained folder of the same architecture), e.g. an "
-                             "earlier stage of a curriculum; optimizer, schedule and EMA start afresh")
+                             "earlier stage of a curriculum; optimizer, schedule and EMA start afresh. A late-fusion "
+                             "folder can start an early-fusion model (its video projection moves in front of the "
+                             "fusion)")
     parser.add_argument("--num-threads", type=int, default=None, help="torch.set_num_threads (CPU runs)")
     parser.add_argument("--max-train-minutes", type=float, default=None, help="stop training after this long")
     parser.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
@@ -141,7 +162,12 @@ def main(argv=None):
     train_dataset, eval_dataset, settings = build_datasets(config["data"], model_config)
     training_args = HieraMambaTrainingArguments(**config["training"])
     torch.manual_seed(training_args.seed)
-    if args.init_from:
+    late_to_early = bool(args.init_from) and model_config.early_fusion
+    late_to_early = late_to_early and not HieraMambaConfig.from_pretrained(args.init_from).early_fusion
+    if late_to_early:
+        model = early_fusion_from_late_fusion(model_config, args.init_from)
+        print(f"early fusion warm-started from the late-fusion model {args.init_from}")
+    elif args.init_from:
         model = HieraMambaForVideoGrounding.from_pretrained(args.init_from, config=model_config, dtype=torch.float32)
     else:
         model = HieraMambaForVideoGrounding(model_config)

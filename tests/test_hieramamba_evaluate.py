@@ -159,6 +159,35 @@ def test_init_from_starts_a_stage_from_earlier_weights(tmp_path):
     assert not torch.equal(fresh.cls_head.output.weight, first.cls_head.output.weight)
 
 
+def test_init_from_a_late_fusion_model_starts_an_early_fusion_stage(tmp_path, capsys):
+    """--init-from a late-fusion folder into an early-fusion config: the late model's video input projection becomes
+    video_proj, the backbone's input projection starts as the identity, every other weight is copied."""
+    torch.manual_seed(0)
+    paths = write_layout(tmp_path, "ego4d")
+    config = write_config(tmp_path, "ego4d", paths)
+    example = load_example()
+    example.main([config, "--set", "model.early_fusion=false"])
+    late = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "run" / "final"), dtype=torch.float32)
+    assert not late.config.early_fusion and late.model.video_proj is None
+    stage = ["--set", f"training.output_dir={tmp_path / 'early'}", "--set", "training.learning_rate=0.0",
+             "--set", 'training.save_strategy="no"', "--set", "model.early_fusion=true"]  # fmt: skip
+    example.main([config, *stage, "--init-from", str(tmp_path / "run" / "final")])
+    assert "early fusion warm-started from the late-fusion model" in capsys.readouterr().out
+    early = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "early" / "final"), dtype=torch.float32)
+    assert early.config.early_fusion
+    torch.testing.assert_close(early.model.video_proj.weight, late.model.backbone.input_proj.weight)
+    torch.testing.assert_close(early.model.video_proj.bias, late.model.backbone.input_proj.bias)
+    dim = early.config.hidden_size
+    torch.testing.assert_close(early.model.backbone.input_proj.weight, torch.eye(dim))
+    torch.testing.assert_close(early.model.backbone.input_proj.bias, torch.zeros(dim))
+    late_weights = dict(late.named_parameters())
+    moved = ("model.video_proj.", "model.backbone.input_proj.")
+    names = [name for name, _ in early.named_parameters() if not name.startswith(moved)]
+    assert len(names) == len(late_weights) - 2
+    for name in names:
+        torch.testing.assert_close(dict(early.named_parameters())[name], late_weights[name], msg=name)
+
+
 def test_metrics_table_layouts():
     metrics = {"R@1,IoU=0.3": 18.81, "R@1,IoU=0.5": 13.04, "R@5,IoU=0.3": 40.82, "R@5,IoU=0.5": 29.96,
                "average": 25.6575}  # fmt: skip
