@@ -26,7 +26,7 @@ rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is th
 3. **colour histogram**: a soft histogram over the fixed ``PALETTE`` (16 colours): each pixel of the frame
    average-pooled by ``histogram_pool`` (2) is assigned to the palette with weights
    ``softmax_k(-|x - p_k|^2 / (2 * palette_bandwidth^2))``, averaged over the frame (16 numbers, sums to 1);
-4. **edge orientations** (optional, ``orientation_bins > 0``; off by default and in the shipped checkpoint): the
+4. **edge orientations** (optional, ``orientation_bins > 0``; off by default, 4 in the shipped checkpoint): the
    Sobel gradient of ``Y`` (kernels divided by 4, so a step edge of height ``h`` gives ``h``), its magnitude split
    over ``orientation_bins`` orientations in ``[0, pi)`` by linear interpolation between the two nearest bin centres
    ``k * pi / orientation_bins``, average-pooled to an ``orientation_grid`` (2) grid and multiplied by
@@ -34,7 +34,7 @@ rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is th
    block tells which way they run, in a form a linear read-out can use: a square's edges run at 0 and 90 degrees, a
    disc's at every angle. A linear probe of the shape of the clips of 300 synthetic videos
    (:mod:`hieramamba_hf.synthetic`) reads it at 91% from steps 1-3 and at 100% with ``orientation_bins=4``; the
-   small grounding models trained on such features so far did not make use of it (README, Status);
+   small grounding models trained on such features still bind mostly the colour word (README, Status);
 5. the concatenation ``r`` (``5 * grid_size**2 + 16 + orientation_bins * orientation_grid**2`` numbers, 96 by
    default) is centred by 0.5 and, optionally, standardised per entry, ``(r - feature_mean) / feature_std``, like an
    image processor's ``image_mean`` / ``image_std``. Without it the features are badly conditioned: the frames are
