@@ -22,7 +22,9 @@ Prints, per query type, how often the top-1 segment lands on the queried event, 
 and how often a random event of the video has that kind; how often that event has the queried colour, shape and
 motion; and, on the queries whose colour also shows on events of another kind, how often the top-1 event has the
 queried kind against the chance of a model that reads only the colour word
-(see `hieramamba_hf.synthetic.query_kind_report`).
+(see `hieramamba_hf.synthetic.query_kind_report`). A second table splits that test by attribute: the queried kind
+against a same-colour kind that differs in the shape only, in the motion only, or in both (queries whose top-1 event
+is of one of the two kinds; the chance is the queried kind's share of their events).
 """
 
 import argparse
@@ -49,6 +51,14 @@ def main(argv=None):
               f"{row['kind_chance']:>10.1f}% {row['colour_accuracy']:>6.1f}% {row['shape_accuracy']:>6.1f}% "
               f"{row['motion_accuracy']:>6.1f}% {row['colour_distractor_queries']:>9} "
               f"{row['colour_distractor_kind_accuracy']:>11.1f}% {row['colour_distractor_kind_chance']:>13.1f}%")
+    print()
+    print(f"{'':<10} {'top-1 on the queried kind or a same-colour kind differing in: queries, acc, chance':^81}")
+    print(f"{'query type':<10} " + "   ".join(f"{h:^25}" for h in ("shape only", "motion only", "shape and motion")))
+    for key in sorted(report, key=lambda k: (k == "all", k)):
+        row = report[key]
+        cells = [f"{row[f'{d}_distractor_queries']:>5} {row[f'{d}_distractor_kind_accuracy']:>8.1f}% "
+                 f"{row[f'{d}_distractor_kind_chance']:>8.1f}%" for d in ("shape", "motion", "shape_motion")]
+        print(f"{key:<10} " + "   ".join(cells))
 
 
 if __name__ == "__main__":

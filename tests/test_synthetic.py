@@ -382,3 +382,49 @@ def test_query_kind_report_scores_top1_segments(tiny_set):
     assert report["all"]["colour_distractor_kind_accuracy"] < 100.0
     with pytest.raises(ValueError, match="no prediction"):
         query_kind_report(out, right[1:], split="train")
+
+
+def test_query_kind_report_rival_kinds_one_attribute_at_a_time(tmp_path):
+    """The shape / motion / shape+motion two-way tests, on an annotation-only set where every distractor kind
+    differs from the first kind in one attribute: top-1 on the target, then moved to a shape-only rival."""
+    import dataclasses
+
+    config = SyntheticGroundingConfig(num_videos=40, min_clips=60, max_clips=80, hard_distractor_prob=1.0,
+                                      queries_per_video=4, seed=5)  # fmt: skip
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "info.json").write_text(json.dumps({"config": dataclasses.asdict(config)}))
+    videos, right, moved, expected = {}, [], [], {}
+    for index in range(config.num_videos):
+        spec = sample_video_spec(config, index)
+        events, video_id = spec["events"], f"synth_{index:05d}"
+        spans = [[f / config.fps for f in _event_frames(e, config)] for e in events]
+        annotations = []
+        for j, q in enumerate(make_queries(spec, config.queries_per_video)):
+            target = events[q["event"]]
+            sid = f"{video_id}_q{j:02d}"
+            annotations.append({"segment": spans[q["event"]], "sentence": q["sentence"], "sentence_id": sid,
+                                "query_type": q["query_type"]})  # fmt: skip
+            n_kind = sum(_kind(e) == _kind(target) for e in events)
+            rivals = {}
+            for name, differs in (("shape", (1, 0)), ("motion", (0, 1)), ("shape_motion", (1, 1))):
+                rivals[name] = [i for i, e in enumerate(events) if e["colour"] == target["colour"]
+                                and (e["shape"] != target["shape"], e["motion"] != target["motion"]) == differs]
+                if rivals[name]:  # top-1 on the target: every rival kind present counts, all right
+                    count, chance = expected.get(name, (0, 0.0))
+                    expected[name] = (count + 1, chance + n_kind / (n_kind + len(rivals[name])))
+            top1 = spans[rivals["shape"][0]] if rivals["shape"] else spans[q["event"]]
+            right.append({"sentence_id": sid, "predictions": [{"segment": spans[q["event"]], "score": 1.0}]})
+            moved.append({"sentence_id": sid, "predictions": [{"segment": top1, "score": 1.0}]})
+        videos[video_id] = {"fps": config.fps, "annotations": annotations}
+    (tmp_path / "annotations" / "synthetic_grounding.json").write_text(json.dumps({"train": videos}))
+    assert all(expected.get(name, (0,))[0] >= 3 for name in ("shape", "motion", "shape_motion"))
+
+    report = query_kind_report(tmp_path, right, split="train")["all"]
+    for name, (count, chance) in expected.items():
+        assert report[f"{name}_distractor_queries"] == count
+        assert report[f"{name}_distractor_kind_accuracy"] == 100.0
+        assert report[f"{name}_distractor_kind_chance"] == pytest.approx(100.0 * chance / count)
+    report = query_kind_report(tmp_path, moved, split="train")["all"]
+    assert report["shape_distractor_queries"] == expected["shape"][0]  # still a choice between the two kinds
+    assert report["shape_distractor_kind_accuracy"] == 0.0  # ... always lost to the rival
+    assert report["motion_distractor_queries"] < expected["motion"][0]  # a top-1 on a third kind is not counted

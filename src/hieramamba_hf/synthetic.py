@@ -674,6 +674,9 @@ def generate_synthetic_grounding_set(
 # ----------------------------------------------------------------------------------------------------------------
 # diagnosis of a model's predictions
 # ----------------------------------------------------------------------------------------------------------------
+_RIVAL_KINDS = {"shape": (True, False), "motion": (False, True), "shape_motion": (True, True)}  # (shape, motion) differ
+
+
 def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split: str = "test") -> dict:
     """Does a model follow the query's words? For each query of ``split``, the top-1 predicted segment is mapped to
     the event it overlaps most (in seconds); ``predictions`` are the records of ``python -m hieramamba_hf.evaluate
@@ -686,7 +689,13 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
     - ``colour_distractor_queries``: the queries whose video shows the queried colour on events of another kind, and
       on them ``colour_distractor_kind_accuracy`` (the top-1 event has the queried kind) and
       ``colour_distractor_kind_chance`` (the share of the queried colour's events that have the queried kind): a model
-      that reads the colour word but not the shape and motion words scores that chance."""
+      that reads the colour word but not the shape and motion words scores that chance;
+    - the same two-way test one attribute at a time: ``{d}_distractor_queries`` for ``d`` in ``"shape"``,
+      ``"motion"``, ``"shape_motion"`` counts the queries whose video has events of the queried colour that differ
+      from the queried kind in the shape only / in the motion only / in both, and whose top-1 event is of the queried
+      kind or of such a rival kind; on them ``{d}_distractor_kind_accuracy`` (the top-1 event has the queried kind)
+      and ``{d}_distractor_kind_chance`` (the queried kind's share of the two kinds' events). A model that binds the
+      shape word but not the motion word is above chance on ``shape`` and at chance on ``motion``."""
     set_dir = os.fspath(set_dir)
     with open(os.path.join(set_dir, "info.json")) as f:
         saved = json.load(f)["config"]
@@ -722,12 +731,23 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
                 row["colour_distractor_queries"] += distracted
                 row["colour_distractor_kind_accuracy"] += distracted and same_kind[hit]
                 row["colour_distractor_kind_chance"] += distracted and sum(same_kind) / sum(same_colour)
+                for name, differs in _RIVAL_KINDS.items():  # queried kind against a kind differing in `differs` only
+                    rival = [
+                        same_colour[i] and (e["shape"] != events[target]["shape"],
+                                            e["motion"] != events[target]["motion"]) == differs
+                        for i, e in enumerate(events)
+                    ]  # fmt: skip
+                    chosen = any(rival) and (same_kind[hit] or rival[hit])
+                    row[f"{name}_distractor_queries"] += chosen
+                    row[f"{name}_distractor_kind_accuracy"] += chosen and same_kind[hit]
+                    row[f"{name}_distractor_kind_chance"] += chosen and sum(same_kind) / (sum(same_kind) + sum(rival))
     report = {}
     for key, row in totals.items():
-        n, n_distracted = row.pop("queries"), row.pop("colour_distractor_queries")
-        report[key] = {"queries": n, "colour_distractor_queries": n_distracted}
-        for name, value in row.items():  # percentages: of the distracted queries for the colour_distractor_kind_*
-            denominator = n_distracted if name.startswith("colour_distractor_kind") else n
+        counts = {name: row.pop(name) for name in list(row) if name == "queries" or name.endswith("_distractor_queries")}
+        report[key] = dict(counts)
+        for name, value in row.items():  # percentages: of the queries counted by `{d}_distractor_queries` for those
+            prefix = name.partition("_distractor_kind")[0]
+            denominator = counts[f"{prefix}_distractor_queries"] if "_distractor_kind" in name else counts["queries"]
             report[key][name] = 100 * value / denominator if denominator else float("nan")
     return report
 
