@@ -428,3 +428,34 @@ def test_query_kind_report_rival_kinds_one_attribute_at_a_time(tmp_path):
     assert report["shape_distractor_queries"] == expected["shape"][0]  # still a choice between the two kinds
     assert report["shape_distractor_kind_accuracy"] == 0.0  # ... always lost to the rival
     assert report["motion_distractor_queries"] < expected["motion"][0]  # a top-1 on a third kind is not counted
+
+
+def _example(name):
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_feature_probe_reads_a_linear_code_and_not_noise(tiny_set, capsys):
+    probe = _example("synthetic_feature_probe")
+    g = torch.Generator().manual_seed(0)
+    labels = [str(i % 3) for i in range(300)]
+    centres = torch.randn(3, 8, generator=g) * 4
+    x = centres[[int(y) for y in labels]] + torch.randn(300, 8, generator=g)
+    assert probe.probe_accuracy(x[:200], labels[:200], x[200:], labels[200:]) == 100.0
+    noise = torch.randn(300, 8, generator=g)  # labels independent of the inputs: about a third right
+    assert probe.probe_accuracy(noise[:200], labels[:200], noise[200:], labels[200:]) < 60.0
+    assert probe.probe_accuracy(x[:200], ["0"] * 200, x[200:], labels[200:]) == pytest.approx(100 * 33 / 100)
+
+    out, _ = tiny_set  # end to end on the tiny set: one row per input, a number per attribute
+    with pytest.raises(SystemExit, match="no unique or ordinal queries in the 'test' split"):
+        probe.main([str(out)])  # the tiny set has no test split
+    probe.main([str(out), "--score-split", "train"])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[3:]] == ["clip", "clip", "query"]
+    assert all(len(line.split()) == 7 for line in lines[3:])
