@@ -28,27 +28,24 @@ The chance row is the share of the most frequent class of the scored split.
 """
 
 import argparse
-import json
 import os
 
 import numpy as np
 import torch
 
-from hieramamba_hf.synthetic import SyntheticGroundingConfig, make_queries, sample_video_spec
+from hieramamba_hf.synthetic import load_synthetic_split, query_targets, sample_video_spec
 
 
 ATTRIBUTES = ("colour", "shape", "motion", "kind")
 
 
-def collect(set_dir, split, config, model=None):
+def collect(set_dir, split, model=None):
     """Per query: the probe inputs (dict of 1-d tensors) and the labels (dict of strings)."""
-    with open(os.path.join(set_dir, "annotations", "synthetic_grounding.json")) as f:
-        videos = json.load(f)[split]
+    config, videos = load_synthetic_split(set_dir, split)
     inputs, labels = [], []
     for video_id, video in videos.items():
         spec = sample_video_spec(config, int(video_id.rsplit("_", 1)[1]))
-        target_of = {q["sentence"]: q["event"] for q in make_queries(spec, config.queries_per_video,
-                                                                       config.query_type_weights)}  # fmt: skip
+        target_of = query_targets(spec, config)
         clips = torch.from_numpy(np.load(os.path.join(set_dir, "video_features", f"{video_id}.npy"))).float()
         for query in video["annotations"]:
             if query["query_type"] not in ("unique", "ordinal"):
@@ -103,17 +100,13 @@ def main(argv=None):
     parser.add_argument("--fit-split", default="train", help="split the probes are fitted on")
     parser.add_argument("--score-split", default="test", help="split the probes are scored on")
     args = parser.parse_args(argv)
-    torch.manual_seed(0)
-    with open(os.path.join(args.set_dir, "info.json")) as f:
-        saved = json.load(f)["config"]
-    config = SyntheticGroundingConfig(**{k: v for k, v in saved.items() if k in SyntheticGroundingConfig.__dataclass_fields__})
     model = None
     if args.model:
         from hieramamba_hf import HieraMambaForVideoGrounding  # noqa: PLC0415
 
         model = HieraMambaForVideoGrounding.from_pretrained(args.model).eval()
-    train = collect(args.set_dir, args.fit_split, config, model)
-    test = collect(args.set_dir, args.score_split, config, model)
+    train = collect(args.set_dir, args.fit_split, model)
+    test = collect(args.set_dir, args.score_split, model)
     for split, (inputs, _) in ((args.fit_split, train), (args.score_split, test)):
         if not inputs:
             raise SystemExit(f"{args.set_dir}: no unique or ordinal queries in the {split!r} split")

@@ -674,6 +674,23 @@ def generate_synthetic_grounding_set(
 # ----------------------------------------------------------------------------------------------------------------
 # diagnosis of a model's predictions
 # ----------------------------------------------------------------------------------------------------------------
+def load_synthetic_split(set_dir: str | os.PathLike, split: str) -> tuple[SyntheticGroundingConfig, dict]:
+    """The generator config of a synthetic set (its ``info.json``) and the ``{video_id: video}`` of ``split``."""
+    set_dir = os.fspath(set_dir)
+    with open(os.path.join(set_dir, "info.json")) as f:
+        saved = json.load(f)["config"]
+    fields = SyntheticGroundingConfig.__dataclass_fields__
+    config = SyntheticGroundingConfig(**{k: v for k, v in saved.items() if k in fields})
+    with open(os.path.join(set_dir, "annotations", "synthetic_grounding.json")) as f:
+        return config, json.load(f)[split]
+
+
+def query_targets(spec: dict, config: SyntheticGroundingConfig) -> dict[str, int]:
+    """``{sentence: index of the queried event}`` for the queries the generator wrote for video ``spec``."""
+    queries = make_queries(spec, config.queries_per_video, config.query_type_weights)
+    return {q["sentence"]: q["event"] for q in queries}
+
+
 _RIVAL_KINDS = {"shape": (True, False), "motion": (False, True), "shape_motion": (True, True)}  # (shape, motion) differ
 
 
@@ -696,21 +713,14 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
       kind or of such a rival kind; on them ``{d}_distractor_kind_accuracy`` (the top-1 event has the queried kind)
       and ``{d}_distractor_kind_chance`` (the queried kind's share of the two kinds' events). A model that binds the
       shape word but not the motion word is above chance on ``shape`` and at chance on ``motion``."""
-    set_dir = os.fspath(set_dir)
-    with open(os.path.join(set_dir, "info.json")) as f:
-        saved = json.load(f)["config"]
-    fields = SyntheticGroundingConfig.__dataclass_fields__
-    config = SyntheticGroundingConfig(**{k: v for k, v in saved.items() if k in fields})
-    with open(os.path.join(set_dir, "annotations", "synthetic_grounding.json")) as f:
-        videos = json.load(f)[split]
+    config, videos = load_synthetic_split(set_dir, split)
     top1 = {r["sentence_id"]: r["predictions"][0]["segment"] for r in predictions if r["predictions"]}
     totals = {}
     for video_id, video in videos.items():
         spec = sample_video_spec(config, int(video_id.rsplit("_", 1)[1]))
         events = spec["events"]
         spans = [tuple(f / config.fps for f in _event_frames(e, config)) for e in events]
-        queries = make_queries(spec, config.queries_per_video, config.query_type_weights)
-        target_of = {q["sentence"]: q["event"] for q in queries}
+        target_of = query_targets(spec, config)
         for query in video["annotations"]:
             if query["sentence_id"] not in top1:
                 raise ValueError(f"no prediction for query {query['sentence_id']} of the {split} split")
