@@ -41,3 +41,15 @@ def write_mp4(path, frames, fps, crf=12):
             container.mux(packet)
     container.close()
     return str(path)
+
+
+def load_example(name):
+    """A script of examples/ as a module (its functions called in-process: a subprocess would mostly import torch)."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "examples", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

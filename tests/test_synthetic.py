@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import load_example
 
 from hieramamba_hf.data_hieramamba import HieraMambaGroundingCollator, load_grounding_dataset
 from hieramamba_hf.frame_encoder import (
@@ -430,19 +431,8 @@ def test_query_kind_report_rival_kinds_one_attribute_at_a_time(tmp_path):
     assert report["motion_distractor_queries"] < expected["motion"][0]  # a top-1 on a third kind is not counted
 
 
-def _example(name):
-    import importlib.util
-    import os
-
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "examples", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_feature_probe_reads_a_linear_code_and_not_noise(tiny_set, capsys):
-    probe = _example("synthetic_feature_probe")
+    probe = load_example("synthetic_feature_probe")
     g = torch.Generator().manual_seed(0)
     labels = [str(i % 3) for i in range(300)]
     centres = torch.randn(3, 8, generator=g) * 4

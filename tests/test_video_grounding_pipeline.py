@@ -35,7 +35,7 @@ from hieramamba_hf.hub_hieramamba import AutoModelForVideoGrounding, save_checkp
 from hieramamba_hf.processing_hieramamba import ClipPooler, HFImageFrameEncoder, HFTextQueryEncoder, MissingEncoderError
 from hieramamba_hf.synthetic import default_text_encoder_path
 
-from conftest import write_mp4
+from conftest import load_example, write_mp4
 
 
 pytest.importorskip("av")
@@ -360,18 +360,9 @@ def test_checkpoint_without_encoders(tmp_path, workdir):
 # ----------------------------------------------------------------------------------------------------------------
 # demo script
 # ----------------------------------------------------------------------------------------------------------------
-def _load_example(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, "examples", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
     """examples/ground_video.py main(), in-process (a subprocess would spend most of the time importing torch)."""
-    demo = _load_example("ground_video")
+    demo = load_example("ground_video")
     png = tmp_path / "timeline.png"
     demo.main(["--model", workdir["ckpt"], "--output", str(png), "--seed", "3", "--clips", "120"])
     out = capsys.readouterr().out
@@ -395,7 +386,7 @@ def test_shipped_checkpoint_gives_the_same_answers_on_the_demo_mp4_and_on_render
     from hieramamba_hf.synthetic import render_clip_features, sample_demo_video
 
     monkeypatch.syspath_prepend(os.path.join(REPO, "examples"))  # demo_success_rate imports ground_video
-    demo, rate = _load_example("ground_video"), _load_example("demo_success_rate")
+    demo, rate = load_example("ground_video"), load_example("demo_success_rate")
     grounder = pipeline("video-grounding", model=demo.DEFAULT_MODEL)
     config = grounder.model.config
     with open(os.path.join(demo.DEFAULT_MODEL, "synthetic_info.json")) as f:

@@ -753,7 +753,7 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
                     row[f"{name}_distractor_kind_chance"] += chosen and sum(same_kind) / (sum(same_kind) + sum(rival))
     report = {}
     for key, row in totals.items():
-        counts = {name: row.pop(name) for name in list(row) if name == "queries" or name.endswith("_distractor_queries")}
+        counts = {name: row.pop(name) for name in list(row) if name.endswith("queries")}  # the denominators
         report[key] = dict(counts)
         for name, value in row.items():  # percentages: of the queries counted by `{d}_distractor_queries` for those
             prefix = name.partition("_distractor_kind")[0]
