@@ -25,6 +25,13 @@ regression is fitted on the train split and scored on the test split, for each a
 - with ``--model``: the model's text projection (``text_encoder.input_proj``) of those tokens, mean/max/min-pooled.
 
 The chance row is the share of the most frequent class of the scored split.
+
+Last, the rival ranking: can a small model pick the queried kind among the kinds of the same colour in its video
+(the choice the grounding model gets wrong, see ``examples/synthetic_kind_report.py``)? For every unique / ordinal query
+whose colour is shared by another kind of its video, each such kind is represented by the mean clip feature of its
+first event; a two-tower scorer (one hidden layer of 64 per side on the standardised clip mean and query text mean,
+score = dot product) is fitted with a softmax over the candidates of each training query (200 full-batch Adam
+steps) and scored on the test queries; chance is the mean of ``1 / candidates``.
 """
 
 import argparse
@@ -40,9 +47,10 @@ ATTRIBUTES = ("colour", "shape", "motion", "kind")
 
 
 def collect(set_dir, split, model=None):
-    """Per query: the probe inputs (dict of 1-d tensors) and the labels (dict of strings)."""
+    """Per query: the probe inputs (dict of 1-d tensors) and the labels (dict of strings); and, per query with a
+    same-colour rival kind, ``(candidates (K, C), query text mean, index of the queried kind)``."""
     config, videos = load_synthetic_split(set_dir, split)
-    inputs, labels = [], []
+    inputs, labels, rivals = [], [], []
     for video_id, video in videos.items():
         spec = sample_video_spec(config, int(video_id.rsplit("_", 1)[1]))
         target_of = query_targets(spec, config)
@@ -54,6 +62,13 @@ def collect(set_dir, split, model=None):
             span = clips[event["start"] : event["end"]]
             text = torch.from_numpy(np.load(os.path.join(set_dir, "text_features", f"{query['sentence_id']}.npy")))
             text = text.float()
+            same_colour = {}  # (shape, motion) -> first event of that kind with the queried colour
+            for other in spec["events"]:
+                if other["colour"] == event["colour"]:
+                    same_colour.setdefault((other["shape"], other["motion"]), other)
+            if len(same_colour) > 1:
+                candidates = torch.stack([clips[e["start"] : e["end"]].mean(0) for e in same_colour.values()])
+                rivals.append((candidates, text.mean(0), list(same_colour).index((event["shape"], event["motion"]))))
             row = {
                 "clip mean": span.mean(0),
                 "clip trajectory": torch.cat([span.mean(0), span[-1] - span[0], span[len(span) // 2] - span[0]]),
@@ -66,7 +81,7 @@ def collect(set_dir, split, model=None):
             inputs.append(row)
             labels.append({"colour": event["colour"], "shape": event["shape"], "motion": event["motion"],
                            "kind": f"{event['colour']} {event['shape']} {event['motion']}"})  # fmt: skip
-    return inputs, labels
+    return inputs, labels, rivals
 
 
 def probe_accuracy(x_train, y_train, x_test, y_test, l2=1e-4):
@@ -93,6 +108,42 @@ def probe_accuracy(x_train, y_train, x_test, y_test, l2=1e-4):
     return 100.0 * right / len(y_test)
 
 
+def rival_ranking_accuracy(train, test, hidden=64, steps=200, seed=0):
+    """Test accuracy and chance (%) of a two-tower scorer ranking each query's candidates (see the docstring);
+    ``train`` / ``test``: lists of ``(candidates (K, C), text (D,), label)``."""
+
+    def pack(items):
+        size = max(len(c) for c, _, _ in items)
+        candidates = torch.zeros(len(items), size, items[0][0].shape[1])
+        mask = torch.zeros(len(items), size, dtype=torch.bool)
+        for i, (c, _, _) in enumerate(items):
+            candidates[i, : len(c)], mask[i, : len(c)] = c, True
+        return candidates, mask, torch.stack([t for _, t, _ in items]), torch.tensor([y for _, _, y in items])
+
+    (c_train, m_train, t_train, y_train), (c_test, m_test, t_test, y_test) = pack(train), pack(test)
+    c_mean, c_std = c_train[m_train].mean(0), c_train[m_train].std(0) + 1e-6
+    t_mean, t_std = t_train.mean(0), t_train.std(0) + 1e-6
+    torch.manual_seed(seed)
+    towers = [torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, hidden))
+              for d in (c_train.shape[2], t_train.shape[1])]  # fmt: skip
+    optimizer = torch.optim.Adam([p for tower in towers for p in tower.parameters()], lr=1e-3)
+
+    def scores(candidates, mask, text):
+        video = towers[0]((candidates - c_mean) / c_std)
+        query = towers[1]((text - t_mean) / t_std)
+        return (video @ query[:, :, None])[..., 0].masked_fill(~mask, float("-inf"))
+
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(scores(c_train, m_train, t_train), y_train)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        accuracy = (scores(c_test, m_test, t_test).argmax(1) == y_test).float().mean().item()
+    chance = (1.0 / m_test.sum(1).float()).mean().item()
+    return 100.0 * accuracy, 100.0 * chance
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("set_dir", help="the synthetic set (info.json, annotations, video and text features)")
@@ -107,7 +158,7 @@ def main(argv=None):
         model = HieraMambaForVideoGrounding.from_pretrained(args.model).eval()
     train = collect(args.set_dir, args.fit_split, model)
     test = collect(args.set_dir, args.score_split, model)
-    for split, (inputs, _) in ((args.fit_split, train), (args.score_split, test)):
+    for split, (inputs, _, _) in ((args.fit_split, train), (args.score_split, test)):
         if not inputs:
             raise SystemExit(f"{args.set_dir}: no unique or ordinal queries in the {split!r} split")
     print(f"{len(train[0])} {args.fit_split} / {len(test[0])} {args.score_split} queries (unique and ordinal); "
@@ -125,6 +176,12 @@ def main(argv=None):
             probe_accuracy(x_train, [y[a] for y in train[1]], x_test, [y[a] for y in test[1]]) for a in ATTRIBUTES
         ]
         print(f"{name:<24} {x_train.shape[1]:>5} " + " ".join(f"{a:>7.1f}" for a in accuracies))
+    if not train[2] or not test[2]:
+        print("rival ranking: no query whose colour another kind of its video shares in both splits")
+        return
+    accuracy, chance = rival_ranking_accuracy(train[2], test[2])
+    print(f"rival ranking (queried kind among the same-colour kinds of its video, two-tower scorer on clip mean and "
+          f"query text): {accuracy:.1f}% of {len(test[2])} {args.score_split} queries (chance {chance:.1f}%)")
 
 
 if __name__ == "__main__":

@@ -447,5 +447,27 @@ def test_feature_probe_reads_a_linear_code_and_not_noise(tiny_set, capsys):
         probe.main([str(out)])  # the tiny set has no test split
     probe.main([str(out), "--score-split", "train"])
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines[3:]] == ["clip", "clip", "query"]
-    assert all(len(line.split()) == 7 for line in lines[3:])
+    assert [line.split()[0] for line in lines[3:6]] == ["clip", "clip", "query"]
+    assert all(len(line.split()) == 7 for line in lines[3:6])
+    assert lines[6].startswith("rival ranking") and len(lines) == 7
+
+
+def test_rival_ranking_learns_a_matching_code_and_not_noise():
+    probe = load_example("synthetic_feature_probe")
+    g = torch.Generator().manual_seed(0)
+    codes, words = torch.randn(4, 8, generator=g) * 3, torch.randn(4, 16, generator=g) * 3
+
+    def items(n, matched):  # 3 candidates of distinct classes; the text names the class of candidate `label`
+        out = []
+        for _ in range(n):
+            classes = torch.randperm(4, generator=g)[:3]
+            label = int(torch.randint(3, (1,), generator=g))
+            named = classes[label] if matched else torch.randint(4, (1,), generator=g)[0]
+            candidates = codes[classes] + torch.randn(3, 8, generator=g)
+            out.append((candidates, words[named] + torch.randn(16, generator=g), label))
+        return out
+
+    accuracy, chance = probe.rival_ranking_accuracy(items(300, True), items(200, True))
+    assert chance == pytest.approx(100 / 3) and accuracy > 95
+    accuracy, _ = probe.rival_ranking_accuracy(items(300, False), items(200, False))
+    assert accuracy < 50  # text unrelated to the candidates: about a third right
