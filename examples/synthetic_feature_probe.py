@@ -27,8 +27,8 @@ regression is fitted on the train split and scored on the test split, for each a
 The chance row is the share of the most frequent class of the scored split.
 
 Last, the rival ranking: can a small model pick the queried kind among the kinds of the same colour in its video
-(the choice the grounding model gets wrong, see ``examples/synthetic_kind_report.py``)? For every unique / ordinal query
-whose colour is shared by another kind of its video, each such kind is represented by the mean clip feature of its
+(the choice the grounding model gets wrong, see ``examples/synthetic_kind_report.py``)? For every unique / ordinal
+query whose colour is shared by another kind of its video, each such kind is represented by the mean clip feature of its
 first event; a two-tower scorer (one hidden layer of 64 per side on the standardised clip mean and query text mean,
 score = dot product) is fitted with a softmax over the candidates of each training query (200 full-batch Adam
 steps) and scored on the test queries; chance is the mean of ``1 / candidates``.
