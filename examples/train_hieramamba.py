@@ -35,6 +35,7 @@ and scored (the paper's R@k,IoU table). Evaluate any saved folder later with `py
 import argparse
 import json
 import os
+import re
 import time
 
 import torch
@@ -47,18 +48,29 @@ from hieramamba_hf.evaluate import METRIC_LAYOUTS, evaluate_grounding, format_me
 from hieramamba_hf.training_hieramamba import HieraMambaTrainer, HieraMambaTrainingArguments
 
 
+class _YAMLLoader(yaml.SafeLoader):
+    """SafeLoader that also reads `5e-4` as a float (YAML 1.1 wants `5.0e-4` and would give the string "5e-4")."""
+
+
+_YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+)$"),
+    list("-+0123456789."),
+)
+
+
 DATA_KEYS = ("clip_size", "clip_stride", "downsample_rate", "crop_ratio", "max_num_text", "max_vid_len", "max_text_len")
 
 
 def load_config(path: str, overrides: list[str]) -> dict:
     with open(path) as f:
-        config = json.load(f) if path.endswith(".json") else yaml.safe_load(f)
+        config = json.load(f) if path.endswith(".json") else yaml.load(f, Loader=_YAMLLoader)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or "." not in key:
             raise ValueError(f"--set expects section.key=value, got {item!r}")
         section, name = key.split(".", 1)
-        config.setdefault(section, {})[name] = yaml.safe_load(value)
+        config.setdefault(section, {})[name] = yaml.load(value, Loader=_YAMLLoader)
     for section in ("model", "data", "training"):
         if section not in config:
             raise ValueError(f"config {path} has no {section!r} section")

@@ -253,3 +253,22 @@ def test_time_budget_stops_every_process_on_the_same_step(tmp_path):
             w.terminate()
     assert [w.exitcode for w in workers] == [0, 0]
     assert dict(results) == {0: True, 1: True}
+
+
+def test_config_overrides_read_yaml_values(tmp_path):
+    """`--set` and config files read `5e-4` as a float (plain YAML 1.1 gives the string "5e-4"), keep ints and
+    booleans, and reject an override without a section."""
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {hidden_size: 64}\ndata: {}\ntraining: {learning_rate: 2e-3, weight_decay: 0.05}\n")
+    example = load_example()
+    config = example.load_config(str(path), ["training.learning_rate=5e-4", "model.early_fusion=true",
+                                             "training.seed=3", "model.focal_gamma=0", "data.crop_ratio=null"])
+    assert config["training"]["learning_rate"] == 5e-4 and isinstance(config["training"]["learning_rate"], float)
+    assert config["training"]["weight_decay"] == 0.05
+    assert config["model"] == {"hidden_size": 64, "early_fusion": True, "focal_gamma": 0}
+    assert config["training"]["seed"] == 3 and isinstance(config["training"]["seed"], int)
+    assert config["data"]["crop_ratio"] is None
+    path.write_text("model: {}\ndata: {}\ntraining: {learning_rate: 1e-3}\n")
+    assert example.load_config(str(path), [])["training"]["learning_rate"] == 1e-3
+    with pytest.raises(ValueError, match="section.key=value"):
+        example.load_config(str(path), ["learning_rate=1e-3"])
