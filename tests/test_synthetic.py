@@ -471,3 +471,50 @@ def test_rival_ranking_learns_a_matching_code_and_not_noise():
     assert chance == pytest.approx(100 / 3) and accuracy > 95
     accuracy, _ = probe.rival_ranking_accuracy(items(300, False), items(200, False))
     assert accuracy < 50  # text unrelated to the candidates: about a third right
+
+
+def test_pairwise_probe_reads_a_query_aware_code_and_not_a_query_independent_one():
+    probe = load_example("synthetic_feature_probe")
+    g = torch.Generator().manual_seed(0)
+    direction = torch.randn(6, generator=g)
+
+    def pairs(n, aware):  # the queried event's feature leans along `direction` only when the feature is query-aware
+        out = []
+        for _ in range(n):
+            a, b = torch.randn(6, generator=g), torch.randn(6, generator=g)
+            out.append((a + 2 * direction, b) if aware else (a, b))
+        return out
+
+    assert probe.pairwise_probe_accuracy(pairs(300, True), pairs(200, True)) > 95
+    assert 35 < probe.pairwise_probe_accuracy(pairs(300, False), pairs(200, False)) < 65
+
+
+def test_feature_probe_binding_report_on_a_tiny_model(tiny_set, tmp_path, capsys):
+    """--binding runs the model on every (query, same-colour rival) pair and trains the fresh fusion; one line per
+    feature (the first fusion output only for early fusion)."""
+    from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
+
+    probe = load_example("synthetic_feature_probe")
+    out, info = tiny_set
+    config = HieraMambaConfig(video_input_dim=info["config"]["feature_dim"], text_input_dim=384, hidden_size=32,
+                              text_hidden_size=32, num_amp_blocks=3, max_seq_len=64, hydra_chunk_size=16,
+                              hydra_head_dim=16, early_fusion=True, text_encoder="identity")  # fmt: skip
+    torch.manual_seed(0)
+    HieraMambaForVideoGrounding(config).save_pretrained(tmp_path / "model")
+    with pytest.raises(SystemExit):
+        probe.main([str(out), "--binding", "--score-split", "train"])  # --binding needs --model
+    pairs = probe.match_features(str(out), "train", HieraMambaForVideoGrounding.from_pretrained(tmp_path / "model"))
+    capsys.readouterr()
+    assert pairs, "the tiny set (seed 3) has queries with a same-colour rival kind"
+    assert set(pairs[0]) == {"clip features", "first fusion output", "backbone level 0", "fused level 0",
+                             "classification logit"}  # fmt: skip
+    assert pairs[0]["fused level 0"][0].shape == (32,) and pairs[0]["classification logit"][0].shape == (1,)
+    probe.main([str(out), "--model", str(tmp_path / "model"), "--binding", "--score-split", "train"])
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("binding:"))
+    rows = lines[start + 1 :]
+    assert [row.split()[2] for row in rows[1:5]] == ["on", "on", "on", "on"] and len(rows) == 6
+    assert [" ".join(row.split()[3:-1]) for row in rows[1:5]] == [
+        "clip features", "first fusion output", "backbone level 0", "fused level 0"]  # fmt: skip
+    assert all(0.0 <= float(row.split()[-1]) <= 100.0 for row in rows[:5])
+    assert rows[5].startswith("  fresh text encoder + fusion trained on the choice: ")
