@@ -163,7 +163,7 @@ def rival_ranking_accuracy(train, test, hidden=64, steps=200, seed=0):
 
 def match_features(set_dir, split, model):
     """Per (query, same-colour rival kind) pair: ``{feature name: (mean over the queried event, mean over the
-    rival's event)}`` of the features named in the docstring, and the attribute(s) the rival differs in."""
+    rival's event)}`` of the features named in the module docstring (the rival kind's first event)."""
     fusion_outputs = []
     hook = model.model.fusion.register_forward_hook(lambda module, args, output: fusion_outputs.append(output[0]))
     pairs = []
