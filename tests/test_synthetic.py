@@ -26,6 +26,7 @@ from hieramamba_hf.synthetic import (
     make_queries,
     query_kind_report,
     render_frames,
+    sample_demo_video,
     sample_video_spec,
 )
 
@@ -296,6 +297,36 @@ def test_unique_events_give_events_a_kind_of_their_own():
     assert share[3] > 2 * share[0]
     with pytest.raises(ValueError, match="unique_events"):
         SyntheticGroundingConfig(unique_events=-1)
+
+
+def test_distinct_colours_give_every_kind_of_a_video_its_own_colour():
+    def specs(**kwargs):
+        config = SyntheticGroundingConfig(min_clips=128, max_clips=256, min_event_clips=3, **kwargs)
+        return [sample_video_spec(config, i) for i in range(150)]
+
+    def colour_of_kind(spec):
+        kinds = {_kind(e) for e in spec["events"]}
+        return len({k[0] for k in kinds}) == len(kinds)
+
+    for kwargs in ({"hard_distractor_prob": 0.0}, {"hard_distractor_prob": 0.0, "unique_events": 3},
+                   {"hard_distractor_prob": 1.0}):  # fmt: skip
+        assert all(colour_of_kind(spec) for spec in specs(distinct_colours=True, **kwargs)), kwargs
+        # without the option some video has two kinds of one colour (the case the option rules out)
+        assert not all(colour_of_kind(spec) for spec in specs(**kwargs)), kwargs
+    hard = [_sample_kinds(np.random.default_rng([0, i]), 1.0, distinct_colours=True) for i in range(100)]
+    assert all(k[1:] == kinds[0][1:] and k[0] != kinds[0][0] for kinds in hard for k in kinds[1:])  # colour-only
+    # the option off draws exactly what the generator drew before it existed (existing sets and checkpoints)
+    config = SyntheticGroundingConfig(min_clips=128, max_clips=256, min_event_clips=3, unique_events=1)
+    assert [_kind(e) for e in sample_video_spec(config, 1)["events"][2:4]] == [
+        ("purple", "square", "top_to_bottom"), ("purple", "hbar", "top_to_bottom")]  # fmt: skip
+    with pytest.raises(ValueError, match="distinct_colours"):
+        SyntheticGroundingConfig(distinct_colours=True, unique_events=4)
+    # the demo draws its videos with the checkpoint's generator settings, this option included
+    settings = {"min_clips": 128, "max_clips": 256, "min_event_clips": 3, "hard_distractor_prob": 0.0,
+                "unique_events": 1}  # fmt: skip
+    demo = [sample_demo_video(seed, 3, 2.0, 2, 2, {**settings, "distinct_colours": True})[1] for seed in range(60)]
+    assert all(colour_of_kind(spec) for spec in demo)
+    assert not all(colour_of_kind(sample_demo_video(seed, 3, 2.0, 2, 2, settings)[1]) for seed in range(60))
 
 
 def test_query_type_weights_set_the_query_mix():

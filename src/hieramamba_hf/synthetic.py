@@ -54,12 +54,15 @@ Generative process of one video:
    bar) x 6 motions (still, left-to-right, right-to-left, top-to-bottom, bottom-to-top, pulsing). A video uses 2 to 5
    kinds: one base kind and others that, with probability ``hard_distractor_prob`` (0.7), differ from it in a single
    attribute (hard distractors: a red disc moving right vs a red disc moving left vs a red square moving right) and
-   are otherwise drawn independently.
+   are otherwise drawn independently. With ``distinct_colours`` (off by default; on in the demo checkpoint's sets)
+   no two kinds of a video share a colour (a hard distractor then differs from the base kind in its colour), so the
+   colour word alone names the kind and the shape and motion words are redundant.
 4. **Events**: ``M`` non-overlapping events (4 to 40, more in longer videos), each lasting from ``min_event_clips``
    (2) to ``max_event_fraction`` (1/5) of the video, log-uniformly (rescaled if they would fill over 60% of it),
    separated by random background gaps; every event draws a kind from the video's kinds with Dirichlet weights, so
    kinds repeat (same-kind distractors). Then ``unique_events`` (0) events chosen at random get a kind of their own,
-   used nowhere else in the video (more ``unique`` and ``after`` / ``before`` queries, fewer ordinal ones). One
+   used nowhere else in the video (more ``unique`` and ``after`` / ``before`` queries, fewer ordinal ones; with
+   ``distinct_colours``, of a colour used nowhere else). One
    object is drawn during an event, moving / pulsing over its duration.
 5. **Queries** (``queries_per_video``; types taken in turn from a shuffled order, or drawn with
    ``query_type_weights``), each with exactly one matching event by construction:
@@ -170,6 +173,7 @@ class SyntheticGroundingConfig:
     max_event_fraction: float = 0.2
     hard_distractor_prob: float = 0.7
     unique_events: int = 0
+    distinct_colours: bool = False
     queries_per_video: int = 8
     query_type_weights: dict | None = None
     fps: float = 2.0
@@ -207,6 +211,11 @@ class SyntheticGroundingConfig:
             raise ValueError(f"query_type_weights: weights >= 0, one positive, for {QUERY_TYPES}; got {weights}")
         if self.unique_events < 0:
             raise ValueError(f"unique_events must be >= 0, got {self.unique_events}")
+        if self.distinct_colours and 5 + self.unique_events > len(COLOURS):
+            raise ValueError(
+                f"distinct_colours gives each of up to 5 kinds and {self.unique_events} unique events a colour of its "
+                f"own: at most {len(COLOURS) - 5} unique_events with {len(COLOURS)} colours"
+            )
         if self.resolution < 16 or self.resolution % 2:
             raise ValueError(f"resolution must be even and >= 16, got {self.resolution}")
         if not (0 < self.train_fraction and 0 <= self.val_fraction and self.train_fraction + self.val_fraction <= 1):
@@ -221,21 +230,21 @@ def _random_kind(rng) -> tuple[str, str, str]:
             MOTIONS[rng.integers(len(MOTIONS))])
 
 
-def _sample_kinds(rng, hard_distractor_prob: float) -> list[tuple[str, str, str]]:
+def _sample_kinds(rng, hard_distractor_prob: float, distinct_colours: bool = False) -> list[tuple[str, str, str]]:
     colours = list(COLOURS)
     base = _random_kind(rng)
     kinds = [base]
     target = int(rng.integers(2, 6))
     while len(kinds) < target:
         if rng.random() < hard_distractor_prob:  # hard distractor: change one attribute of the base kind
-            attr = int(rng.integers(3))
+            attr = 0 if distinct_colours else int(rng.integers(3))
             options = (colours, SHAPES, MOTIONS)[attr]
             kind = list(base)
             kind[attr] = options[rng.integers(len(options))]
             kind = tuple(kind)
         else:
             kind = _random_kind(rng)
-        if kind not in kinds:
+        if kind not in kinds and not (distinct_colours and kind[0] in {k[0] for k in kinds}):
             kinds.append(kind)
     return kinds
 
@@ -261,7 +270,7 @@ def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
     gaps = rng.dirichlet(np.ones(num_events + 1)) * (num_clips - lengths.sum())
     gaps = np.floor(gaps).astype(int)
 
-    kinds = _sample_kinds(rng, config.hard_distractor_prob)
+    kinds = _sample_kinds(rng, config.hard_distractor_prob, config.distinct_colours)
     weights = rng.dirichlet(np.ones(len(kinds)))
     events, cursor = [], 0
     for i in range(num_events):
@@ -275,11 +284,13 @@ def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
         cursor = end
     # events given a kind of their own (drawn last, so unique_events=0 leaves a video as it was)
     used = {_kind(e) for e in events}
+    used_colours = {k[0] for k in kinds}
     for i in rng.permutation(num_events)[: config.unique_events] if config.unique_events else ():
         kind = _random_kind(rng)
-        while kind in used:
+        while kind in used or (config.distinct_colours and kind[0] in used_colours):
             kind = _random_kind(rng)
         used.add(kind)
+        used_colours.add(kind[0])
         events[i].update(colour=kind[0], shape=kind[1], motion=kind[2])
     return {
         "index": index, "num_clips": num_clips, "scene_starts": scene_starts, "scene_colours": scene_colours,
@@ -511,7 +522,7 @@ def render_clip_features(spec: dict, config: SyntheticGroundingConfig, encoder) 
 
 
 DEMO_SETTINGS = ("min_clips", "max_clips", "min_event_clips", "max_event_fraction", "hard_distractor_prob",
-                 "unique_events", "query_type_weights", "resolution", "feature_dim")  # fmt: skip
+                 "unique_events", "distinct_colours", "query_type_weights", "resolution", "feature_dim")  # fmt: skip
 
 
 def sample_demo_video(
@@ -783,6 +794,8 @@ def main(argv=None):
                         help="probability that a further kind of a video differs from its base kind in one attribute")
     parser.add_argument("--unique-events", type=int, default=defaults.unique_events,
                         help="events per video that get a kind of their own (occurring once)")
+    parser.add_argument("--distinct-colours", action="store_true",
+                        help="give every kind of a video a colour of its own (the colour word names the kind)")
     parser.add_argument("--query-type-weights", default=None, type=_parse_weights, metavar="TYPE=W,...",
                         help=f"draw each query's type with these weights (types: {', '.join(QUERY_TYPES)})")
     parser.add_argument("--queries-per-video", type=int, default=defaults.queries_per_video)
@@ -807,6 +820,7 @@ def main(argv=None):
         args.output, num_videos=args.num_videos, min_clips=args.min_clips, max_clips=args.max_clips,
         min_event_clips=args.min_event_clips, max_event_fraction=args.max_event_fraction,
         hard_distractor_prob=args.hard_distractor_prob, unique_events=args.unique_events,
+        distinct_colours=args.distinct_colours,
         query_type_weights=args.query_type_weights, queries_per_video=args.queries_per_video, fps=args.fps,
         clip_size=args.clip_size, clip_stride=args.clip_stride, resolution=args.resolution,
         feature_dim=args.feature_dim, orientation_bins=args.orientation_bins,
