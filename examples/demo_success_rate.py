@@ -22,6 +22,8 @@ def main(argv=None):
     parser.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint folder (default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs=2, required=True, metavar=("FIRST", "LAST"))
     parser.add_argument("--num-queries", type=int, default=3)
+    parser.add_argument("--shared-colours", action="store_true",
+                        help="as the demo's --shared-colours: videos whose kinds may share a colour")
     args = parser.parse_args(argv)
     import torch  # noqa: PLC0415
     from tqdm.auto import tqdm  # noqa: PLC0415
@@ -39,6 +41,8 @@ def main(argv=None):
         raise SystemExit(f"{args.model} has no synthetic_info.json: it was not trained on the synthetic set")
     with open(info_path) as f:
         settings = json.load(f)["config"]
+    if args.shared_colours:
+        settings["distinct_colours"] = False
     per_video = collections.Counter()
     per_type = collections.defaultdict(lambda: [0, 0])
     seeds = range(args.seeds[0], args.seeds[1] + 1)

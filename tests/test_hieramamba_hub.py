@@ -322,6 +322,14 @@ def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tm
     card = ModelCard.load(os.path.join(out, "README.md"))
     assert card.data.base_model == ["sentence-transformers/all-MiniLM-L6-v2"]
     assert card.data.eval_results[0].metric_value == 55.0
+    assert "distinct_colours" not in card.text
+    # a set whose kinds have distinct colours: the card says so, and the demo settings carry the option
+    info = json.loads((synthetic_set / "info.json").read_text())
+    info["config"]["distinct_colours"] = True
+    (synthetic_set / "info.json").write_text(json.dumps(info))
+    out = package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "distinct"))
+    assert "(`distinct_colours`)" in ModelCard.load(os.path.join(out, "README.md")).text
+    assert json.load(open(os.path.join(out, "synthetic_info.json")))["config"]["distinct_colours"] is True
     with pytest.raises(ValueError, match="MB >"):
         package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "big"), max_mb=0.01)
 

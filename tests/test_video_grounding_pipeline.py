@@ -368,6 +368,15 @@ def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
     out = capsys.readouterr().out
     assert out.count("IoU") >= 3 and out.count("true ") == 3 and "queries with IoU >= 0.5" in out
     assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # --shared-colours draws from the full synthetic task: kinds of a video may share a colour
+    seen, render = [], demo.render_synthetic_video
+    demo.render_synthetic_video = lambda *a: seen.append(a[-1]) or render(*a)
+    try:
+        demo.main(["--model", workdir["ckpt"], "--output", str(png), "--seed", "3", "--clips", "120",
+                   "--shared-colours"])  # fmt: skip
+    finally:
+        demo.render_synthetic_video = render
+    assert seen[0]["distinct_colours"] is False and "queries with IoU >= 0.5" in capsys.readouterr().out
     # user input mode: own video and queries, no truth
     png2 = tmp_path / "user.png"
     demo.main(["--model", workdir["ckpt"], "--video", workdir["video"], "--query", "a red square", "--query", "blue",

@@ -204,17 +204,20 @@ def package_synthetic_checkpoint(model_dir: str, synthetic_set: str, output_dir:
     text_encoder = HFTextQueryEncoder.from_pretrained(default_text_encoder_path())
     processor = HieraMambaProcessor.from_model_config(model.config, frame_encoder, text_encoder,
                                                       text_encoder_source=MINILM)  # fmt: skip
+    with open(os.path.join(synthetic_set, "info.json")) as f:
+        info = json.load(f)
+    description = ("A small HieraMamba trained by the `ssm-video-models` project on its synthetic long-video grounding "
+                   "set (coloured shapes, context queries), for the grounding demo. Its training recipe is in the "
+                   "project README (\"The demo checkpoint\").")  # fmt: skip
+    if info["config"].get("distinct_colours"):
+        description += (" No two kinds of a video share a colour in its last training set and in the demo's videos "
+                        "(`distinct_colours`): the model reads the query's colour word, hardly its shape and motion "
+                        "words (README, Status).")  # fmt: skip
     if os.path.isdir(output_dir):
         shutil.rmtree(output_dir)
     save_checkpoint(output_dir, model, processor, repo_id="hieramamba-synthetic", metrics=metrics,
                     dataset="hieramamba-synthetic-grounding" if metrics else None,
-                    dataset_name="hieramamba_hf.synthetic (test split)",
-                    description="A small HieraMamba trained by the `ssm-video-models` project on its synthetic "
-                                "long-video grounding set (coloured shapes, context queries), for the grounding "
-                                "demo. Its training recipe is in the project README (\"The demo checkpoint\")."
-                    )  # fmt: skip
-    with open(os.path.join(synthetic_set, "info.json")) as f:
-        info = json.load(f)
+                    dataset_name="hieramamba_hf.synthetic (test split)", description=description)
     with open(os.path.join(output_dir, "synthetic_info.json"), "w") as f:
         json.dump({"clock": info["clock"], "config": info["config"]}, f, indent=2)
     size = sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(output_dir) for n in names) / 2**20
