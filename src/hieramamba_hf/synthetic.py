@@ -54,7 +54,7 @@ Generative process of one video:
    bar) x 6 motions (still, left-to-right, right-to-left, top-to-bottom, bottom-to-top, pulsing). A video uses 2 to 5
    kinds: one base kind and others that, with probability ``hard_distractor_prob`` (0.7), differ from it in a single
    attribute (hard distractors: a red disc moving right vs a red disc moving left vs a red square moving right) and
-   are otherwise drawn independently. With ``distinct_colours`` (off by default; on in the demo checkpoint's sets)
+   are otherwise drawn independently. With ``distinct_colours`` (off by default; on in the demo checkpoint's last sets)
    no two kinds of a video share a colour (a hard distractor then differs from the base kind in its colour), so the
    colour word alone names the kind and the shape and motion words are redundant.
 4. **Events**: ``M`` non-overlapping events (4 to 40, more in longer videos), each lasting from ``min_event_clips``
