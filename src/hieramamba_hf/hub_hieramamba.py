@@ -206,9 +206,9 @@ def package_synthetic_checkpoint(model_dir: str, synthetic_set: str, output_dir:
                                                       text_encoder_source=MINILM)  # fmt: skip
     with open(os.path.join(synthetic_set, "info.json")) as f:
         info = json.load(f)
-    description = ("A small HieraMamba trained by the `ssm-video-models` project on its synthetic long-video grounding "
-                   "set (coloured shapes, context queries), for the grounding demo. Its training recipe is in the "
-                   "project README (\"The demo checkpoint\").")  # fmt: skip
+    description = ("A small HieraMamba trained by the `ssm-video-models` project on its synthetic long-video "
+                   "grounding set (coloured shapes, context queries), for the grounding demo. Its training recipe is "
+                   "in the project README (\"The demo checkpoint\").")  # fmt: skip
     if info["config"].get("distinct_colours"):
         description += (" No two kinds of a video share a colour in its last training set and in the demo's videos "
                         "(`distinct_colours`): the model reads the query's colour word, hardly its shape and motion "
