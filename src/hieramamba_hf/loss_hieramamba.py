@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba training losses, a faithful port of the official trainer (github jbistanbul/hieramamba,
 `libs/worker.py::TrainerAuxiliary._microbatch_forward_backward`, `libs/modeling/{loss,losses,contrastive_losses}.py`,
 `libs/train_utils.py`), which builds on SnAG (github fmu2/snag_release). Own code, no official code copied.
@@ -58,26 +60,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .configuration_hieramamba import HieraMambaConfig
 
-_LOSS_DEFAULTS = {
-    "center_sampling_radius": 1.5,
-    "label_smoothing": 0.2,
-    "focal_alpha": 0.5,
-    "focal_gamma": 2.0,
-    "reg_loss": "iou",
-    "reg_loss_weight": 1.0,
-    "acc_loss_weight": 100.0,
-    "acc_neg_ratio": 8.0,
-    "acc_gap_ratio": 0.2,
-    "acc_temperature": 0.07,
-    "acc_radius": 0,
-    "acc_hard_negatives": False,
-    "acc_cross_video_negatives": False,
-    "spc_loss_weight": 10.0,
-    "spc_neg_ratio": 1.0,
-    "spc_temperature": 0.07,
-    "fix_quirks": False,
+
+# loss setting -> the HieraMambaConfig field it is read from (the config holds every default)
+_SETTINGS = {
+    name: name
+    for name in (
+        "center_sampling_radius", "label_smoothing", "focal_alpha", "focal_gamma", "reg_loss", "reg_loss_weight",
+        "acc_loss_weight", "acc_neg_ratio", "acc_gap_ratio", "acc_temperature", "acc_radius", "acc_hard_negatives",
+        "acc_cross_video_negatives", "spc_loss_weight", "spc_neg_ratio", "spc_temperature",
+    )
 }
+_SETTINGS["fix_quirks"] = "fix_loss_quirks"
+_DEFAULTS = HieraMambaConfig()
 
 
 class HieraMambaContrastiveProjector(nn.Module):
@@ -361,9 +357,11 @@ def update_loss_norm(loss_norm: float, num_pos: int | torch.Tensor, momentum: fl
 
 
 def _setting(name, config, overrides):
+    """A loss setting: the keyword override, else the config's field, else HieraMambaConfig's default."""
     if name in overrides:
         return overrides[name]
-    return getattr(config, name, _LOSS_DEFAULTS[name]) if config is not None else _LOSS_DEFAULTS[name]
+    field = _SETTINGS[name]
+    return getattr(config, field, getattr(_DEFAULTS, field)) if config is not None else getattr(_DEFAULTS, field)
 
 
 def compute_grounding_loss(
@@ -387,8 +385,8 @@ def compute_grounding_loss(
 ) -> dict[str, torch.Tensor]:
     """All HieraMamba losses of one micro-batch (shapes in the module docstring).
 
-    Settings come from `settings` keywords, else from `config` attributes (HieraMambaConfig names), else the
-    Ego4D defaults: center_sampling_radius, label_smoothing, focal_alpha, focal_gamma, reg_loss, reg_loss_weight,
+    Settings come from `settings` keywords, else from `config` attributes (HieraMambaConfig names; `fix_quirks` is
+    the config's `fix_loss_quirks`), else HieraMambaConfig's defaults (the Ego4D-NLQ setup): center_sampling_radius, label_smoothing, focal_alpha, focal_gamma, reg_loss, reg_loss_weight,
     acc_loss_weight, acc_neg_ratio, acc_gap_ratio, acc_temperature, acc_radius, acc_hard_negatives,
     acc_cross_video_negatives, spc_loss_weight, spc_neg_ratio, spc_temperature, fix_quirks.
     ACC (all levels) runs before SPC, so with `generator` seeded like the official global RNG the negative
@@ -399,10 +397,10 @@ def compute_grounding_loss(
     `loss_norm`; total = cls + reg_w * reg + acc_w * acc + spc_w * spc; num_pos = #(positive & valid) points,
     to feed `update_loss_norm` after the step.
     """
-    unknown = set(settings) - set(_LOSS_DEFAULTS)
+    unknown = set(settings) - set(_SETTINGS)
     if unknown:
         raise ValueError(f"Unknown loss settings: {sorted(unknown)}.")
-    s = {name: _setting(name, config, settings) for name in _LOSS_DEFAULTS}
+    s = {name: _setting(name, config, settings) for name in _SETTINGS}
     if s["reg_loss"] not in ("iou", "diou"):
         raise ValueError(f"reg_loss must be 'iou' or 'diou', got {s['reg_loss']!r}.")
     _check_predictions(logits, offsets, points, points_mask)

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba: video temporal grounding with hierarchical Anchor-Mamba Pooling (arXiv 2510.23043).
 
 Port of the official implementation (github jbistanbul/hieramamba, built on SnAG and Hydra), numerically identical
@@ -10,6 +12,15 @@ Data flow (`HieraMambaModel`):
                 -> cross-modal fusion of every level (same fusion weights as the early fusion)
 `HieraMambaForVideoGrounding` adds the shared classification / regression heads, the candidate points and the
 training losses, and exposes the official decoding through `post_process_video_grounding`.
+
+Encoders: a checkpoint that takes raw video and query strings holds its frame encoder (`vision_model`, e.g.
+`SimpleFrameEncoderModel` or CLIP's vision tower) and query encoder (`text_model`, e.g. MiniLM or CLIP's text tower)
+as sub-models of `HieraMambaModel`, built from `config.vision_config` / `config.text_config`, so `model.to(...)`
+and `from_pretrained(..., dtype=..., device_map=...)` place them with the grounding weights.
+`get_video_features` turns decoded frames into clip features on the config's feature clock (a clip of `clip_size`
+sampled frames every `clip_stride * downsample_rate` frames, the mean of its frames' embeddings), streaming chunk by
+chunk; `get_text_features` turns token ids into token features. An encoder may be *named* instead of stored
+(`config.text_model_name_or_path`): `from_pretrained` then loads its weights from that Hub id, folder or pip package.
 
 Official quirks reproduced by default (each has a flag or is documented where it lives):
 * AMP interleaved-sequence mask counts valid tokens over a group of rows (`config.block_mask_mode`).
@@ -25,23 +36,34 @@ its Hydra context exactly, pad the batch to max_seq_len * embedding_stride yours
 
 from __future__ import annotations
 
+import copy
+import ctypes
 import math
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import transformers
+from huggingface_hub import snapshot_download
 from torch import nn
-
-from transformers import PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
+from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
 from transformers.utils import ModelOutput
 
 from ssm_layers import Hydra
 from ssm_layers.checkpoints import CheckpointErrorsMixin
 
-from .configuration_hieramamba import HieraMambaConfig
+from .configuration_hieramamba import HieraMambaConfig, SimpleFrameEncoderConfig
 from .loss_hieramamba import HieraMambaContrastiveProjector, compute_grounding_loss
-from .post_processing_hieramamba import post_process_video_grounding as _post_process_one_video
+from .modeling_simple_frame_encoder import SimpleFrameEncoderModel
+from .post_processing_hieramamba import post_process_model_outputs
+
+
+class MissingEncoderError(ValueError):
+    """The model has no encoder for this kind of input: pass precomputed features, or use a checkpoint with one."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -559,6 +581,96 @@ def make_points(level_lengths, config: HieraMambaConfig, device=None) -> torch.T
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# encoders and the feature clock
+# ----------------------------------------------------------------------------------------------------------------
+class ClipPooler:
+    """Clip features on the feature clock, streamed: push per-frame features chunk by chunk, get the clips completed
+    so far. Clip i = mean of sampled frames [i * step, i * step + clip_size); only the frames of unfinished clips are
+    kept between pushes."""
+
+    def __init__(self, clip_size: int, step: int):
+        if clip_size < 1 or step < 1:
+            raise ValueError(f"clip_size and clip step must be >= 1, got {clip_size} and {step}.")
+        self.clip_size, self.step = int(clip_size), int(step)
+        self.buffer = None  # frame features from frame index `self.offset` on
+        self.offset = 0
+        self.next_clip = 0
+
+    def push(self, frame_features: torch.Tensor) -> torch.Tensor:
+        buffer = frame_features if self.buffer is None else torch.cat((self.buffer, frame_features))
+        end = self.offset + buffer.shape[0]
+        count = max(0, (end - self.clip_size - self.next_clip * self.step) // self.step + 1)
+        start = self.next_clip * self.step - self.offset
+        if count:
+            window = buffer[start : start + (count - 1) * self.step + self.clip_size]
+            clips = window.unfold(0, self.clip_size, self.step).mean(-1)  # clip feature: mean of its frames
+        else:
+            clips = buffer.new_zeros((0, buffer.shape[1]))
+        self.next_clip += count
+        keep_from = min(self.next_clip * self.step, end) - self.offset
+        self.buffer, self.offset = buffer[keep_from:].clone(), self.offset + keep_from
+        return clips
+
+
+def num_clips(num_frames: int, config: HieraMambaConfig) -> int:
+    """Clips of `config.clip_size` frames every `clip_stride * downsample_rate` frames in `num_frames` frames."""
+    step = int(config.clip_stride) * int(config.downsample_rate)
+    return max(0, (num_frames - int(config.clip_size)) // step + 1) if num_frames >= config.clip_size else 0
+
+
+def release_free_heap():
+    """Give freed heap pages back to the OS (glibc `malloc_trim`; no-op elsewhere). Decoding and encoding a long
+    video allocate large short-lived buffers between small long-lived ones; without this, glibc keeps the holes and
+    RSS creeps up with the video's length although nothing is retained (benchmarks/pipeline_memory.py)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
+try:
+    _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):
+    _MALLOC_TRIM = None
+
+
+def encoder_from_config(config, feature: str) -> PreTrainedModel:
+    """The encoder sub-model for `config`: `SimpleFrameEncoderModel`, the `...WithProjection` class of a CLIP-like
+    model when its projected embedding ("image_embeds" / "text_embeds") is the feature, else `AutoModel`."""
+    if isinstance(config, SimpleFrameEncoderConfig):
+        return SimpleFrameEncoderModel(config)
+    if feature in ("image_embeds", "text_embeds"):
+        base = MODEL_MAPPING_NAMES.get(config.model_type)
+        model_class = getattr(transformers, f"{base}WithProjection", None) if base else None
+        if model_class is None:
+            raise ValueError(
+                f"the feature {feature!r} needs a model with a projection (as CLIP); {config.model_type!r} has none."
+            )
+        return model_class._from_config(config)
+    return AutoModel.from_config(config)
+
+
+def resolve_named_encoder(name_or_path: str | None, package: str | None, **hub_kwargs) -> str:
+    """Folder of an encoder named by a checkpoint: the installed pip `package`'s model folder (its
+    `get_model_path()`, else the package folder), else `name_or_path` (a folder, or a Hub id fetched through the
+    cache and HF_HUB_OFFLINE rules)."""
+    if package:
+        try:
+            module = __import__(package)
+        except ImportError:
+            module = None
+        if module is not None:
+            return str(module.get_model_path()) if hasattr(module, "get_model_path") else os.path.dirname(module.__file__)
+    if not name_or_path:
+        raise MissingEncoderError(f"the encoder's package {package!r} is not installed and no name_or_path is given.")
+    if os.path.isdir(name_or_path):
+        return name_or_path
+    try:
+        return snapshot_download(name_or_path, **hub_kwargs)
+    except Exception as error:
+        hint = f" (or pip install {package.replace('_', '-')})" if package else ""
+        raise MissingEncoderError(f"could not load the encoder {name_or_path!r}{hint}: {error}") from error
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # outputs
 # ----------------------------------------------------------------------------------------------------------------
 @dataclass
@@ -576,6 +688,7 @@ class HieraMambaModelOutput(ModelOutput):
     anchor_masks (`tuple(torch.BoolTensor)`, (N, ceil(T_l / 2)) per level).
     text_features (`torch.FloatTensor` (Q, L + 1, D_text)) and text_mask (`torch.BoolTensor` (Q, L + 1)):
         Encoded text with its prepended pooled / background token.
+    queries_per_video (`torch.LongTensor` (B,)): queries of each video, as used by the forward.
     """
 
     pyramid_features: tuple[torch.FloatTensor, ...] | None = None
@@ -586,6 +699,7 @@ class HieraMambaModelOutput(ModelOutput):
     anchor_masks: tuple[torch.BoolTensor, ...] | None = None
     text_features: torch.FloatTensor | None = None
     text_mask: torch.BoolTensor | None = None
+    queries_per_video: torch.LongTensor | None = None
 
 
 @dataclass
@@ -636,7 +750,8 @@ class HieraMambaPreTrainedModel(CheckpointErrorsMixin, PreTrainedModel):  # clea
     def _init_weights(self, module):
         """Official initialisation: PyTorch default for Linear/Conv weights with zero biases, LayerNorms 1/0,
         LayerScales 1e-4, level scales 1, background token trunc-normal(0.02), Hydra dt/A/D as official Hydra,
-        classification bias from `cls_prior_prob` (a conv's `bias_init` attribute)."""
+        classification bias from `cls_prior_prob` (a conv's `bias_init` attribute). The encoder sub-models
+        initialise themselves."""
         if isinstance(module, (nn.Linear, nn.Conv1d)):
             init.kaiming_uniform_(module.weight, a=math.sqrt(5))
             if module.bias is not None:
@@ -656,6 +771,90 @@ class HieraMambaPreTrainedModel(CheckpointErrorsMixin, PreTrainedModel):  # clea
             init.trunc_normal_(module.background_token, mean=0.0, std=0.02, a=-2.0, b=2.0)
         elif isinstance(module, HieraMambaRegressionHead):
             init.ones_(module.level_scales)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, then the weights of the encoders the checkpoint names rather than
+        stores (`config.text_model_name_or_path` / `vision_model_name_or_path`) are loaded from where it names them."""
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        hub_kwargs = {key: kwargs[key] for key in ("cache_dir", "local_files_only", "token") if key in kwargs}
+        model.base_model.load_named_encoders(**hub_kwargs)
+        return loaded
+
+    @classmethod
+    def from_components(cls, config: HieraMambaConfig, vision_model=None, text_model=None, *,
+                        store_encoders: bool = True, vision_model_package: str | None = None,
+                        text_model_package: str | None = None):
+        """A model with a freshly initialised grounding part (from `config`) and pretrained encoders.
+
+        Args:
+            config: the grounding model's config; `video_input_dim` / `text_input_dim` must equal the encoders'
+                feature widths (`vision_feature` / `text_feature` choose the features).
+            vision_model: "simple" (a `SimpleFrameEncoderModel` `video_input_dim` wide), an encoder model, or a Hub
+                id / folder of an image model or of a composite model such as CLIP (its vision tower is taken).
+            text_model: an encoder model, or a Hub id / folder of a text model or of a composite model such as CLIP.
+                A Hub id is read from the installed `*_model_package` when one is given.
+            store_encoders: save the encoders' weights with the model (default); False names the Hub ids / folders
+                given (and `*_model_package`) in the config instead, so the checkpoint stays small and
+                `from_pretrained` loads them from there.
+            vision_model_package / text_model_package: pip packages shipping those encoders' folders.
+
+        Example (MAD-style CLIP features): `HieraMambaForVideoGrounding.from_components(
+        HieraMambaConfig.from_preset("mad", vision_feature="image_embeds"), "openai/clip-vit-base-patch32",
+        "openai/clip-vit-base-patch32")`.
+        """
+        config = copy.deepcopy(config)
+        encoders = {}
+        for kind, given, package, width_name in (
+            ("vision", vision_model, vision_model_package, "video_input_dim"),
+            ("text", text_model, text_model_package, "text_input_dim"),
+        ):
+            if given is None:
+                continue
+            feature = getattr(config, f"{kind}_feature")
+            if isinstance(given, str) and given == "simple" and kind == "vision":
+                given = SimpleFrameEncoderModel(SimpleFrameEncoderConfig(feature_dim=config.video_input_dim))
+            elif isinstance(given, (str, os.PathLike)):
+                if not store_encoders:
+                    setattr(config, f"{kind}_model_name_or_path", os.fspath(given))
+                given = load_encoder(resolve_named_encoder(os.fspath(given), package), kind, feature)
+            if package is not None:
+                setattr(config, f"{kind}_model_package", package)
+            width = encoder_width(given, feature)
+            if width != getattr(config, width_name):
+                raise ValueError(
+                    f"the {kind} encoder gives {width}-d features ({feature}) but config.{width_name} is "
+                    f"{getattr(config, width_name)}."
+                )
+            setattr(config, f"{kind}_config", given.config)
+            encoders[f"{kind}_model"] = given
+        model = cls(config)
+        for name, encoder in encoders.items():
+            getattr(model.base_model, name).load_state_dict(encoder.state_dict())
+        return model
+
+
+def load_encoder(name_or_path: str, kind: str, feature: str) -> PreTrainedModel:
+    """A pretrained transformers encoder from a Hub id or folder: the vision ("vision") or text ("text") tower of a
+    composite checkpoint such as CLIP, built as `encoder_from_config` builds it for `feature`."""
+    config = AutoConfig.from_pretrained(name_or_path)
+    sub = getattr(config, f"{kind}_config", None)
+    if sub is not None:  # a composite checkpoint (CLIP, SigLIP): its tower, with the composite's projection width
+        if getattr(config, "projection_dim", None) is not None:
+            sub.projection_dim = config.projection_dim
+        config = sub
+    model_class = type(encoder_from_config(config, feature)) if not isinstance(config, SimpleFrameEncoderConfig) else None
+    if model_class is None:
+        return SimpleFrameEncoderModel.from_pretrained(name_or_path)
+    return model_class.from_pretrained(name_or_path, config=config)
+
+
+def encoder_width(model: PreTrainedModel, feature: str) -> int:
+    """Width of the features `feature` of the encoder `model`."""
+    if feature in ("image_embeds", "text_embeds"):
+        return int(model.config.projection_dim)
+    return int(model.config.hidden_size)
 
 
 def _check_inputs(config, video_features, video_mask, text_features, text_mask, queries_per_video):
@@ -705,30 +904,146 @@ def _check_inputs(config, video_features, video_mask, text_features, text_mask, 
 
 
 class HieraMambaModel(HieraMambaPreTrainedModel):
-    """Text encoder, fusion and AMP backbone; returns the fused pyramid (see `HieraMambaModelOutput`)."""
+    """Text encoder, fusion and AMP backbone; returns the fused pyramid (see `HieraMambaModelOutput`). Holds the
+    frame and query encoders (`vision_model`, `text_model`) when the config has them."""
 
     def __init__(self, config: HieraMambaConfig):
         super().__init__(config)
+        self.vision_model = None
+        if config.vision_config is not None:
+            self.vision_model = encoder_from_config(config.vision_config, config.vision_feature)
+        self.text_model = None
+        if config.text_config is not None:
+            self.text_model = encoder_from_config(config.text_config, config.text_feature)
         self.text_encoder = HieraMambaTextEncoder(config)
         self.video_proj = nn.Linear(config.video_input_dim, config.hidden_size) if config.early_fusion else None
         self.fusion = HieraMambaFusion(config)
         self.backbone = HieraMambaBackbone(config)
+        named = self.named_encoders()  # their weights live elsewhere: neither saved nor expected in the checkpoint
+        self._keys_to_ignore_on_load_missing = {rf"(^|\.){name}\." for name in named}
+        self._keys_to_ignore_on_save = {f"{name}.{key}" for name in named for key in getattr(self, name).state_dict()}
         self.post_init()
 
+    # ------------------------------------------------------------------ encoders
+    def named_encoders(self) -> dict[str, tuple[str | None, str | None]]:
+        """{"vision_model" / "text_model": (name_or_path, package)} for the encoders whose weights the checkpoint
+        names instead of storing."""
+        config, named = self.config, {}
+        for name, source, package in (
+            ("vision_model", config.vision_model_name_or_path, config.vision_model_package),
+            ("text_model", config.text_model_name_or_path, config.text_model_package),
+        ):
+            if getattr(self, name) is not None and (source or package):
+                named[name] = (source, package)
+        return named
+
+    @torch.no_grad()
+    def load_named_encoders(self, **hub_kwargs):
+        """Load the weights of the named encoders (see `named_encoders`) into `vision_model` / `text_model`, in
+        place, keeping their device and dtype. `from_pretrained` calls it; call it after building a model from a
+        config that names its encoders. `hub_kwargs` (cache_dir, local_files_only, token) go to the Hub download."""
+        for name, (source, package) in self.named_encoders().items():
+            module = getattr(self, name)
+            folder = resolve_named_encoder(source, package, **hub_kwargs)
+            dtype = next(module.parameters()).dtype
+            weights = type(module).from_pretrained(folder, config=module.config, dtype=dtype).state_dict()
+            try:
+                module.load_state_dict(weights, strict=True)
+            except RuntimeError as error:
+                raise ValueError(f"the {name} weights in {folder} do not fit config.{name[:-6]}_config: {error}") from None
+
+    def require_encoder(self, name: str) -> PreTrainedModel:
+        """The `vision_model` or `text_model`, or a clear error naming what the checkpoint takes instead."""
+        if getattr(self, name) is None:
+            what, instead = {
+                "vision_model": ("frame encoder", "clip features (num_clips, video_input_dim)"),
+                "text_model": ("query encoder", "query token features (L, text_input_dim)"),
+            }[name]
+            raise MissingEncoderError(
+                f"this HieraMamba checkpoint has no {what} (config.{name[:-6]}_config is None), so it cannot read "
+                f"{'video frames' if name == 'vision_model' else 'query text'}: pass precomputed {instead} instead."
+            )
+        return getattr(self, name)
+
+    def get_frame_features(self, pixel_values: torch.FloatTensor) -> torch.FloatTensor:
+        """Frame embeddings `(N, video_input_dim)` of `pixel_values` `(N, 3, H, W)` (as prepared by the processor):
+        the `config.vision_feature` output of the vision model."""
+        vision_model = self.require_encoder("vision_model")
+        pixel_values = pixel_values.to(device=vision_model.device, dtype=vision_model.dtype)
+        out = vision_model(pixel_values=pixel_values)
+        if self.config.vision_feature == "cls":
+            return out.last_hidden_state[:, 0]
+        return getattr(out, self.config.vision_feature)
+
+    def get_video_features(
+        self, pixel_values_videos: torch.FloatTensor | Iterable[torch.FloatTensor], num_frames: int | None = None
+    ) -> torch.FloatTensor:
+        """Clip features `(T, video_input_dim)` of ONE video sampled on the feature clock (`config.fps`): its frames
+        `(N, 3, H, W)`, or an iterable of such chunks in time order (streamed: only the frames of unfinished clips
+        are kept, so an hour-long video never holds more than a chunk). `num_frames`, the expected frame count when
+        known, sizes the output once (keeps the heap from fragmenting on long videos)."""
+        chunks = [pixel_values_videos] if isinstance(pixel_values_videos, torch.Tensor) else pixel_values_videos
+        step = int(self.config.clip_stride) * int(self.config.downsample_rate)
+        pooler = ClipPooler(int(self.config.clip_size), step)
+        features, count = None, 0
+        for index, chunk in enumerate(chunks):
+            clips = pooler.push(self.get_frame_features(chunk))
+            if features is None:
+                features = clips.new_empty((max(num_clips(num_frames or 0, self.config), len(clips), 1), clips.shape[1]))
+            if count + len(clips) > len(features):
+                grown = features.new_empty((max(2 * len(features), count + len(clips)), features.shape[1]))
+                grown[:count] = features[:count]
+                features = grown
+            features[count : count + len(clips)] = clips
+            count += len(clips)
+            if index % 8 == 7:
+                release_free_heap()
+        release_free_heap()
+        if count == 0:
+            raise ValueError(
+                f"the video is too short for one clip: a clip needs {self.config.clip_size:g} frames at "
+                f"{self.config.fps:g} fps ({self.config.clip_size / self.config.fps:.3g} s)."
+            )
+        return features if count == len(features) else features[:count].clone()
+
+    def get_text_features(
+        self, input_ids: torch.LongTensor, attention_mask: torch.LongTensor | None = None
+    ) -> tuple[torch.FloatTensor, torch.BoolTensor]:
+        """Query token features `(Q, L, text_input_dim)` and their mask `(Q, L)` from token ids (as prepared by the
+        processor): the text model's `last_hidden_state` over every token (padding zeroed), or with
+        `config.text_feature == "text_embeds"` its projected pooled embedding as one token."""
+        text_model = self.require_encoder("text_model")
+        limit = getattr(text_model.config, "max_position_embeddings", None)
+        if limit is not None and input_ids.shape[1] > limit:
+            raise ValueError(
+                f"a query has {input_ids.shape[1]} tokens but the text model reads at most {limit}: shorten it."
+            )
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        input_ids, attention_mask = input_ids.to(text_model.device), attention_mask.to(text_model.device)
+        out = text_model(input_ids=input_ids, attention_mask=attention_mask)
+        if self.config.text_feature == "text_embeds":
+            features = out.text_embeds[:, None]
+            return features, torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+        mask = attention_mask.bool()
+        return out.last_hidden_state * mask[..., None].to(out.last_hidden_state.dtype), mask
+
+    # ------------------------------------------------------------------ forward
     def forward(
         self,
         video_features: torch.FloatTensor,
-        video_mask: torch.BoolTensor,
-        text_features: torch.FloatTensor,
-        text_mask: torch.BoolTensor,
+        video_mask: torch.BoolTensor | None = None,
+        text_features: torch.FloatTensor | None = None,
+        text_mask: torch.BoolTensor | None = None,
         queries_per_video: torch.LongTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
         **kwargs,
     ) -> HieraMambaModelOutput:
         config = self.config
-        if queries_per_video is None:
-            queries_per_video = torch.ones(video_features.size(0), dtype=torch.long, device=video_features.device)
-        queries_per_video = torch.as_tensor(queries_per_video, dtype=torch.long, device=video_features.device)
-        _check_inputs(config, video_features, video_mask, text_features, text_mask, queries_per_video)
+        video_features, video_mask, text_features, text_mask, queries_per_video = self.prepare_inputs(
+            video_features, video_mask, text_features, text_mask, queries_per_video, input_ids, attention_mask
+        )
         video_features, video_mask = self.pad_video(video_features, video_mask)
         text_features, text_mask = self.pad_text(text_features, text_mask)
 
@@ -754,8 +1069,29 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
         return HieraMambaModelOutput(
             pyramid_features=fused, pyramid_masks=fused_masks, sequence_features=sequences,
             sequence_masks=sequence_masks, anchor_features=anchors, anchor_masks=anchor_masks,
-            text_features=text, text_mask=text_mask,
+            text_features=text, text_mask=text_mask, queries_per_video=queries_per_video,
         )
+
+    def prepare_inputs(self, video_features, video_mask, text_features, text_mask, queries_per_video, input_ids,
+                       attention_mask):
+        """Default masks (all valid) and `queries_per_video` (one query per video), token ids through the text
+        model, then clear errors for malformed input."""
+        if input_ids is not None:
+            if text_features is not None:
+                raise ValueError("give the queries as text_features or as input_ids, not both.")
+            text_features, text_mask = self.get_text_features(input_ids, attention_mask)
+        if text_features is None:
+            raise ValueError("no queries: pass text_features (Q, L, text_input_dim) or input_ids (Q, L).")
+        device = video_features.device
+        if video_mask is None:
+            video_mask = torch.ones(video_features.shape[:2], dtype=torch.bool, device=device)
+        if text_mask is None:
+            text_mask = torch.ones(text_features.shape[:2], dtype=torch.bool, device=text_features.device)
+        if queries_per_video is None:
+            queries_per_video = torch.ones(video_features.size(0), dtype=torch.long, device=device)
+        queries_per_video = torch.as_tensor(queries_per_video, dtype=torch.long, device=device)
+        _check_inputs(self.config, video_features, video_mask, text_features, text_mask, queries_per_video)
+        return video_features, video_mask, text_features.to(video_features.dtype), text_mask, queries_per_video
 
     def pad_video(self, video_features, video_mask):
         """Zero-pad the time axis to a multiple of `config.padding_unit` (the official evaluator's padding)."""
@@ -794,32 +1130,35 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
     def forward(
         self,
         video_features: torch.FloatTensor,
-        video_mask: torch.BoolTensor,
-        text_features: torch.FloatTensor,
-        text_mask: torch.BoolTensor,
+        video_mask: torch.BoolTensor | None = None,
+        text_features: torch.FloatTensor | None = None,
+        text_mask: torch.BoolTensor | None = None,
         queries_per_video: torch.LongTensor | None = None,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.LongTensor | None = None,
         segments: torch.FloatTensor | None = None,
         loss_norm: float | None = None,
         loss_generator: torch.Generator | None = None,
         **kwargs,
     ) -> HieraMambaVideoGroundingOutput:
         r"""
-        video_features (B, T, C_video) float; video_mask (B, T) bool (valid prefix); text_features (Q, L, C_text);
-        text_mask (Q, L) bool; queries_per_video (B,) long, default all ones, query q belongs to video
+        video_features (B, T, C_video) float; video_mask (B, T) bool (valid prefix; default all valid);
+        text_features (Q, L, C_text) float with text_mask (Q, L) bool, or input_ids / attention_mask (Q, L) of the
+        model's text model; queries_per_video (B,) long, default all ones, query q belongs to video
         `repeat_interleave` order; segments (Q, 2) float, optional, ground truth in input feature-grid units
         (divided by `embedding_stride` to reach the backbone grid of `points`); loss_norm: the trainer's running
         normaliser (default `config.initial_loss_norm`; update it after each step with
         `update_loss_norm(loss_norm, output.loss_dict["num_pos"])`); loss_generator: RNG of the contrastive
         negative sampling.
         """
-        if segments is not None and (segments.ndim != 2 or segments.shape != (text_features.size(0), 2)):
-            raise ValueError(f"segments must be (Q, 2) with Q={text_features.size(0)}, got {tuple(segments.shape)}.")
+        out = self.model(
+            video_features, video_mask, text_features, text_mask, queries_per_video, input_ids, attention_mask
+        )
+        num_queries = int(out.queries_per_video.sum())
+        if segments is not None and (segments.ndim != 2 or segments.shape != (num_queries, 2)):
+            raise ValueError(f"segments must be (Q, 2) with Q={num_queries}, got {tuple(segments.shape)}.")
         if segments is not None and (not torch.isfinite(segments).all() or (segments[:, 1] < segments[:, 0]).any()):
             raise ValueError("segments must be finite with start <= end.")
-        if queries_per_video is None:
-            queries_per_video = torch.ones(video_features.size(0), dtype=torch.long, device=video_features.device)
-        queries_per_video = torch.as_tensor(queries_per_video, dtype=torch.long, device=video_features.device)
-        out = self.model(video_features, video_mask, text_features, text_mask, queries_per_video)
         # the heads see all levels in one call (packed along time, with gaps as wide as their convs' padding)
         sizes = [m.size(1) for m in out.pyramid_masks]
         gap = self.config.head_kernel_size // 2
@@ -838,60 +1177,34 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
                 anchor_features=out.anchor_features, anchor_masks=out.anchor_masks,
                 acc_projector=self.acc_projector, spc_projector=self.spc_projector,
                 loss_norm=self.config.initial_loss_norm if loss_norm is None else loss_norm,
-                queries_per_video=None if self.config.early_fusion else queries_per_video,
-                generator=loss_generator, config=self.config, fix_quirks=self.config.fix_loss_quirks,
+                queries_per_video=None if self.config.early_fusion else out.queries_per_video,
+                generator=loss_generator, config=self.config,
             )
             loss = loss_dict["total"]
         return HieraMambaVideoGroundingOutput(
             loss=loss, loss_dict=loss_dict, logits=logits, offsets=offsets, points=points, points_mask=points_mask,
-            queries_per_video=queries_per_video,
+            queries_per_video=out.queries_per_video,
             pyramid_features=out.pyramid_features, pyramid_masks=out.pyramid_masks,
             sequence_features=out.sequence_features, sequence_masks=out.sequence_masks,
             anchor_features=out.anchor_features, anchor_masks=out.anchor_masks,
         )
 
-
     @torch.no_grad()
     def post_process_video_grounding(self, outputs, durations, queries_per_video=None, fps=None, **settings):
-        """Ranked segments in seconds for every query, via `post_processing_hieramamba.post_process_video_grounding`
-        (decoding, Gaussian soft-NMS, segment voting, seconds clamped to the duration) with this model's config.
+        """Ranked segments in seconds for every query (decoding, Gaussian soft-NMS, segment voting, seconds clamped to
+        the duration) with this model's config: `post_processing_hieramamba.post_process_model_outputs`, which
+        `HieraMambaProcessor.post_process_video_grounding` also calls.
 
         outputs: this model's output; durations: (B,) seconds per video; queries_per_video: (B,) as in forward
         (default: the one stored in `outputs`); fps: (B,) per-video fps (default `config.fps`); settings override
-        config values.
-        Returns Q lists (query order of the forward) of {"segment": (start_s, end_s), "score": float}.
+        config values. Returns Q lists (query order of the forward) of {"segment": (start_s, end_s), "score": float}.
         """
-        durations = torch.as_tensor(durations, dtype=torch.float64).reshape(-1)
-        num_videos = len(durations)
-        if queries_per_video is None:
-            queries_per_video = outputs.get("queries_per_video")
-        if queries_per_video is None:
-            queries_per_video = torch.ones(num_videos, dtype=torch.long)
-        counts = [int(n) for n in torch.as_tensor(queries_per_video).reshape(-1)]
-        if len(counts) != len(durations) or sum(counts) != outputs.logits.size(0):
-            raise ValueError(
-                f"durations ({len(durations)}) and queries_per_video ({counts}) must describe the "
-                f"{outputs.logits.size(0)} queries of the outputs."
-            )
-        if fps is not None:
-            fps = [float(f) for f in torch.as_tensor(fps, dtype=torch.float64).reshape(-1)]
-            if len(fps) != len(counts):
-                raise ValueError(f"fps must have one value per video ({len(counts)}), got {len(fps)}.")
-        results, start = [], 0
-        for b, n in enumerate(counts):
-            sl = slice(start, start + n)
-            extra = dict(settings)
-            if fps is not None:
-                extra["fps"] = fps[b]
-            results += _post_process_one_video(
-                outputs.logits[sl], outputs.offsets[sl], outputs.points, outputs.points_mask[sl],
-                float(durations[b]), config=self.config, embedding_stride=self.config.embedding_stride, **extra,
-            )
-            start += n
-        return results
+        return post_process_model_outputs(outputs, durations, self.config, queries_per_video, fps, **settings)
 
 
 __all__ = [
+    "ClipPooler",
+    "MissingEncoderError",
     "HieraMambaModel",
     "HieraMambaForVideoGrounding",
     "HieraMambaPreTrainedModel",

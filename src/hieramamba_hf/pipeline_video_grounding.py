@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """`pipeline("video-grounding")`: where in a video does each query happen?
 
     import hieramamba_hf                                   # registers the task
@@ -8,26 +10,34 @@
     grounder("video.mp4", query=["q1", "q2"])              # -> one ranked list per query; the video is decoded once
     grounder([{"video": "a.mp4", "query": "q"}, {"video": "b.mp4", "query": ["q1", "q2"]}])  # several videos
 
-Inputs: `video` is a file path (decoded with decord, PyAV fallback, on the checkpoint's feature clock), a decoded
-frame array `(N, H, W, 3)` uint8 (taken at `video_fps`, default: already on the clock), or precomputed clip features
-`(T, video_input_dim)` float. `query` is a string, precomputed token features `(L, text_input_dim)`, or a list of
-them. Parameters: `top_k` (segments per query, default `config.max_num_segments`), `video_fps`, `progress` (tqdm
-bar while decoding), `backend` ("decord" / "pyav"), `duration` (seconds, for clip-feature input when the video's
-real duration is known), `query_batch_size` (queries per model forward; default all; 1 lowers the peak memory of
-long videos with many queries).
+Inputs: `video` is a file path (decoded by `ssm_layers.video_io` on the model's feature clock, streamed chunk by
+chunk through the model's frame encoder), a decoded frame array `(N, H, W, 3)` uint8 (taken at `video_fps`, default:
+already on the clock), or precomputed clip features `(T, video_input_dim)` float. `query` is a string, precomputed
+token features `(L, text_input_dim)`, or a list of them. Parameters: `top_k` (segments per query, default
+`config.max_num_segments`), `video_fps`, `progress` (tqdm bar while decoding and encoding), `backend` ("pyav" /
+"decord"), `duration` (seconds, for clip-feature input when the video's real duration is known),
+`query_batch_size` (queries per model forward; default all; 1 lowers the peak memory of long videos with many
+queries).
 
-The model and processor come from one checkpoint (`HieraMambaProcessor` carries / names the encoders); a checkpoint
-without encoders still grounds precomputed features and gives a clear error for videos or query strings.
+As in transformers' video-classification pipeline, the pipeline decodes and the processor prepares: frames go
+through `HieraMambaProcessor.preprocess_frames` and the model's `get_video_features`, queries through the
+processor's tokenizer and the model's `get_text_features`, so every weight that runs is the model's and follows
+`device=` / `dtype=`. `pipe.save_pretrained(folder)` writes the model and the processor; `pipeline("video-grounding",
+model=folder)` loads them back.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 from transformers import Pipeline
 from transformers.utils import logging
 
-from .processing_hieramamba import HieraMambaProcessor, MissingProcessorConfigError, release_free_heap
+from ssm_layers.video_io import open_video, sample_frame_array
+
+from .modeling_hieramamba import HieraMambaForVideoGrounding, release_free_heap
+from .processing_hieramamba import HieraMambaProcessor, MissingProcessorConfigError
 
 
 logger = logging.get_logger(__name__)
@@ -46,9 +56,9 @@ class VideoGroundingPipeline(Pipeline):
 
     def __init__(self, *args, processor=None, **kwargs):
         super().__init__(*args, processor=processor, **kwargs)
-        if not hasattr(self.model, "post_process_video_grounding"):
+        if not isinstance(self.model, HieraMambaForVideoGrounding):
             raise TypeError(
-                f"the video-grounding pipeline needs a grounding model (e.g. HieraMambaForVideoGrounding, loaded with "
+                f"the video-grounding pipeline needs a grounding model (HieraMambaForVideoGrounding, loaded with "
                 f"AutoModelForVideoGrounding), got {type(self.model).__name__}."
             )
         if self.processor is None:
@@ -56,19 +66,11 @@ class VideoGroundingPipeline(Pipeline):
             try:
                 self.processor = HieraMambaProcessor.from_pretrained(origin) if origin else None
             except MissingProcessorConfigError as error:  # a model-only folder; other load errors propagate
-                logger.warning(f"{error} Only precomputed clip and token features can be grounded.")
+                logger.warning(f"{error}")
             if self.processor is None:
-                self.processor = HieraMambaProcessor.from_model_config(self.model.config, _origin=origin)
+                self.processor = HieraMambaProcessor(_origin=origin)
         if not isinstance(self.processor, HieraMambaProcessor):
             raise TypeError(f"the video-grounding pipeline needs a HieraMambaProcessor, got {type(self.processor)}.")
-        config = self.model.config
-        self.processor.check_clock(config)
-        for name, encoder, width in (
-            ("frame encoder", self.processor.frame_encoder, config.video_input_dim),
-            ("text encoder", self.processor.text_encoder, config.text_input_dim),
-        ):
-            if encoder is not None and encoder.output_dim != width:
-                raise ValueError(f"the {name} gives {encoder.output_dim}-d features but the model expects {width}.")
 
     def __call__(self, video, query=None, **kwargs):
         """Ground `query` (str / token features / list of them) in `video`; or pass a dict {"video", "query"} or a
@@ -91,11 +93,13 @@ class VideoGroundingPipeline(Pipeline):
         return {"video": item["video"], "query": item["query"]}
 
     def _sanitize_parameters(self, top_k=None, video_fps=None, progress=None, backend=None, duration=None,
-                             query_batch_size=None, **kwargs):  # fmt: skip
+                             query_batch_size=None, **kwargs):
         if kwargs:
             raise ValueError(f"unknown video-grounding arguments: {sorted(kwargs)}.")
-        preprocess = {"video_fps": video_fps, "progress": progress, "backend": backend, "duration": duration}
-        forward = {}
+        if duration is not None and not duration > 0:
+            raise ValueError(f"duration must be > 0 seconds, got {duration}.")
+        preprocess = {"video_fps": video_fps, "backend": backend, "duration": duration}
+        forward = {"progress": progress}
         if query_batch_size is not None:
             if not isinstance(query_batch_size, int) or query_batch_size < 1:
                 raise ValueError(f"query_batch_size must be a positive integer, got {query_batch_size!r}.")
@@ -107,62 +111,90 @@ class VideoGroundingPipeline(Pipeline):
             postprocess["top_k"] = top_k
         return preprocess, forward, postprocess
 
-    def preprocess(self, inputs, video_fps=None, progress=None, backend=None, duration=None):
-        query = inputs["query"]
-        single = isinstance(query, str) or (isinstance(query, (np.ndarray, torch.Tensor)) and query.ndim == 2)
-        queries = [query] if single else list(query)
-        query_features = self.processor.encode_queries(queries)  # before decoding: fail fast on a bad query
-        video_features, video_duration = self.processor.encode_video(
-            inputs["video"], video_fps=video_fps, progress=progress, backend=backend
-        )
-        if duration is not None:
-            if not duration > 0:
-                raise ValueError(f"duration must be > 0 seconds, got {duration}.")
-            video_duration = float(duration)
-        model_inputs = self.processor.collate(video_features, query_features)
-        model_inputs["video_features"] = model_inputs["video_features"].to(self.dtype or torch.float32)
-        model_inputs["text_features"] = model_inputs["text_features"].to(self.dtype or torch.float32)
-        return {"model_inputs": model_inputs, "duration": video_duration, "single": single}
+    def preprocess(self, inputs, video_fps=None, backend=None, duration=None):
+        """Queries first (fail fast on a bad query), then the video: a lazy stream of prepared frame chunks for a
+        file or a frame array (consumed by `_forward`, so no more than a chunk of frames is ever held), or clip
+        features as they are."""
+        config, processor = self.model.config, self.processor
+        queries, single = processor.check_queries(inputs["query"])
+        query_inputs = processor(text=queries)
+        video = inputs["video"]
+        out = {"queries": query_inputs, "single": single, "duration": duration, "reader": None}
+        if isinstance(video, str) or hasattr(video, "__fspath__"):
+            self.model.model.require_encoder("vision_model")  # before decoding the whole file
+            reader = open_video(video, backend=backend)
+            frames = reader.iter_clock_frames(config.fps, processor.chunk_size)
+            out.update(reader=reader, num_frames=reader.num_clock_frames(config.fps))
+        else:
+            array = video.numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
+            if array.ndim == 2:  # precomputed clip features
+                out.update(processor(videos=array))
+                if out["duration"] is None:
+                    step = int(config.clip_stride) * int(config.downsample_rate)
+                    out["duration"] = ((array.shape[0] - 1) * step + config.clip_size) / config.fps
+                return out
+            if array.ndim != 4:
+                raise ValueError(
+                    "video must be a file path, a frame array (num_frames, height, width, 3) uint8 or clip features "
+                    f"(num_clips, channels); got an array of shape {array.shape}."
+                )
+            self.model.model.require_encoder("vision_model")
+            array = sample_frame_array(array, config.fps, video_fps)
+            frames = (array[lo : lo + processor.chunk_size] for lo in range(0, len(array), processor.chunk_size))
+            out["num_frames"] = len(array)
+            if out["duration"] is None:
+                out["duration"] = len(array) / config.fps
+        out["pixel_values_videos"] = (processor.preprocess_frames(chunk) for chunk in frames)
+        return out
 
-    def _forward(self, inputs, query_batch_size=None):
-        """One forward for all queries of the video (the official evaluator's batching), or groups of
-        `query_batch_size` queries: with early fusion the backbone runs once per query anyway, so groups only lower
-        the peak memory of long videos (results equal up to the official batch-wide mask quirk, see the config's
-        exact_block_masking)."""
-        model_inputs = inputs["model_inputs"]
-        num_queries = model_inputs["text_features"].shape[0]
+    def _forward(self, inputs, progress=None, query_batch_size=None):
+        """Encode the video (streamed) and the queries once, then one model forward for all queries of the video
+        (the official evaluator's batching), or groups of `query_batch_size` queries: with early fusion the backbone
+        runs once per query anyway, so groups only lower the peak memory of long videos."""
+        model = self.model
+        if "video_features" in inputs:
+            video_features = inputs["video_features"].to(model.dtype)
+        else:
+            chunks = inputs["pixel_values_videos"]
+            with tqdm(total=inputs["num_frames"], unit="frame", desc="encoding video",
+                      disable=None if progress is None else not progress) as bar:
+                counted = (bar.update(len(chunk)) or chunk for chunk in chunks)
+                video_features = model.model.get_video_features(counted, inputs["num_frames"])[None]
+        duration = inputs["duration"]
+        if duration is None:  # a file: its duration, exact once decoded
+            duration = inputs["reader"].metadata.duration
+        queries = inputs["queries"]
+        if "input_ids" in queries:
+            text_features, text_mask = model.model.get_text_features(queries["input_ids"], queries["attention_mask"])
+        else:
+            text_features, text_mask = queries["text_features"].to(model.dtype), queries["text_mask"]
+        num_queries = text_features.shape[0]
         size = query_batch_size or num_queries
         parts = []
         for lo in range(0, num_queries, size):
-            group = dict(model_inputs, text_features=model_inputs["text_features"][lo : lo + size],
-                         text_mask=model_inputs["text_mask"][lo : lo + size],
-                         queries_per_video=torch.tensor([min(size, num_queries - lo)]))  # fmt: skip
-            out = self.model(**group)
+            out = model(
+                video_features=video_features, text_features=text_features[lo : lo + size],
+                text_mask=text_mask[lo : lo + size], queries_per_video=torch.tensor([min(size, num_queries - lo)]),
+            )
             parts.append({k: out[k] for k in ("logits", "offsets", "points_mask")})
             points = out["points"]
             del out
             release_free_heap()  # the activations of a long video are freed: return their pages
-        kept = {k: torch.cat([p[k] for p in parts]) for k in ("logits", "offsets", "points_mask")}
-        kept.update(points=points, queries_per_video=torch.tensor([num_queries]))
-        return {"outputs": kept, "duration": inputs["duration"], "single": inputs["single"]}
+        outputs = {k: torch.cat([p[k] for p in parts]) for k in ("logits", "offsets", "points_mask")}
+        outputs.update(points=points, queries_per_video=torch.tensor([num_queries]))
+        return {"outputs": outputs, "duration": duration, "single": inputs["single"]}
 
     def postprocess(self, model_outputs, top_k=None):
-        config = self.model.config
-        settings = {}
-        if top_k is not None:
-            settings["max_num_segments"] = top_k
-        outputs = model_outputs["outputs"]
-        results = self.model.post_process_video_grounding(
-            _Outputs(outputs), [model_outputs["duration"]], outputs["queries_per_video"], fps=[config.fps], **settings
+        settings = {} if top_k is None else {"max_num_segments": top_k}
+        results = self.processor.post_process_video_grounding(
+            model_outputs["outputs"], [model_outputs["duration"]], self.model.config, **settings
         )
-        ranked = [
-            [{"start": seg["segment"][0], "end": seg["segment"][1], "score": seg["score"]} for seg in query][:top_k]
-            for query in results
-        ]
+        ranked = [[{"start": r["segment"][0], "end": r["segment"][1], "score": r["score"]} for r in query]
+                  for query in results]
         return ranked[0] if model_outputs["single"] else ranked
 
-
-class _Outputs(dict):
-    """The kept model outputs with attribute access, as `post_process_video_grounding` expects."""
-
-    __getattr__ = dict.__getitem__
+    def save_pretrained(self, save_directory: str, **kwargs):
+        """Save the model (encoders included) and the processor, so `pipeline("video-grounding",
+        model=save_directory)` loads the same pipeline."""
+        self.model.save_pretrained(save_directory, **kwargs)
+        self.processor.save_pretrained(save_directory)

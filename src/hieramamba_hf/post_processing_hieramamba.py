@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba post-processing: point predictions -> ranked segments in seconds, a faithful port of the official
 evaluator (github jbistanbul/hieramamba `libs/worker.py::EvaluatorAuxiliary.predict` and `_collect_segments`,
 `libs/nms/nms.py`, and the compiled `libs/nms/src/nms_cpu.cpp`; identical in SnAG fmu2/snag_release).
@@ -26,8 +28,9 @@ Returns one ranked list per query of {"segment": (start_s, end_s), "score": floa
 
 Settings: keyword arguments, else attributes of `config` (HieraMambaConfig names: pre_nms_thresh, pre_nms_topk,
 seg_len_thresh, nms_mode, nms_iou_thresh, nms_min_score, nms_sigma, voting_thresh, max_num_segments, fps,
-clip_size, clip_stride, downsample_rate, embedding_stride), else the Ego4D-NLQ defaults. `fps` in the config is a
-default; pass each video's own fps.
+clip_size, clip_stride, downsample_rate, embedding_stride), else the defaults of `HieraMambaConfig` (the Ego4D-NLQ
+setup). `fps` in the config is a default; pass each video's own fps. `post_process_model_outputs` does the same for
+the outputs of a `HieraMambaForVideoGrounding` forward over several videos.
 
 Only the first max_num_segments soft-NMS selections are computed: later selections never change the earlier ones
 and the official code discards them, so this is exact, not an approximation.
@@ -44,23 +47,15 @@ from __future__ import annotations
 
 import torch
 
+from .configuration_hieramamba import HieraMambaConfig
 
-_POST_DEFAULTS = {
-    "pre_nms_thresh": 0.001,
-    "pre_nms_topk": 2000,
-    "seg_len_thresh": 0.1,
-    "nms_mode": "soft_nms",
-    "nms_iou_thresh": 0.1,
-    "nms_min_score": 0.001,
-    "nms_sigma": 0.9,
-    "voting_thresh": 0.95,
-    "max_num_segments": 5,
-    "fps": 30.0,
-    "clip_size": 32.0,
-    "clip_stride": 8.0,
-    "downsample_rate": 2,
-    "embedding_stride": 1,
-}
+
+# the settings read from the config; their defaults are HieraMambaConfig's
+_SETTINGS = (
+    "pre_nms_thresh", "pre_nms_topk", "seg_len_thresh", "nms_mode", "nms_iou_thresh", "nms_min_score", "nms_sigma",
+    "voting_thresh", "max_num_segments", "fps", "clip_size", "clip_stride", "downsample_rate", "embedding_stride",
+)
+_DEFAULTS = HieraMambaConfig()
 
 
 def _check_segments(segments: torch.Tensor, scores: torch.Tensor):
@@ -272,12 +267,13 @@ def post_process_video_grounding(
     logits (Q, P), offsets (Q, P, 2), points (P, 4), points_mask (Q, P) / (P,) / None, durations float or (Q,).
     Returns Q lists (best first, at most max_num_segments) of {"segment": (start_s, end_s), "score": float}.
     """
-    unknown = set(settings) - set(_POST_DEFAULTS)
+    unknown = set(settings) - set(_SETTINGS)
     if unknown:
         raise ValueError(f"Unknown post-processing settings: {sorted(unknown)}.")
     s = {
-        k: settings[k] if k in settings else (getattr(config, k, v) if config is not None else v)
-        for k, v in _POST_DEFAULTS.items()
+        k: settings[k] if k in settings else getattr(config, k, getattr(_DEFAULTS, k)) if config is not None
+        else getattr(_DEFAULTS, k)
+        for k in _SETTINGS
     }
     if logits.ndim != 2:
         raise ValueError(f"logits must be (Q, P), got {tuple(logits.shape)}.")
@@ -326,11 +322,47 @@ def post_process_video_grounding(
     return results
 
 
+def post_process_model_outputs(outputs, durations, config, queries_per_video=None, fps=None, **settings):
+    """Ranked segments in seconds for every query of a `HieraMambaForVideoGrounding` forward over B videos.
+
+    outputs: the model output (`logits`, `offsets`, `points`, `points_mask`, `queries_per_video`); durations: (B,)
+    seconds per video; config: the model's config; queries_per_video: (B,) (default: the one in `outputs`, else one
+    query per video); fps: (B,) per-video fps (default `config.fps`); settings override config values.
+    Returns Q lists (query order of the forward) of {"segment": (start_s, end_s), "score": float}.
+    """
+    durations = torch.as_tensor(durations, dtype=torch.float64).reshape(-1)
+    if queries_per_video is None:
+        queries_per_video = outputs.get("queries_per_video")
+    if queries_per_video is None:
+        queries_per_video = torch.ones(len(durations), dtype=torch.long)
+    counts = [int(n) for n in torch.as_tensor(queries_per_video).reshape(-1)]
+    if len(counts) != len(durations) or sum(counts) != outputs["logits"].size(0):
+        raise ValueError(
+            f"durations ({len(durations)}) and queries_per_video ({counts}) must describe the "
+            f"{outputs['logits'].size(0)} queries of the outputs."
+        )
+    if fps is not None:
+        fps = [float(f) for f in torch.as_tensor(fps, dtype=torch.float64).reshape(-1)]
+        if len(fps) != len(counts):
+            raise ValueError(f"fps must have one value per video ({len(counts)}), got {len(fps)}.")
+    results, start = [], 0
+    for b, n in enumerate(counts):
+        rows = slice(start, start + n)
+        video_settings = dict(settings) if fps is None else dict(settings, fps=fps[b])
+        results += post_process_video_grounding(
+            outputs["logits"][rows], outputs["offsets"][rows], outputs["points"], outputs["points_mask"][rows],
+            float(durations[b]), config=config, **video_settings,
+        )
+        start += n
+    return results
+
+
 __all__ = [
     "batched_nms",
     "decode_segments",
     "grid_to_seconds",
     "hard_nms_1d",
+    "post_process_model_outputs",
     "post_process_video_grounding",
     "segment_voting",
     "soft_nms_1d",

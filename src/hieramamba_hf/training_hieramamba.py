@@ -61,10 +61,13 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from safetensors.torch import load_file, save_file
 from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ssm_layers import Hydra
 
+from .evaluate import EMA_WEIGHTS_NAME, evaluate_grounding
 from .loss_hieramamba import update_loss_norm
 
 
@@ -78,7 +81,6 @@ __all__ = [
     "hieramamba_parameter_groups",
 ]
 
-EMA_WEIGHTS_NAME = "ema_model.safetensors"
 TRAINER_STATE_FILE = "hieramamba_trainer_state.json"
 
 
@@ -344,8 +346,6 @@ class HieraMambaTrainer(Trainer):
         with self.ema.average_parameters(model):
             metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
             if self.args.eval_grounding_metrics:
-                from .evaluate import evaluate_grounding  # noqa: PLC0415
-
                 dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
                 if isinstance(dataset, dict):
                     raise ValueError("eval_grounding_metrics supports a single eval dataset")
@@ -371,8 +371,6 @@ class HieraMambaTrainer(Trainer):
         super()._save_checkpoint(model, trial)
         if not self.args.should_save:
             return
-        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR  # noqa: PLC0415
-
         checkpoint = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         output_dir = os.path.join(self._get_output_dir(trial=trial), checkpoint)
         save_extra_state(output_dir, self.ema, self.loss_norm)
@@ -384,8 +382,6 @@ class HieraMambaTrainer(Trainer):
 
 def save_extra_state(output_dir: str, ema: HieraMambaEMA, loss_norm: float):
     """Write `ema_model.safetensors` and `hieramamba_trainer_state.json` into a checkpoint folder."""
-    from safetensors.torch import save_file  # noqa: PLC0415
-
     os.makedirs(output_dir, exist_ok=True)
     save_file(ema.state_dict(), os.path.join(output_dir, EMA_WEIGHTS_NAME), metadata={"format": "pt"})
     with open(os.path.join(output_dir, TRAINER_STATE_FILE), "w") as f:
@@ -394,8 +390,6 @@ def save_extra_state(output_dir: str, ema: HieraMambaEMA, loss_norm: float):
 
 def load_extra_state(checkpoint_dir: str, ema: HieraMambaEMA) -> float:
     """Restore the EMA weights of a checkpoint folder into `ema`; return its `loss_norm`."""
-    from safetensors.torch import load_file  # noqa: PLC0415
-
     ema_path = os.path.join(checkpoint_dir, EMA_WEIGHTS_NAME)
     state_path = os.path.join(checkpoint_dir, TRAINER_STATE_FILE)
     for path in (ema_path, state_path):

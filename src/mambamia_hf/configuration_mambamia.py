@@ -13,6 +13,8 @@ from typing import Literal
 from transformers import AutoConfig
 from transformers.configuration_utils import PreTrainedConfig, SubConfigSpec
 
+from .remote_code import AUTO_MAP, write_shims
+
 
 # SigLIP2 so400m patch16 at 384x384 (google/siglip2-so400m-patch16-384). The fixed-resolution SigLIP2 checkpoints use
 # the SigLIP architecture, so the default vision config is a `siglip_vision_model`.
@@ -275,8 +277,6 @@ class MambaMiaConfig(PreTrainedConfig):
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
         """Save `config.json` with an `auto_map` and the small shim files that import the installed package."""
-        from .remote_code import AUTO_MAP, write_shims
-
         self.auto_map = dict(AUTO_MAP)
         write_shims(str(save_directory))
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .modeling_mambamia import select_video_tokens
+
 
 @dataclass(frozen=True)
 class MambaMiaStage:
@@ -129,7 +131,6 @@ def score_closed_set(model, collator, records, choices_fn) -> dict:
     sampling applies as at inference) and the candidate whose first token has the highest next-token logit wins
     (`choices_fn(question) -> list[str]`, candidates with distinct first tokens). Returns accuracy, chance (mean of
     1 / #candidates), counts and per-question accuracy."""
-    from .modeling_mambamia import select_video_tokens
 
     model.eval()
     device = next(model.parameters()).device
