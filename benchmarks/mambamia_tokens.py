@@ -11,9 +11,9 @@ drops. Delta_t comes from the preset's Temporal Axis Aggregator (width 24 x 3072
 anchors; a random TAA has no trained Delta_t, so its shared dt_bias is set by bisection so that the mean Delta_t is
 `--delta-mean` (0.3 by default: about every second frame kept, as the paper reports for trained models). The
 vision tower, Stage 1 and the LLM are not run (Stage 1 throughput is benchmarks/mambamia_compressor.py). The text
-part uses the repo's word-level test tokenizer (a Qwen2 BPE tokenizer cannot be downloaded here), so the text
-tokens are indicative; the video tokens are exact. Also listed: the vision tokens SigLIP produces (n x 576) and
-the compressor's input sequence (n x 600).
+part uses the word-level tokenizer of examples/synthetic_video_qa/tiny_models.py (a Qwen2 BPE tokenizer cannot be
+downloaded here), so the text tokens are indicative; the video tokens are exact. Also listed: the vision tokens
+SigLIP produces (n x 576) and the compressor's input sequence (n x 600).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
+                                "synthetic_video_qa"))  # the word-level tokenizer
 from _machine import machine_line, markdown_table  # noqa: E402
 
 from mambamia_hf import MambaMiaConfig  # noqa: E402
@@ -37,7 +39,7 @@ from mambamia_hf.modeling_mambamia import (  # noqa: E402
     select_video_tokens,
 )
 from mambamia_hf.processing_mambamia import MambaMiaProcessor  # noqa: E402
-from mambamia_hf.testing_utils import tiny_tokenizer  # noqa: E402
+from tiny_models import tiny_tokenizer  # noqa: E402
 
 QUESTION = "what is in the video ? describe it"
 

@@ -2,8 +2,9 @@
 
 Decoding and frame encoding stream in chunks, so peak RSS must not grow with the video's length beyond the clip
 feature tensor (and the grounding model's activations, which scale with the number of clips, not frames).
-For each length the script renders a synthetic video (hieramamba_hf.synthetic's renderer, `--resolution` pixels,
-at the checkpoint's fps) once into `--workdir`, then grounds three queries in a FRESH Python process and reports:
+For each length the script renders a synthetic video (the renderer of examples/synthetic_grounding/synthetic.py,
+`--resolution` pixels, at the checkpoint's fps) once into `--workdir`, then grounds three queries in a FRESH Python
+process and reports:
 
     rss_loaded   RSS after loading the pipeline (model + encoders), before the video
     peak_encode  peak RSS while decoding + encoding the whole video (processor.encode_video), sampled every 20 ms
@@ -31,6 +32,7 @@ import time
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "examples", "synthetic_grounding"))  # the synthetic video generator
 SHIPPED = os.path.join(REPO, "checkpoints", "hieramamba-synthetic")
 QUERIES = ["a red ball slides to the right", "the second time a blue box stays still",
            "a green bar falls down right after a red disc pulses"]  # fmt: skip
@@ -52,7 +54,7 @@ def random_checkpoint(folder: str) -> str:
     from hieramamba_hf.frame_encoder import SimpleFrameEncoder
     from hieramamba_hf.hub_hieramamba import save_checkpoint
     from hieramamba_hf.processing_hieramamba import HFTextQueryEncoder
-    from hieramamba_hf.synthetic import default_text_encoder_path
+    from synthetic import default_text_encoder_path
 
     torch.manual_seed(0)
     config = HieraMambaConfig(video_input_dim=128, hidden_size=128, text_input_dim=384, text_hidden_size=128,
@@ -76,7 +78,7 @@ def render(path: str, minutes: float, resolution: int, fps: float, clip_size: in
 
     import av
 
-    from hieramamba_hf.synthetic import SyntheticGroundingConfig, render_frames, sample_video_spec
+    from synthetic import SyntheticGroundingConfig, render_frames, sample_video_spec
 
     clips = int(minutes * 60 * fps / clip_stride)
     config = SyntheticGroundingConfig(num_videos=1, min_clips=clips, max_clips=clips, fps=fps, clip_size=clip_size,

@@ -1,11 +1,11 @@
 """Video temporal grounding demo: where in the video does each query happen?
 
     python examples/ground_video.py
-        renders a fresh synthetic video (hieramamba_hf.synthetic: coloured shapes moving over changing backgrounds),
-        grounds three of its queries with the small checkpoint trained by this project on the synthetic set
-        (checkpoints/hieramamba-synthetic/), prints predicted vs true times and writes a timeline picture. The video
-        is drawn with the generator settings the checkpoint was trained on (its synthetic_info.json: the shipped one
-        gives every kind of a video its own colour); --shared-colours lets kinds share a colour (the full task).
+        renders a fresh synthetic video (synthetic_grounding/synthetic.py: coloured shapes moving over changing
+        backgrounds), grounds three of its queries with the small checkpoint trained by this project on the synthetic
+        set (checkpoints/hieramamba-synthetic/), prints predicted vs true times and writes a timeline picture. The
+        video is drawn with the generator settings the checkpoint was trained on (its synthetic_info.json: the shipped
+        one gives every kind of a video its own colour); --shared-colours lets kinds share a colour (the full task).
 
     python examples/ground_video.py --video FILE --query "TEXT" [--query "TEXT" ...] --model PATH_OR_HUB_ID
         grounds your own queries in your own video.
@@ -18,10 +18,13 @@ all queries.
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_grounding"))  # the generator
 
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "checkpoints", "hieramamba-synthetic")
@@ -62,7 +65,7 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
     true segments (seconds). `generator_settings`: the synthetic set's generator config the checkpoint was trained on
     (its synthetic_info.json), so the video comes from the training distribution; a new seed makes it unseen."""
     from hieramamba_hf.frame_encoder import SimpleFrameEncoder  # noqa: PLC0415
-    from hieramamba_hf.synthetic import _write_video, sample_demo_video  # noqa: PLC0415
+    from synthetic import _write_video, sample_demo_video  # noqa: PLC0415
 
     synth, spec, queries = sample_demo_video(seed, num_queries, config.fps, config.clip_size, config.clip_stride,
                                              generator_settings, clips)  # fmt: skip

@@ -2,7 +2,8 @@
 """Train MambaMia with the Trainer: the paper's stages ("align", "instruct"), optional PEFT LoRA, activation
 checkpointing, bf16; single process or multi-GPU through `accelerate launch` (examples/accelerate_configs/).
 
-CPU-scale check on the library's synthetic video QA set (tiny random-init SigLIP + Qwen2, no downloads):
+CPU-scale check on the synthetic video QA set of examples/synthetic_video_qa/ (tiny random-init SigLIP + Qwen2,
+no downloads):
 
     OMP_NUM_THREADS=1 python examples/train_mambamia.py --synthetic_dir /tmp/mm_qa --make_synthetic 600,150 \
         --stage instruct --learning_rate 1e-3 --warmup_steps 50 --max_steps 1800 --per_device_train_batch_size 8 \
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_video_qa"))  # synthetic QA
 
 from mambamia_hf import MambaMiaForConditionalGeneration, MambaMiaProcessor
 from mambamia_hf.data_mambamia import MambaMiaDataCollator, load_video_records
@@ -75,7 +78,7 @@ def build_model_and_processor(args: ScriptArguments):
             args.vision_model, args.text_model, tokens_per_frame=model.config.tokens_per_frame
         )
     else:  # tiny random-init model sized for the synthetic QA vocabulary
-        from mambamia_hf.synthetic_qa import synthetic_qa_config, synthetic_qa_processor
+        from synthetic_qa import synthetic_qa_config, synthetic_qa_processor
 
         torch.manual_seed(args.model_seed)
         config = synthetic_qa_config()
@@ -99,7 +102,7 @@ def main(argv=None):
     set_seed(training_args.seed)
 
     if args.synthetic_dir:
-        from mambamia_hf.synthetic_qa import generate_synthetic_video_qa
+        from synthetic_qa import generate_synthetic_video_qa
 
         with training_args.main_process_first(desc="synthetic video QA"):  # rank 0 renders, the others reuse
             if args.make_synthetic and not os.path.exists(os.path.join(args.synthetic_dir, "test.json")):
@@ -148,7 +151,7 @@ def main(argv=None):
         model.save_pretrained(os.path.join(training_args.output_dir, "merged"))
         processor.save_pretrained(os.path.join(training_args.output_dir, "merged"))
     if args.eval_file and trainer.is_world_process_zero():
-        from mambamia_hf.synthetic_qa import answer_choices
+        from synthetic_qa import answer_choices
 
         eval_records = list(load_video_records(args.eval_file, video_root=args.video_root))
         start = time.time()

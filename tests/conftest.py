@@ -1,3 +1,7 @@
+import importlib
+import os
+import sys
+
 import pytest
 import torch
 
@@ -43,13 +47,22 @@ def write_mp4(path, frames, fps, crf=12):
     return str(path)
 
 
-def load_example(name):
-    """A script of examples/ as a module (its functions called in-process: a subprocess would mostly import torch)."""
-    import importlib.util
-    import os
+EXAMPLES = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples"))
 
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "examples", f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+
+def load_example(name):
+    """A module of examples/ (its functions called in-process: a subprocess would mostly import torch).
+
+    Args:
+        name: its path under examples/ without ".py": `"ground_video"`, `"synthetic_grounding/synthetic"`.
+
+    Returns:
+        The module, imported once by its file name with its folder put first on `sys.path` (as when the script
+        runs), so its imports of sibling modules resolve and every example module exists once: the module names of
+        examples/ are distinct across its folders.
+    """
+    folder, _, module = name.rpartition("/")
+    path = os.path.join(EXAMPLES, folder) if folder else EXAMPLES
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module(module)

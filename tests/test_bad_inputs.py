@@ -21,7 +21,7 @@ from hieramamba_hf.post_processing_hieramamba import batched_nms, grid_to_second
 from hieramamba_hf.video_io import SampledVideo, sample_frame_array
 from mambamia_hf import MambaMiaConfig, MambaMiaForConditionalGeneration
 from mambamia_hf.modeling_mambamia import delta_sampling, select_video_tokens
-from mambamia_hf.testing_utils import tiny_config, tiny_processor
+from mambamia_testing import tiny_config, tiny_processor
 from ssm_layers import ssd_chunk_scan
 
 

@@ -11,7 +11,7 @@ from transformers import AutoModel, AutoModelForImageTextToText
 
 from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
 from mambamia_hf import MambaMiaForConditionalGeneration
-from mambamia_hf.testing_utils import tiny_config
+from mambamia_testing import tiny_config
 from ssm_layers.checkpoints import find_corrupt_safetensors
 
 

@@ -22,6 +22,7 @@ from huggingface_hub import ModelCard
 from hieramamba_hf import HieraMambaForVideoGrounding, HieraMambaProcessor
 from hieramamba_hf.hub_hieramamba import AUTO_MAP, SHIMS, make_model_card, push_to_hub, save_checkpoint
 
+from conftest import load_example
 from test_video_grounding_pipeline import make_checkpoint, moving_square_frames
 
 
@@ -307,7 +308,7 @@ def _trained_model_and_synthetic_set(tmp_path):
 
 
 def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tmp_path):
-    from hieramamba_hf.hub_hieramamba import package_synthetic_checkpoint
+    package_synthetic_checkpoint = load_example("synthetic_grounding/package_checkpoint").package_synthetic_checkpoint
 
     trained, synthetic_set = _trained_model_and_synthetic_set(tmp_path)
     out = package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "shipped"),
@@ -336,7 +337,7 @@ def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tm
 
 def test_package_synthetic_checkpoint_cli_takes_the_training_summary_as_metrics(tmp_path):
     """`--metrics` accepts train_hieramamba.py's summary.json (metrics under "metrics") as well as a flat dict."""
-    from hieramamba_hf.hub_hieramamba import main
+    main = load_example("synthetic_grounding/package_checkpoint").main
 
     trained, synthetic_set = _trained_model_and_synthetic_set(tmp_path)
     summary = {"optimizer_steps": 10, "final_model": str(trained),

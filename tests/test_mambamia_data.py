@@ -8,10 +8,13 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import load_example
 
 from mambamia_hf import load_video_frames
 from mambamia_hf.data_mambamia import IGNORE_INDEX, MambaMiaDataCollator, load_video_records, validate_record
-from mambamia_hf.synthetic_qa import (
+
+load_example("synthetic_video_qa/synthetic_qa")  # its folder first on sys.path
+from synthetic_qa import (  # noqa: E402
     COLORS,
     NUMBER_WORDS,
     QUESTIONS,

@@ -21,7 +21,7 @@ from transformers import (
 )
 
 from mambamia_hf import MambaMiaConfig, MambaMiaForConditionalGeneration, MambaMiaModel, MambaMiaProcessor
-from mambamia_hf.testing_utils import TINY_COMPRESSOR, tiny_config, tiny_processor, write_tiny_parts
+from mambamia_testing import TINY_COMPRESSOR, tiny_config, tiny_processor, write_tiny_parts
 
 
 
@@ -183,7 +183,7 @@ def test_from_components_loads_parts_and_initialises_compressor(tmp_path):
 def test_from_components_takes_the_vision_half_of_a_full_siglip(tmp_path):
     from transformers import SiglipConfig, SiglipModel
 
-    from mambamia_hf.testing_utils import TINY_VISION
+    from mambamia_testing import TINY_VISION
 
     _, text_dir = write_tiny_parts(str(tmp_path))
     vision_kwargs = {k: v for k, v in TINY_VISION.items() if k != "model_type"}

@@ -15,7 +15,7 @@ from mambamia_hf import (
     delta_sampling,
     select_video_tokens,
 )
-from mambamia_hf.testing_utils import tiny_config
+from mambamia_testing import tiny_config
 
 
 def n_params(module):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mambamia_hf import MambaMiaForConditionalGeneration, load_video_frames, sample_frame_indices, select_video_tokens
-from mambamia_hf.testing_utils import tiny_config, tiny_processor, write_tiny_mp4
+from mambamia_testing import tiny_config, tiny_processor, write_tiny_mp4
 
 
 

@@ -8,16 +8,11 @@ import os
 
 import pytest
 import torch
+from conftest import load_example
 from transformers import Trainer
 
 from mambamia_hf import MambaMiaForConditionalGeneration
 from mambamia_hf.data_mambamia import MambaMiaDataCollator, load_video_records
-from mambamia_hf.synthetic_qa import (
-    answer_choices,
-    generate_synthetic_video_qa,
-    synthetic_qa_config,
-    synthetic_qa_processor,
-)
 from mambamia_hf.training_mambamia import (
     apply_lora,
     apply_stage,
@@ -25,6 +20,14 @@ from mambamia_hf.training_mambamia import (
     score_closed_set,
     stage_training_arguments,
     trainable_parameter_names,
+)
+
+load_example("synthetic_video_qa/synthetic_qa")  # its folder first on sys.path
+from synthetic_qa import (  # noqa: E402
+    answer_choices,
+    generate_synthetic_video_qa,
+    synthetic_qa_config,
+    synthetic_qa_processor,
 )
 
 

@@ -9,7 +9,7 @@ import torch
 
 from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
 from mambamia_hf.modeling_mambamia import MambaMiaCompressor, MambaMiaPreTrainedModel
-from mambamia_hf.testing_utils import tiny_config
+from mambamia_testing import tiny_config
 from ssm_layers import BiMamba2Mixer, Hydra
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from mambamia_hf.data_mambamia import IGNORE_INDEX, MambaMiaDataCollator
 from mambamia_hf.modeling_mambamia import delta_sampling, find_video_runs, select_video_tokens
 from mambamia_hf.processing_mambamia import sample_frame_indices
-from mambamia_hf.testing_utils import WORDS, tiny_processor, write_tiny_mp4
+from mambamia_testing import WORDS, tiny_processor, write_tiny_mp4
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,

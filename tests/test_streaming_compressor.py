@@ -7,7 +7,7 @@ import torch
 
 from mambamia_hf import MambaMiaConfig
 from mambamia_hf.modeling_mambamia import MambaMiaCompressor
-from mambamia_hf.testing_utils import tiny_config
+from mambamia_testing import tiny_config
 from ssm_layers import BiMamba2Mixer
 
 SEQLEN = 53  # prime: no segment length below it divides it

@@ -12,7 +12,11 @@ from hieramamba_hf.frame_encoder import (
     clip_features_from_frame_features,
     num_clips_for_frames,
 )
-from hieramamba_hf.synthetic import (
+
+# the example modules: load_example puts examples/synthetic_grounding/ first on sys.path and imports them
+load_example("synthetic_grounding/kind_report")  # (kind_report imports synthetic)
+from kind_report import query_kind_report  # noqa: E402
+from synthetic import (  # noqa: E402
     SyntheticGroundingConfig,
     _event_frames,
     _kind,
@@ -24,7 +28,6 @@ from hieramamba_hf.synthetic import (
     generate_synthetic_grounding_set,
     main,
     make_queries,
-    query_kind_report,
     render_frames,
     sample_demo_video,
     sample_video_spec,
@@ -365,7 +368,7 @@ def test_rendered_frames_show_the_events():
     first, last = event["start"] * 2, event["end"] * 2
     frames = render_frames(spec, config, 0, last + 2)
     assert frames.shape == (last + 2, 32, 32, 3) and frames.dtype == np.uint8
-    from hieramamba_hf.synthetic import COLOURS
+    from synthetic import COLOURS
 
     colour = np.array(COLOURS[event["colour"]], dtype=np.uint8)
     has_colour = (frames == colour).all(-1).any((1, 2))
@@ -463,7 +466,7 @@ def test_query_kind_report_rival_kinds_one_attribute_at_a_time(tmp_path):
 
 
 def test_feature_probe_reads_a_linear_code_and_not_noise(tiny_set, capsys):
-    probe = load_example("synthetic_feature_probe")
+    probe = load_example("synthetic_grounding/feature_probe")
     g = torch.Generator().manual_seed(0)
     labels = [str(i % 3) for i in range(300)]
     centres = torch.randn(3, 8, generator=g) * 4
@@ -484,7 +487,7 @@ def test_feature_probe_reads_a_linear_code_and_not_noise(tiny_set, capsys):
 
 
 def test_rival_ranking_learns_a_matching_code_and_not_noise():
-    probe = load_example("synthetic_feature_probe")
+    probe = load_example("synthetic_grounding/feature_probe")
     g = torch.Generator().manual_seed(0)
     codes, words = torch.randn(4, 8, generator=g) * 3, torch.randn(4, 16, generator=g) * 3
 
@@ -505,7 +508,7 @@ def test_rival_ranking_learns_a_matching_code_and_not_noise():
 
 
 def test_pairwise_probe_reads_a_query_aware_code_and_not_a_query_independent_one():
-    probe = load_example("synthetic_feature_probe")
+    probe = load_example("synthetic_grounding/feature_probe")
     g = torch.Generator().manual_seed(0)
     direction = torch.randn(6, generator=g)
 
@@ -525,7 +528,7 @@ def test_feature_probe_binding_report_on_a_tiny_model(tiny_set, tmp_path, capsys
     feature (the first fusion output only for early fusion)."""
     from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
 
-    probe = load_example("synthetic_feature_probe")
+    probe = load_example("synthetic_grounding/feature_probe")
     out, info = tiny_set
     config = HieraMambaConfig(video_input_dim=info["config"]["feature_dim"], text_input_dim=384, hidden_size=32,
                               text_hidden_size=32, num_amp_blocks=3, max_seq_len=64, hydra_chunk_size=16,

@@ -33,13 +33,14 @@ from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding, HieraMa
 from hieramamba_hf.frame_encoder import SimpleFrameEncoder
 from hieramamba_hf.hub_hieramamba import AutoModelForVideoGrounding, save_checkpoint
 from hieramamba_hf.processing_hieramamba import ClipPooler, HFImageFrameEncoder, HFTextQueryEncoder, MissingEncoderError
-from hieramamba_hf.synthetic import default_text_encoder_path
 
 from conftest import load_example, write_mp4
 
 
+default_text_encoder_path = load_example("synthetic_grounding/synthetic").default_text_encoder_path
+
+
 pytest.importorskip("av")
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -388,14 +389,14 @@ def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
     assert demo.temporal_iou((0, 10), (5, 15)) == pytest.approx(1 / 3)
 
 
-def test_shipped_checkpoint_gives_the_same_answers_on_the_demo_mp4_and_on_rendered_features(tmp_path, capsys,
-                                                                                             monkeypatch):
-    """The demo decodes an H.264 file; examples/demo_success_rate.py renders the same video straight to clip features
-    (10x faster). With the shipped checkpoint both give the same top-1 segments, up to the codec's small shifts."""
-    from hieramamba_hf.synthetic import render_clip_features, sample_demo_video
+def test_shipped_checkpoint_gives_the_same_answers_on_the_demo_mp4_and_on_rendered_features(tmp_path, capsys):
+    """The demo decodes an H.264 file; examples/synthetic_grounding/demo_success_rate.py renders the same video
+    straight to clip features (10x faster). With the shipped checkpoint both give the same top-1 segments, up to the
+    codec's small shifts."""
+    synthetic = load_example("synthetic_grounding/synthetic")
+    render_clip_features, sample_demo_video = synthetic.render_clip_features, synthetic.sample_demo_video
 
-    monkeypatch.syspath_prepend(os.path.join(REPO, "examples"))  # demo_success_rate imports ground_video
-    demo, rate = load_example("ground_video"), load_example("demo_success_rate")
+    demo, rate = load_example("ground_video"), load_example("synthetic_grounding/demo_success_rate")
     grounder = pipeline("video-grounding", model=demo.DEFAULT_MODEL)
     config = grounder.model.config
     with open(os.path.join(demo.DEFAULT_MODEL, "synthetic_info.json")) as f:

@@ -14,9 +14,9 @@
 """A small deterministic frame encoder (no learned or downloaded weights) for raw-video grounding pipelines.
 
 HieraMamba consumes pre-extracted clip features (EgoVLP, C3D, CLIP). For the synthetic grounding set
-(:mod:`hieramamba_hf.synthetic`) and for end-to-end pipelines on raw videos we need an encoder that anyone can
-rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is that encoder. For every RGB frame
-``(H, W, 3) uint8`` (any resolution of at least ``grid_size`` pixels a side) it computes, in float32:
+(``examples/synthetic_grounding/synthetic.py``) and for end-to-end pipelines on raw videos we need an encoder that
+anyone can rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is that encoder. For every RGB
+frame ``(H, W, 3) uint8`` (any resolution of at least ``grid_size`` pixels a side) it computes, in float32:
 
 1. **colour layout**: the frame in ``[0, 1]`` average-pooled to a ``grid_size x grid_size`` grid of mean RGB
    (``3 * grid_size**2`` numbers; ``adaptive_avg_pool2d``, so any resolution works);
@@ -33,7 +33,7 @@ rebuild bit-for-bit from a handful of numbers. :class:`SimpleFrameEncoder` is th
    ``gradient_gain`` (``orientation_bins * orientation_grid**2`` numbers). Step 2 tells where the edges are; this
    block tells which way they run, in a form a linear read-out can use: a square's edges run at 0 and 90 degrees, a
    disc's at every angle. A linear probe of the shape of the clips of 300 synthetic videos
-   (:mod:`hieramamba_hf.synthetic`) reads it at 91% from steps 1-3 and at 100% with ``orientation_bins=4``; the
+   (``examples/synthetic_grounding``) reads it at 91% from steps 1-3 and at 100% with ``orientation_bins=4``; the
    small grounding models trained on such features still bind mostly the colour word (README, Status);
 5. the concatenation ``r`` (``5 * grid_size**2 + 16 + orientation_bins * orientation_grid**2`` numbers, 96 by
    default) is centred by 0.5 and, optionally, standardised per entry, ``(r - feature_mean) / feature_std``, like an

@@ -1,6 +1,8 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """How often does the grounding demo reach its target (IoU >= 0.5 on at least 2 of 3 queries) on fresh videos?
 
-    python examples/demo_success_rate.py [--model PATH] --seeds 2001 2200
+    python examples/synthetic_grounding/demo_success_rate.py [--model PATH] --seeds 2001 2200
 
 Draws the video and queries of `python examples/ground_video.py --seed S` for every seed S of the range, grounds
 them with the checkpoint and prints how many videos get 0, 1, 2 or 3 queries right, and the hits per query type.
@@ -12,9 +14,11 @@ import argparse
 import collections
 import json
 import os
+import sys
 import time
 
-from ground_video import DEFAULT_MODEL, temporal_iou
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # examples/: the demo
+from ground_video import DEFAULT_MODEL, temporal_iou  # noqa: E402
 
 
 def main(argv=None):
@@ -30,7 +34,7 @@ def main(argv=None):
 
     torch.set_num_threads(1)
     import hieramamba_hf  # noqa: F401,PLC0415
-    from hieramamba_hf.synthetic import render_clip_features, sample_demo_video  # noqa: PLC0415
+    from synthetic import render_clip_features, sample_demo_video  # noqa: PLC0415
     from transformers import pipeline  # noqa: PLC0415
 
     start = time.perf_counter()

@@ -1,4 +1,5 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Synthetic video QA for CPU-scale training checks: rendered mp4 videos and LLaVA-Video-178K style records.
 
 Each video shows `K` (1..`max_squares`) coloured squares one after another: a square is on screen for
@@ -12,7 +13,10 @@ positions. Questions have a closed answer set, so accuracy is measurable and cha
 Records follow LLaVA-Video-178K: `{"id", "video", "conversations": [{"from": "human", "value": "<video>\\n..."},
 {"from": "gpt", "value": ...}, ...]}` (multi-turn: every question type in random order, the placeholder in the
 first human turn). Also here: a word-level ChatML tokenizer covering the vocabulary, and a tiny config/processor
-matching it (random-init tiny SigLIP + tiny Qwen2, as in `testing_utils`).
+matching it (random-init tiny SigLIP + tiny Qwen2 of `tiny_models.py`).
+
+`examples/train_mambamia.py --synthetic_dir DIR --make_synthetic NTRAIN,NTEST` renders a set and trains on it (see
+`README.md` next to this file).
 """
 
 import json
@@ -20,7 +24,7 @@ import os
 
 import numpy as np
 
-from .testing_utils import (
+from tiny_models import (
     CHATML_SPECIAL_TOKENS,
     TINY_COMPRESSOR,
     TINY_VISION,
@@ -133,14 +137,14 @@ def generate_synthetic_video_qa(
 # ---------------------------------------------------------------------------------------------- tiny parts
 def synthetic_qa_tokenizer():
     """Word-level ChatML tokenizer over `VOCAB_WORDS` (special tokens first: pad = 0, eos = <|im_end|> = 2,
-    <video> = 3): `testing_utils.tiny_tokenizer` with the synthetic QA words."""
+    <video> = 3): `tiny_models.tiny_tokenizer` with the synthetic QA words."""
     return tiny_tokenizer(VOCAB_WORDS)
 
 
 def synthetic_qa_config(**overrides):
     """Tiny MambaMia config (tiny SigLIP 32x32 / patch 8, tiny Qwen2, tiny compressor) sized to the synthetic QA
     tokenizer. Delta sampling keeps the paper's M_thresh = 180 so short videos are never sampled."""
-    from .configuration_mambamia import MambaMiaConfig
+    from mambamia_hf.configuration_mambamia import MambaMiaConfig
 
     compressor = dict(TINY_COMPRESSOR, delta_sampling_min_frames=180)
     kwargs = dict(
@@ -157,7 +161,7 @@ def synthetic_qa_processor(config=None, fps: float = 2.0, max_frames: int = 64):
     """MambaMiaProcessor for `synthetic_qa_config` (training sampling: <= 2 fps, 64 frames by default)."""
     from transformers import SiglipImageProcessorPil
 
-    from .processing_mambamia import MambaMiaProcessor
+    from mambamia_hf.processing_mambamia import MambaMiaProcessor
 
     config = config if config is not None else synthetic_qa_config()
     size = config.vision_config.image_size

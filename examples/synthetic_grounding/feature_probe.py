@@ -1,20 +1,9 @@
 #!/usr/bin/env python
-# Copyright 2026 The HuggingFace Team. All rights reserved.
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Which inputs of a synthetic grounding set carry an event's colour, shape and motion? Linear probes.
 
-    python examples/synthetic_feature_probe.py SET [--model DIR]
+    python examples/synthetic_grounding/feature_probe.py SET [--model DIR]
 
 For the unique and ordinal queries of SET (each names one kind: colour, shape, motion), a multinomial logistic
 regression is fitted on the train split and scored on the test split, for each attribute and for the whole kind, from:
@@ -27,9 +16,9 @@ regression is fitted on the train split and scored on the test split, for each a
 The chance row is the share of the most frequent class of the scored split.
 
 Last, the rival ranking: can a small model pick the queried kind among the kinds of the same colour in its video
-(the choice the grounding model gets wrong, see ``examples/synthetic_kind_report.py``)? For every unique / ordinal
-query whose colour is shared by another kind of its video, each such kind is represented by the mean clip feature of its
-first event; a two-tower scorer (one hidden layer of 64 per side on the standardised clip mean and query text mean,
+(the choice the grounding model gets wrong, see ``kind_report.py``)? For every unique / ordinal query whose colour
+is shared by another kind of its video, each such kind is represented by the mean clip feature of its first event;
+a two-tower scorer (one hidden layer of 64 per side on the standardised clip mean and query text mean,
 score = dot product) is fitted with a softmax over the candidates of each training query (200 full-batch Adam
 steps) and scored on the test queries; chance is the mean of ``1 / candidates``.
 
@@ -51,7 +40,8 @@ import os
 import numpy as np
 import torch
 
-from hieramamba_hf.synthetic import load_synthetic_split, query_targets, sample_video_spec
+from kind_report import load_synthetic_split, query_targets
+from synthetic import sample_video_spec
 
 
 ATTRIBUTES = ("colour", "shape", "motion", "kind")

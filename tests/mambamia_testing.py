@@ -1,84 +1,49 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
-"""Tiny MambaMia parts for tests and examples (no downloads): configs, a ChatML word-level tokenizer, local
-SigLIP / Qwen2 folders and a rendered mp4."""
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
+"""Tiny MambaMia configs, processors, checkpoint parts and videos for the tests (no downloads).
+
+The tokenizer and the tiny SigLIP / Qwen2 / compressor settings are those of the synthetic video QA example
+(`examples/synthetic_video_qa/tiny_models.py`, loaded with `conftest.load_example`); the tests import them from here.
+"""
 
 import os
 
 import numpy as np
+from conftest import load_example
 
-from .configuration_mambamia import MambaMiaConfig
+from mambamia_hf.configuration_mambamia import MambaMiaConfig
 
-
-CHATML_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<video>"]
-WORDS = (
-    "system user assistant you are a helpful . what is in the video ? describe it red green blue square moving "
-    "left right up down the a an and of on to frame answer yes no color"
-).split()
-
-TINY_VISION = dict(
-    model_type="siglip_vision_model",
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=3,
-    num_attention_heads=2,
-    patch_size=8,
-    image_size=32,
+load_example("synthetic_video_qa/tiny_models")  # its folder first on sys.path
+from tiny_models import (  # noqa: E402
+    CHATML_SPECIAL_TOKENS,
+    TINY_COMPRESSOR,
+    TINY_VISION,
+    WORDS,
+    tiny_text_config,
+    tiny_tokenizer,
 )
 
 
-def tiny_text_config(vocab_size: int) -> dict:
-    return dict(
-        model_type="qwen2",
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=4096,
-        tie_word_embeddings=False,
-        pad_token_id=0,
-        eos_token_id=2,
-    )
-
-
-TINY_COMPRESSOR = dict(
-    compressor_hidden_size=32,
-    compressor_num_layers=2,
-    compressor_state_size=8,
-    compressor_head_dim=16,
-    compressor_n_groups=2,
-    compressor_chunk_size=16,
-    taa_hidden_size=32,
-    taa_state_size=8,
-    taa_head_dim=16,
-    delta_sampling_min_frames=4,
-    delta_sampling_threshold=0.6,
-)
-
-
-def tiny_tokenizer(words=None):
-    """PreTrainedTokenizerFast over a word-level vocabulary (`WORDS` by default); special tokens first
-    (pad = <|endoftext|> = 0, eos = <|im_end|> = 2, <video> = 3)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
-    from transformers import PreTrainedTokenizerFast
-
-    words = WORDS if words is None else words
-    vocab = {tok: i for i, tok in enumerate(CHATML_SPECIAL_TOKENS + ["[UNK]"] + list(words))}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece(prefix="##")
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="[UNK]",
-        pad_token="<|endoftext|>",
-        eos_token="<|im_end|>",
-        additional_special_tokens=["<|im_start|>", "<video>"],
-        padding_side="left",
-    )
+__all__ = [
+    "CHATML_SPECIAL_TOKENS",
+    "TINY_COMPRESSOR",
+    "TINY_VISION",
+    "WORDS",
+    "tiny_config",
+    "tiny_processor",
+    "tiny_text_config",
+    "tiny_tokenizer",
+    "write_tiny_mp4",
+    "write_tiny_parts",
+]
 
 
 def tiny_config(**overrides) -> MambaMiaConfig:
+    """Tiny MambaMia config (tiny SigLIP, Qwen2 and compressor) sized to `tiny_tokenizer()`.
+
+    Args:
+        **overrides: `MambaMiaConfig` arguments replacing the tiny ones.
+    """
     tokenizer_size = len(CHATML_SPECIAL_TOKENS) + 1 + len(WORDS)
     kwargs = dict(
         vision_config=dict(TINY_VISION),
@@ -91,9 +56,15 @@ def tiny_config(**overrides) -> MambaMiaConfig:
 
 
 def tiny_processor(config: MambaMiaConfig | None = None, **kwargs):
+    """MambaMiaProcessor for `config` (default `tiny_config()`) with `tiny_tokenizer()`.
+
+    Args:
+        config: the model config whose frame size and tokens per frame the processor follows.
+        **kwargs: further `MambaMiaProcessor` arguments (fps, max_frames, ...).
+    """
     from transformers import SiglipImageProcessorPil
 
-    from .processing_mambamia import MambaMiaProcessor
+    from mambamia_hf.processing_mambamia import MambaMiaProcessor
 
     config = config if config is not None else tiny_config()
     size = config.frame_size

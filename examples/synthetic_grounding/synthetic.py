@@ -1,22 +1,12 @@
-# Copyright 2026 The HuggingFace Team. All rights reserved.
-#
-# Licensed under the Apache License, Version 2.0 (the "License");
-# you may not use this file except in compliance with the License.
-# You may obtain a copy of the License at
-#
-#     http://www.apache.org/licenses/LICENSE-2.0
-#
-# Unless required by applicable law or agreed to in writing, software
-# distributed under the License is distributed on an "AS IS" BASIS,
-# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-# See the License for the specific language governing permissions and
-# limitations under the License.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Synthetic long-video temporal grounding set, written in the SnAG / HieraMamba on-disk format.
 
 Usage::
 
-    python -m hieramamba_hf.synthetic --output DIR --num-videos 200 --seed 0            # full-size set
-    python -m hieramamba_hf.synthetic --output DIR --num-videos 4 --min-clips 40 --max-clips 80 --no-videos
+    python examples/synthetic_grounding/synthetic.py --output DIR --num-videos 200 --seed 0      # full-size set
+    python examples/synthetic_grounding/synthetic.py --output DIR --num-videos 4 --min-clips 40 --max-clips 80 \
+        --no-videos
 
 or :func:`generate_synthetic_grounding_set`. Everything is a deterministic function of the arguments and the seed
 (video ``i`` uses ``numpy.random.default_rng([seed, i])``, so a video does not depend on how many are generated).
@@ -80,10 +70,11 @@ Generative process of one video:
    the per-token last hidden states, ``[CLS]`` and ``[SEP]`` included, are saved as ``(T_tok, 384)``.
 
 Splits: the first ``round(train_fraction * N)`` videos are ``train``, then ``val``, then ``test``.
+
+What a model trained on a set reads of its queries: ``kind_report.py`` and ``feature_probe.py`` next to this file.
 """
 
 import argparse
-import collections
 import functools
 import json
 import os
@@ -93,7 +84,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
-from .frame_encoder import SimpleFrameEncoder, clip_features_from_frame_features
+from hieramamba_hf.frame_encoder import SimpleFrameEncoder, clip_features_from_frame_features
 
 
 __all__ = [
@@ -102,7 +93,6 @@ __all__ = [
     "sample_video_spec",
     "render_frames",
     "default_text_encoder_path",
-    "query_kind_report",
     "sample_demo_video",
     "render_clip_features",
 ]
@@ -680,97 +670,6 @@ def generate_synthetic_grounding_set(
     with open(os.path.join(output_dir, "info.json"), "w") as f:
         json.dump(info, f, indent=2)
     return info
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# diagnosis of a model's predictions
-# ----------------------------------------------------------------------------------------------------------------
-def load_synthetic_split(set_dir: str | os.PathLike, split: str) -> tuple[SyntheticGroundingConfig, dict]:
-    """The generator config of a synthetic set (its ``info.json``) and the ``{video_id: video}`` of ``split``."""
-    set_dir = os.fspath(set_dir)
-    with open(os.path.join(set_dir, "info.json")) as f:
-        saved = json.load(f)["config"]
-    fields = SyntheticGroundingConfig.__dataclass_fields__
-    config = SyntheticGroundingConfig(**{k: v for k, v in saved.items() if k in fields})
-    with open(os.path.join(set_dir, "annotations", "synthetic_grounding.json")) as f:
-        return config, json.load(f)[split]
-
-
-def query_targets(spec: dict, config: SyntheticGroundingConfig) -> dict[str, int]:
-    """``{sentence: index of the queried event}`` for the queries the generator wrote for video ``spec``."""
-    queries = make_queries(spec, config.queries_per_video, config.query_type_weights)
-    return {q["sentence"]: q["event"] for q in queries}
-
-
-_RIVAL_KINDS = {"shape": (True, False), "motion": (False, True), "shape_motion": (True, True)}  # (shape, motion) differ
-
-
-def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split: str = "test") -> dict:
-    """Does a model follow the query's words? For each query of ``split``, the top-1 predicted segment is mapped to
-    the event it overlaps most (in seconds); ``predictions`` are the records of ``python -m hieramamba_hf.evaluate
-    --output`` (``{"sentence_id", "predictions": [{"segment": (s, e), ...}, ...]}``). Returns, per query type and for
-    ``"all"``, in percent:
-
-    - ``queries``, ``event_accuracy`` (that event is the queried one), ``kind_accuracy`` (it has the queried colour,
-      shape and motion) and ``kind_chance`` (the share of the video's events with that kind);
-    - ``colour_accuracy`` / ``shape_accuracy`` / ``motion_accuracy``: it has the queried colour / shape / motion;
-    - ``colour_distractor_queries``: the queries whose video shows the queried colour on events of another kind, and
-      on them ``colour_distractor_kind_accuracy`` (the top-1 event has the queried kind) and
-      ``colour_distractor_kind_chance`` (the share of the queried colour's events that have the queried kind): a model
-      that reads the colour word but not the shape and motion words scores that chance;
-    - the same two-way test one attribute at a time: ``{d}_distractor_queries`` for ``d`` in ``"shape"``,
-      ``"motion"``, ``"shape_motion"`` counts the queries whose video has events of the queried colour that differ
-      from the queried kind in the shape only / in the motion only / in both, and whose top-1 event is of the queried
-      kind or of such a rival kind; on them ``{d}_distractor_kind_accuracy`` (the top-1 event has the queried kind)
-      and ``{d}_distractor_kind_chance`` (the queried kind's share of the two kinds' events). A model that binds the
-      shape word but not the motion word is above chance on ``shape`` and at chance on ``motion``."""
-    config, videos = load_synthetic_split(set_dir, split)
-    top1 = {r["sentence_id"]: r["predictions"][0]["segment"] for r in predictions if r["predictions"]}
-    totals = {}
-    for video_id, video in videos.items():
-        spec = sample_video_spec(config, int(video_id.rsplit("_", 1)[1]))
-        events = spec["events"]
-        spans = [tuple(f / config.fps for f in _event_frames(e, config)) for e in events]
-        target_of = query_targets(spec, config)
-        for query in video["annotations"]:
-            if query["sentence_id"] not in top1:
-                raise ValueError(f"no prediction for query {query['sentence_id']} of the {split} split")
-            start, end = top1[query["sentence_id"]]
-            hit = max(range(len(events)), key=lambda i: min(end, spans[i][1]) - max(start, spans[i][0]))
-            target = target_of[query["sentence"]]
-            same_kind = [_kind(e) == _kind(events[target]) for e in events]
-            same_colour = [e["colour"] == events[target]["colour"] for e in events]
-            distracted = sum(same_colour) > sum(same_kind)  # the queried colour also shows on another kind
-            for key in (query["query_type"], "all"):
-                row = totals.setdefault(key, collections.Counter())
-                row["queries"] += 1
-                row["event_accuracy"] += hit == target
-                row["kind_accuracy"] += same_kind[hit]
-                row["kind_chance"] += sum(same_kind) / len(events)
-                for attribute in ("colour", "shape", "motion"):
-                    row[f"{attribute}_accuracy"] += events[hit][attribute] == events[target][attribute]
-                row["colour_distractor_queries"] += distracted
-                row["colour_distractor_kind_accuracy"] += distracted and same_kind[hit]
-                row["colour_distractor_kind_chance"] += distracted and sum(same_kind) / sum(same_colour)
-                for name, differs in _RIVAL_KINDS.items():  # queried kind against a kind differing in `differs` only
-                    rival = [
-                        same_colour[i] and (e["shape"] != events[target]["shape"],
-                                            e["motion"] != events[target]["motion"]) == differs
-                        for i, e in enumerate(events)
-                    ]  # fmt: skip
-                    chosen = any(rival) and (same_kind[hit] or rival[hit])
-                    row[f"{name}_distractor_queries"] += chosen
-                    row[f"{name}_distractor_kind_accuracy"] += chosen and same_kind[hit]
-                    row[f"{name}_distractor_kind_chance"] += chosen and sum(same_kind) / (sum(same_kind) + sum(rival))
-    report = {}
-    for key, row in totals.items():
-        counts = {name: row.pop(name) for name in list(row) if name.endswith("queries")}  # the denominators
-        report[key] = dict(counts)
-        for name, value in row.items():  # percentages: of the queries counted by `{d}_distractor_queries` for those
-            prefix = name.partition("_distractor_kind")[0]
-            denominator = counts[f"{prefix}_distractor_queries"] if "_distractor_kind" in name else counts["queries"]
-            report[key][name] = 100 * value / denominator if denominator else float("nan")
-    return report
 
 
 def _parse_weights(text: str) -> dict:
