@@ -618,6 +618,44 @@ def num_clips(num_frames: int, config: HieraMambaConfig) -> int:
     return max(0, (num_frames - int(config.clip_size)) // step + 1) if num_frames >= config.clip_size else 0
 
 
+def text_token_features(
+    text_model: PreTrainedModel,
+    input_ids: torch.LongTensor,
+    attention_mask: torch.LongTensor | None = None,
+    feature: str = "last_hidden_state",
+) -> tuple[torch.FloatTensor, torch.BoolTensor]:
+    """Query token features of a text model, inside a HieraMamba model or not (`HieraMambaModel.get_text_features`
+    calls it; the synthetic grounding set computes its MiniLM features with it).
+
+    Args:
+        text_model: the text encoder (e.g. a `BertModel`, or a `CLIPTextModelWithProjection` for "text_embeds").
+        input_ids: `(Q, L)` token ids, padded at the end.
+        attention_mask: `(Q, L)`, 1 for real tokens (default: all real).
+        feature: "last_hidden_state" (every token, padding zeroed) or "text_embeds" (the projected pooled embedding
+            as one token).
+
+    Returns:
+        The features `(Q, L, C)` (or `(Q, 1, C)`) and their mask `(Q, L)` (or `(Q, 1)`).
+
+    Raises:
+        ValueError: if a query has more tokens than the text model reads.
+    """
+    limit = getattr(text_model.config, "max_position_embeddings", None)
+    if limit is not None and input_ids.shape[1] > limit:
+        raise ValueError(
+            f"a query has {input_ids.shape[1]} tokens but the text model reads at most {limit}: shorten it."
+        )
+    if attention_mask is None:
+        attention_mask = torch.ones_like(input_ids)
+    input_ids, attention_mask = input_ids.to(text_model.device), attention_mask.to(text_model.device)
+    out = text_model(input_ids=input_ids, attention_mask=attention_mask)
+    if feature == "text_embeds":
+        features = out.text_embeds[:, None]
+        return features, torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
+    mask = attention_mask.bool()
+    return out.last_hidden_state * mask[..., None].to(out.last_hidden_state.dtype), mask
+
+
 def release_free_heap():
     """Give freed heap pages back to the OS (glibc `malloc_trim`; no-op elsewhere). Decoding and encoding a long
     video allocate large short-lived buffers between small long-lived ones; without this, glibc keeps the holes and
@@ -1013,20 +1051,7 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
         processor): the text model's `last_hidden_state` over every token (padding zeroed), or with
         `config.text_feature == "text_embeds"` its projected pooled embedding as one token."""
         text_model = self.require_encoder("text_model")
-        limit = getattr(text_model.config, "max_position_embeddings", None)
-        if limit is not None and input_ids.shape[1] > limit:
-            raise ValueError(
-                f"a query has {input_ids.shape[1]} tokens but the text model reads at most {limit}: shorten it."
-            )
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        input_ids, attention_mask = input_ids.to(text_model.device), attention_mask.to(text_model.device)
-        out = text_model(input_ids=input_ids, attention_mask=attention_mask)
-        if self.config.text_feature == "text_embeds":
-            features = out.text_embeds[:, None]
-            return features, torch.ones(features.shape[:2], dtype=torch.bool, device=features.device)
-        mask = attention_mask.bool()
-        return out.last_hidden_state * mask[..., None].to(out.last_hidden_state.dtype), mask
+        return text_token_features(text_model, input_ids, attention_mask, self.config.text_feature)
 
     # ------------------------------------------------------------------ forward
     def forward(
