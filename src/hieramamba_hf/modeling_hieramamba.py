@@ -701,10 +701,12 @@ def resolve_named_encoder(name_or_path: str | None, package: str | None, **hub_k
         raise MissingEncoderError(f"the encoder's package {package!r} is not installed and no name_or_path is given.")
     if os.path.isdir(name_or_path):
         return name_or_path
+    hint = f" (or pip install {package.replace('_', '-')})" if package else ""
+    if os.path.isabs(name_or_path) or name_or_path.startswith("."):
+        raise MissingEncoderError(f"could not load the encoder {name_or_path!r}{hint}: no such folder.")
     try:
         return snapshot_download(name_or_path, **hub_kwargs)
     except Exception as error:
-        hint = f" (or pip install {package.replace('_', '-')})" if package else ""
         raise MissingEncoderError(f"could not load the encoder {name_or_path!r}{hint}: {error}") from error
 
 

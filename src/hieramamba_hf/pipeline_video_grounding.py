@@ -117,6 +117,8 @@ class VideoGroundingPipeline(Pipeline):
         features as they are."""
         config, processor = self.model.config, self.processor
         queries, single = processor.check_queries(inputs["query"])
+        if isinstance(queries[0], str):
+            self.model.model.require_encoder("text_model")
         query_inputs = processor(text=queries)
         video = inputs["video"]
         out = {"queries": query_inputs, "single": single, "duration": duration, "reader": None}

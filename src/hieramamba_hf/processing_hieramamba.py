@@ -208,8 +208,9 @@ class HieraMambaProcessor(ProcessorMixin):
         return {
             "processor_class": type(self).__name__,
             "chunk_size": self.chunk_size,
-            "image_processor": self.image_processor is not None,
-            "tokenizer": self.tokenizer is not None,
+            # which sub-processors are saved next to this file (a flat "image_processor" key would be read by
+            # AutoImageProcessor as the image processor's own config)
+            "components": {"image_processor": self.image_processor is not None, "tokenizer": self.tokenizer is not None},
             "auto_map": {"AutoProcessor": AUTO_MAP["AutoProcessor"]},
         }
 
@@ -259,6 +260,7 @@ class HieraMambaProcessor(ProcessorMixin):
             config = json.load(f)
         if config.get("processor_class") != cls.__name__:
             raise ValueError(f"{path} is a {config.get('processor_class')!r}, not a {cls.__name__}.")
-        image_processor = AutoImageProcessor.from_pretrained(folder, backend="pil") if config["image_processor"] else None
-        tokenizer = AutoTokenizer.from_pretrained(folder) if config["tokenizer"] else None
+        components = config.get("components", {})
+        image_processor = AutoImageProcessor.from_pretrained(folder, backend="pil") if components.get("image_processor") else None
+        tokenizer = AutoTokenizer.from_pretrained(folder) if components.get("tokenizer") else None
         return cls(image_processor, tokenizer, chunk_size=config.get("chunk_size", 16), _origin=origin)
