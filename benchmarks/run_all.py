@@ -17,6 +17,8 @@ Sections (each runs in child processes with a time limit; a failing section is r
   mambamia_tokens          benchmarks/mambamia_tokens.py: LLM prompt length with and without delta sampling
   video_decode             benchmarks/video_decode.py: decord vs PyAV vs transformers.video_utils.load_video
   pipeline_memory          benchmarks/pipeline_memory.py: pipeline peak memory, 10 vs 60 min video (full run only)
+  long_video_memory        benchmarks/long_video_memory.py: ssm_layers.video_io peak RSS and wall time on 10 and
+                           60 min files, PyAV vs decord, grounding clock and MambaMia processor (full run only)
 On a machine with CUDA, the SSD scan (benchmarks/ssd_scan_cuda.py: mamba_ssm kernel path vs PyTorch path vs
 transformers), hieramamba_vs_attention, hieramamba_forward and mambamia_compressor also run on the GPU (wall time
 after synchronisation, CUDA peak allocated memory, bfloat16; the device name is recorded). Every
@@ -122,6 +124,8 @@ def sections(quick: bool, cuda: bool):
             return "\n".join([lines[0], "", *table])
         out.append(("pipeline_memory", "Video-grounding pipeline peak memory, 10 vs 60 min video (CPU)",
                     pipeline_memory))
+        out.append(("long_video_memory", "Long-video decoding memory, PyAV vs decord (CPU)",
+                    lambda: _script("long_video_memory", "--minutes", "10", "60", timeout=3600)))
     return out
 
 

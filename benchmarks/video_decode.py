@@ -12,8 +12,8 @@ grounding pipeline samples), returned as uint8 RGB arrays (N, H, W, 3):
 * `pyav`: av.open + container.decode (thread_type AUTO), frames on the clock converted with to_ndarray("rgb24");
 * `transformers decord` / `transformers pyav`: transformers.video_utils.load_video(path, fps=..., backend=...)
   (loads the whole sampled video into one array);
-* `video_io decord` / `video_io pyav`: hieramamba_hf.video_io.SampledVideo(path, fps, backend).chunks(64), the
-  repo's streaming reader used by the grounding pipeline.
+* `video_io decord` / `video_io pyav`: ssm_layers.video_io.open_video(path, backend).iter_clock_frames(fps, 64),
+  the repo's streaming reader (the grounding clock; MambaMia's uniform sampling uses the same decoding loops).
 
 Each reader runs in a fresh child process (benchmarks/_bounded.py) with torch pinned to one thread. Reported: output
 frames per second of process CPU time (user + system of all decoder threads: stable on a shared machine) and of
@@ -36,14 +36,15 @@ from _machine import machine_line, markdown_table  # noqa: E402
 READERS = ["decord", "pyav", "transformers decord", "transformers pyav", "video_io decord", "video_io pyav"]
 
 
-def render(path: str, seconds: float, resolution: int, fps: int) -> str:
-    """Synthetic H.264 video, written frame by frame (bounded memory); skipped when the file exists."""
+def render(path: str, seconds: float, resolution: int, fps: int, width: int | None = None) -> str:
+    """Synthetic H.264 video, written frame by frame (bounded memory); skipped when the file exists.
+    `resolution` is the height; the width defaults to 16:9."""
     if os.path.exists(path):
         return path
     import av
     import numpy as np
 
-    height, width = resolution, resolution * 16 // 9 // 2 * 2
+    height, width = resolution, width or resolution * 16 // 9 // 2 * 2
     yy, xx = np.mgrid[0:height, 0:width]
     background = np.stack([(xx * 255 // width), (yy * 255 // height), ((xx + yy) * 127 // (width + height))], -1)
     background = background.astype(np.uint8)
@@ -104,9 +105,9 @@ def decode(reader: str, path: str, fps: float) -> int:
         frames, _ = load_video(path, fps=fps, backend=reader.split()[1])
         return int(frames.shape[0])
     if reader.startswith("video_io"):
-        from hieramamba_hf.video_io import SampledVideo
+        from ssm_layers.video_io import open_video
 
-        return sum(chunk.shape[0] for chunk in SampledVideo(path, fps, backend=reader.split()[1]).chunks(64))
+        return sum(len(chunk) for chunk in open_video(path, backend=reader.split()[1]).iter_clock_frames(fps, 64))
     raise ValueError(f"unknown reader {reader!r}")
 
 
@@ -114,11 +115,11 @@ def single(reader: str, path: str, fps: float, repeats: int) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    # imports outside the timed region (transformers / hieramamba_hf imports take seconds)
+    # imports outside the timed region (transformers / ssm_layers imports take seconds)
     if reader.startswith("transformers"):
         import transformers.video_utils  # noqa: F401
     elif reader.startswith("video_io"):
-        import hieramamba_hf.video_io  # noqa: F401
+        import ssm_layers.video_io  # noqa: F401
     import av  # noqa: F401
     import decord  # noqa: F401
 

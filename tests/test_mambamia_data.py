@@ -10,7 +10,6 @@ import pytest
 import torch
 from conftest import load_example
 
-from mambamia_hf import load_video_frames
 from mambamia_hf.data_mambamia import IGNORE_INDEX, MambaMiaDataCollator, load_video_records, validate_record
 
 load_example("synthetic_video_qa/synthetic_qa")  # its folder first on sys.path
@@ -23,6 +22,7 @@ from synthetic_qa import (  # noqa: E402
     synthetic_qa_config,
     synthetic_qa_processor,
 )
+from ssm_layers.video_io import open_video
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_collator_matches_processor_and_masks_all_but_assistant(synthetic, proce
     for b, record in enumerate(records[:2]):
         n = int(batch["video_frame_mask"][b].sum())
         # 4 fps video of 1.5 s per square sampled at <= 2 fps: n = ceil(duration * 2)
-        duration = len(load_video_frames(record["video"], fps=1000.0, max_frames=10**6)) / 4.0
+        duration = len(open_video(record["video"]).read_uniform_frames(fps=1000.0, max_frames=10**6)) / 4.0
         assert n == math.ceil(duration * 2.0)
         ids = batch["input_ids"][b][batch["attention_mask"][b].bool()]
         assert batch["attention_mask"][b, : len(ids)].all()  # right padding
@@ -119,7 +119,7 @@ def test_synthetic_answers_match_the_rendered_videos(synthetic):
     records = records_of(paths["train"]) + records_of(paths["test"])
     assert all(r["conversations"][0]["value"].startswith("<video>\n") for r in records)
     for record in records:
-        frames = load_video_frames(os.path.join(root, record["video"]), fps=2.0, max_frames=64)
+        frames = open_video(os.path.join(root, record["video"])).read_uniform_frames(fps=2.0, max_frames=64)
         colors = _square_colors(frames)
         squares = [c for i, c in enumerate(colors) if c is not None and (i == 0 or colors[i - 1] is None)]
         truth = {

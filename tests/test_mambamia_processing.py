@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from mambamia_hf import MambaMiaForConditionalGeneration, load_video_frames, sample_frame_indices, select_video_tokens
+from mambamia_hf import MambaMiaForConditionalGeneration, processing_mambamia, select_video_tokens
 from mambamia_testing import tiny_config, tiny_processor, write_tiny_mp4
+from ssm_layers.video_io import open_video, uniform_frame_indices
 
 
 
@@ -35,23 +36,40 @@ def chat_prompt(processor, question="what is in the video ?"):
 # ---------------------------------------------------------------------------------------------- frames
 def test_frame_sampling_follows_duration_fps_and_budget():
     # 10 s at 30 fps: 1 fps -> 10 frames, one per second
-    assert sample_frame_indices(300, 30.0, 1.0, 384).tolist() == list(range(0, 300, 30))
+    assert uniform_frame_indices(300, 30.0, 1.0, 384).tolist() == list(range(0, 300, 30))
     # budget of 4: timestamps 0, 2.5, 5, 7.5 s
-    assert sample_frame_indices(300, 30.0, 1.0, 4).tolist() == [0, 75, 150, 225]
+    assert uniform_frame_indices(300, 30.0, 1.0, 4).tolist() == [0, 75, 150, 225]
     # a rate above the video's own gives every frame once
-    assert sample_frame_indices(12, 4.0, 1000.0, 10**6).tolist() == list(range(12))
+    assert uniform_frame_indices(12, 4.0, 1000.0, 10**6).tolist() == list(range(12))
     # 0.5 s clip at 1 fps still gives one frame
-    assert sample_frame_indices(15, 30.0, 1.0, 384).tolist() == [0]
+    assert uniform_frame_indices(15, 30.0, 1.0, 384).tolist() == [0]
     with pytest.raises(ValueError, match="shorter than one frame"):
-        sample_frame_indices(0, 30.0, 1.0, 384)
+        uniform_frame_indices(0, 30.0, 1.0, 384)
 
 
 def test_decord_and_pyav_decode_the_same_frames(mp4):
-    decord_frames = load_video_frames(mp4, fps=2.0, max_frames=384, backend="decord")
-    pyav_frames = load_video_frames(mp4, fps=2.0, max_frames=384, backend="pyav")
+    decord_frames = open_video(mp4, backend="decord").read_uniform_frames(fps=2.0, max_frames=384)
+    pyav_frames = open_video(mp4, backend="pyav").read_uniform_frames(fps=2.0, max_frames=384)
     assert decord_frames.shape == pyav_frames.shape == (6, 64, 64, 3)  # ceil(3 s x 2 fps)
     assert np.abs(decord_frames.astype(int) - pyav_frames.astype(int)).max() <= 2
-    assert load_video_frames(mp4, fps=2.0, max_frames=4).shape[0] == 4
+    assert open_video(mp4).read_uniform_frames(fps=2.0, max_frames=4).shape[0] == 4
+
+
+def test_backend_reaches_the_decoder(config, mp4, monkeypatch):
+    processor = tiny_processor(config, fps=2.0)
+    with pytest.raises(ValueError, match="backend must be 'pyav', 'decord' or None, got 'opencv'"):
+        processor(text="<video> describe it", videos=mp4, backend="opencv")
+    seen = []
+
+    def spy_open_video(path, backend=None):
+        seen.append(backend)
+        return open_video(path, backend=backend)
+
+    monkeypatch.setattr(processing_mambamia, "open_video", spy_open_video)
+    inputs = processor(text="<video> describe it", videos=mp4, backend="pyav")
+    assert inputs["pixel_values_videos"].shape[:2] == (1, 6)
+    processor(text="<video> describe it", videos=mp4)
+    assert seen == ["pyav", None]
 
 
 def test_chat_template_is_qwen2_chatml(config):

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from mambamia_hf.data_mambamia import IGNORE_INDEX, MambaMiaDataCollator
 from mambamia_hf.modeling_mambamia import delta_sampling, find_video_runs, select_video_tokens
-from mambamia_hf.processing_mambamia import sample_frame_indices
 from mambamia_testing import WORDS, tiny_processor, write_tiny_mp4
+from ssm_layers.video_io import uniform_frame_indices
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -76,7 +76,7 @@ def test_select_video_tokens_removes_exactly_the_dropped_frames(data):
 @SETTINGS
 @given(st.integers(1, 5000), st.floats(1, 60, **finite), st.floats(0.1, 30, **finite), st.integers(1, 400))
 def test_frame_sampling_respects_budget_rate_and_never_repeats(num_frames, native_fps, fps, max_frames):
-    indices = sample_frame_indices(num_frames, native_fps, fps, max_frames)
+    indices = uniform_frame_indices(num_frames, native_fps, fps, max_frames)
     duration = num_frames / native_fps
     assert len(indices) == max(1, min(math.ceil(duration * fps), max_frames, num_frames))
     assert indices.min() >= 0 and indices.max() < num_frames

@@ -38,7 +38,7 @@ from .modeling_mambamia import (
     find_video_runs,
     select_video_tokens,
 )
-from .processing_mambamia import MambaMiaProcessor, load_video_frames, sample_frame_indices
+from .processing_mambamia import MambaMiaProcessor
 
 
 AutoConfig.register(MambaMiaConfig.model_type, MambaMiaConfig, exist_ok=True)
@@ -60,6 +60,4 @@ __all__ = [
     "delta_sampling",
     "find_video_runs",
     "select_video_tokens",
-    "load_video_frames",
-    "sample_frame_indices",
 ]

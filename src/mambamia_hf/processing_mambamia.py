@@ -2,17 +2,18 @@
 """MambaMia processor: video file or frames -> sampled frames -> SigLIP pixels; Qwen2 chat prompt with the video
 placeholder expanded to exactly the number of video tokens the model produces.
 
-No torchvision anywhere: frames are decoded with decord (PyAV fallback) and each frame goes through SigLIP's PIL
-image processor (resize to the tower's size, rescale 1/255, normalise with mean = std = 0.5).
+No torchvision anywhere: video files are decoded by `ssm_layers.video_io` (PyAV or decord, streaming: only the
+sampled frames are ever held) and each frame goes through SigLIP's PIL image processor (resize to the tower's size,
+rescale 1/255, normalise with mean = std = 0.5).
 """
 
-import math
 import os
 
 import numpy as np
 from transformers import BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from ssm_layers.video_io import evenly_spaced_frames, open_video
 
 # Qwen2 ChatML (sister repo's `qwen_2` conversation): a video content item renders as "<video>\n" before the text.
 CHAT_TEMPLATE = (
@@ -24,66 +25,6 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-
-
-def sample_frame_indices(num_video_frames: int, native_fps: float, fps: float, max_frames: int) -> np.ndarray:
-    """n = min(ceil(duration * fps), max_frames) timestamps linspace(0, duration, n, endpoint=False), each mapped to
-    the nearest decoded frame (sister repo's sampling). n is also capped at the number of decoded frames, so a rate
-    above the video's own never repeats frames."""
-    if num_video_frames < 1:
-        raise ValueError("The video is shorter than one frame (no frame could be decoded).")
-    duration = num_video_frames / native_fps
-    n = max(1, min(math.ceil(duration * fps), max_frames, num_video_frames))
-    timestamps = np.linspace(0.0, duration, n, endpoint=False)
-    return np.clip(np.round(timestamps * native_fps).astype(np.int64), 0, num_video_frames - 1)
-
-
-def load_video_frames(path: str, fps: float, max_frames: int, backend: str | None = None) -> np.ndarray:
-    """Decode the frames of `path` sampled at <= `fps`, at most `max_frames`: uint8 array (n, H, W, 3).
-
-    `backend` is "decord", "pyav" or None (decord if importable, else PyAV)."""
-    if not os.path.isfile(path):
-        raise ValueError(f"Video file not found: {path}")
-    if backend not in (None, "decord", "pyav"):
-        raise ValueError(f"Unknown video backend {backend!r}; use 'decord' or 'pyav'.")
-    if backend in (None, "decord"):
-        try:
-            return _load_with_decord(path, fps, max_frames)
-        except ImportError:
-            if backend == "decord":
-                raise
-        except ValueError:
-            raise
-        except Exception:  # decord cannot read every stream (e.g. some odd frame sizes): fall back to PyAV
-            if backend == "decord":
-                raise
-    return _load_with_pyav(path, fps, max_frames)
-
-
-def _load_with_decord(path: str, fps: float, max_frames: int) -> np.ndarray:
-    import decord
-
-    reader = decord.VideoReader(path, ctx=decord.cpu(0))
-    native_fps = float(reader.get_avg_fps()) or 1.0
-    indices = sample_frame_indices(len(reader), native_fps, fps, max_frames)
-    return reader.get_batch(indices.tolist()).asnumpy()
-
-
-def _load_with_pyav(path: str, fps: float, max_frames: int) -> np.ndarray:
-    import av
-
-    try:
-        container = av.open(path)
-    except av.error.FFmpegError as error:
-        raise ValueError(f"Cannot decode the video {path}: {error}") from error
-    with container:
-        if not container.streams.video:
-            raise ValueError(f"The video {path} is shorter than one frame (it has no video frames).")
-        stream = container.streams.video[0]
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
-        native_fps = float(stream.average_rate) if stream.average_rate else 1.0
-    indices = sample_frame_indices(len(frames), native_fps, fps, max_frames)
-    return np.stack([frames[i] for i in indices])
 
 
 def _to_numpy(videos):
@@ -149,24 +90,35 @@ class MambaMiaProcessor(ProcessorMixin):
         """LLM tokens of a video with `num_frames` frames (no delta sampling)."""
         return num_frames * self.tokens_per_frame
 
-    def load_video(self, video, fps: float | None = None, max_frames: int | None = None) -> np.ndarray:
-        """Path -> sampled frames; frames (array (T, H, W, 3) / list of PIL or arrays) -> at most `max_frames`,
-        evenly spaced. Returns uint8 (n, H, W, 3)."""
+    def load_video(
+        self, video, fps: float | None = None, max_frames: int | None = None, backend: str | None = None
+    ) -> np.ndarray:
+        """Sampled uint8 frames (n, H, W, 3) of one video.
+
+        Args:
+            video: a path (decoded by `ssm_layers.video_io` with uniform sampling: n = min(ceil(duration * fps),
+                max_frames, num_frames) frames nearest to evenly spaced instants), or frames (an array (T, H, W, 3)
+                or a list of PIL images / arrays), of which at most `max_frames` evenly spaced ones are kept.
+            fps (`float`, *optional*): sampling rate cap for files; defaults to `self.fps`.
+            max_frames (`int`, *optional*): frame budget; defaults to `self.max_frames`.
+            backend (`str`, *optional*): "pyav", "decord" or None (`ssm_layers.video_io.DEFAULT_BACKEND`) for files.
+
+        Returns:
+            `np.ndarray`: uint8 (n, H, W, 3).
+        """
         fps = self.fps if fps is None else fps
         max_frames = self.max_frames if max_frames is None else max_frames
         if isinstance(video, (str, os.PathLike)):
-            frames = load_video_frames(str(video), fps, max_frames)
-        else:
-            frames = [np.asarray(frame) for frame in video] if not isinstance(video, np.ndarray) else video
-            if len(frames) == 0:
-                raise ValueError("The video is shorter than one frame (it has no frames).")
-            frames = np.stack(frames) if not isinstance(frames, np.ndarray) else frames
-            if frames.ndim != 4 or frames.shape[-1] != 3:
-                raise ValueError(f"Frames must be (num_frames, height, width, 3) RGB, got shape {frames.shape}")
-            if len(frames) > max_frames:
-                frames = frames[np.linspace(0, len(frames), max_frames, endpoint=False).astype(np.int64)]
-        if len(frames) == 0:
-            raise ValueError("The video is shorter than one frame (no frame could be decoded).")
+            try:
+                return open_video(video, backend=backend).read_uniform_frames(fps, max_frames)
+            except FileNotFoundError as error:  # this processor has always raised ValueError for a missing file
+                raise ValueError(f"Video file not found: {video}") from error
+        if len(video) == 0:
+            raise ValueError("The video is shorter than one frame (it has no frames).")
+        video = evenly_spaced_frames(video, max_frames)
+        frames = video if isinstance(video, np.ndarray) else np.stack([np.asarray(frame) for frame in video])
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"Frames must be (num_frames, height, width, 3) RGB, got shape {frames.shape}")
         return frames
 
     def preprocess_frames(self, frames: np.ndarray) -> np.ndarray:
@@ -183,9 +135,13 @@ class MambaMiaProcessor(ProcessorMixin):
         padding: bool | str = True,
         fps: float | None = None,
         max_frames: int | None = None,
+        backend: str | None = None,
         **kwargs,
     ) -> BatchFeature:
         """Tokenise `text` (one `<video>` per video, in order) and process `videos`.
+
+        `fps`, `max_frames` and `backend` go to `load_video` (`backend`: "pyav", "decord" or None for video files);
+        the other keyword arguments go to the tokenizer.
 
         Returns `input_ids`, `attention_mask` and, with videos, `pixel_values_videos` (num_videos, max_frames, 3, S,
         S) and `video_frame_mask` (num_videos, max_frames; 0 marks padding frames of shorter videos).
@@ -224,7 +180,7 @@ class MambaMiaProcessor(ProcessorMixin):
 
         pixel_values, num_frames = [], []
         for video in video_list:
-            frames = self.load_video(video, fps=fps, max_frames=max_frames)
+            frames = self.load_video(video, fps=fps, max_frames=max_frames, backend=backend)
             pixel_values.append(self.preprocess_frames(frames))
             num_frames.append(len(frames))
 
@@ -294,4 +250,4 @@ class MambaMiaProcessor(ProcessorMixin):
         return ["input_ids", "attention_mask", "pixel_values_videos", "video_frame_mask"]
 
 
-__all__ = ["MambaMiaProcessor", "load_video_frames", "sample_frame_indices"]
+__all__ = ["MambaMiaProcessor"]
