@@ -16,7 +16,7 @@ from hieramamba_hf.post_processing_hieramamba import (
     post_process_video_grounding,
     soft_nms_1d,
 )
-from hieramamba_hf.video_io import num_sampled_frames, sample_frame_array
+from ssm_layers.video_io import num_clock_frames, sample_frame_array
 
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -208,7 +208,7 @@ def test_frame_sampling_follows_the_clock(num_native, native_fps, fps):
     index = out[:, 0, 0, 0].astype(int) + 256 * out[:, 0, 0, 1].astype(int)
     duration = num_native / native_fps
     if abs(native_fps - fps) > 1e-6 * fps:
-        assert len(out) == num_sampled_frames(duration, fps)  # one frame per instant k / fps < duration
+        assert len(out) == num_clock_frames(duration, fps)  # one frame per instant k / fps < duration
     assert np.all(np.diff(index) >= 0) and index.min() >= 0 and index.max() < num_native
     for k, i in enumerate(index):  # the frame on screen at t_k = k / fps
         assert i / native_fps <= k / fps + 1e-6
