@@ -15,6 +15,8 @@ from transformers.processing_utils import ProcessorMixin
 
 from ssm_layers.video_io import evenly_spaced_frames, open_video
 
+from .remote_code import AUTO_MAP, write_shims
+
 # Qwen2 ChatML (sister repo's `qwen_2` conversation): a video content item renders as "<video>\n" before the text.
 CHAT_TEMPLATE = (
     "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
@@ -233,8 +235,6 @@ class MambaMiaProcessor(ProcessorMixin):
 
     def save_pretrained(self, save_directory, push_to_hub: bool = False, **kwargs):
         """Save the processor with an `auto_map` and the shim file that imports the installed package."""
-        from .remote_code import AUTO_MAP, write_shims
-
         self.auto_map = {"AutoProcessor": AUTO_MAP["AutoProcessor"]}
         write_shims(str(save_directory), ("processing_mambamia.py",))
         return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
