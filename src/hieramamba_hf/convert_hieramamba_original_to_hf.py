@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Convert an official HieraMamba experiment folder (github jbistanbul/hieramamba) to a transformers folder.
 
     python -m hieramamba_hf.convert_hieramamba_original_to_hf --experiment-dir DIR --output OUT \

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia (state-space hierarchical video compression) as a transformers video LLM.
 
 Importing the package registers the classes with transformers' Auto classes (AutoConfig, AutoModel,

@@ -1,4 +1,5 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia configuration.
 
 MambaMia (Kim & Seo, AAAI 2026, arXiv 2506.13564) compresses the frame features of an hour-long video with a

@@ -1,4 +1,5 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia training data: LLaVA-Video-178K style records and a collator for the Trainer.
 
 A record is `{"id", "video", "conversations": [{"from": "human", "value": "<video>\\n..."}, {"from": "gpt", "value":

@@ -1,4 +1,5 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia: state-space hierarchical compression of hour-long video for a Qwen2 video LLM.
 
 Pipeline (paper, arXiv 2506.13564):

@@ -1,4 +1,5 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia processor: video file or frames -> sampled frames -> SigLIP pixels; Qwen2 chat prompt with the video
 placeholder expanded to exactly the number of video tokens the model produces.
 

@@ -1,4 +1,5 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """`auto_map` shims: small files written next to a saved MambaMia checkpoint that import the installed `mambamia_hf`
 package, so `AutoModel.from_pretrained(folder, trust_remote_code=True)` works when the package is installed but was
 never imported (transformers has no plugin entry points). No implementation is copied into the folder."""

@@ -1,4 +1,5 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia training stages (paper), freezing, PEFT LoRA and a closed-answer-set evaluation.
 
 Stages (paper, "Training recipe"; one switch, `apply_stage(model, stage)`):

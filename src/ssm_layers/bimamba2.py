@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Bidirectional Mamba2 mixer (the "v2" mixer of MambaMia's code), with a unidirectional (causal) mode.
 
 Semantics read from the authors' sister repository (naver-ai/unimambamia-av, ``modeling_mambamia2.py``): a stock

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Clear errors for truncated or corrupt safetensors checkpoints.
 
 transformers' `from_pretrained` lets safetensors' `SafetensorError` ("Error while deserializing header: incomplete

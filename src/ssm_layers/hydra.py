@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Hydra: the bidirectional quasi-separable state-space mixer (Hwang et al., 2024), as used by HieraMamba.
 
 Parameter names and shapes follow the official ``hydra.modules.hydra.Hydra`` so its weights load as they are.

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Initialisation of the state-space parameters, as in the Mamba2 / Hydra reference code."""
 
 from __future__ import annotations

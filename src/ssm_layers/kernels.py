@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Optional CUDA kernels (``mamba_ssm``, ``causal_conv1d``), imported lazily and only when asked for.
 
 ``mamba_ssm`` cannot even be imported on a machine without CUDA, so nothing here is imported at module load.

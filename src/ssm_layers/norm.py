@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Gated RMSNorm with ``mamba_ssm``'s semantics (``mamba_ssm.ops.triton.layernorm_gated.RMSNorm``)."""
 
 from __future__ import annotations

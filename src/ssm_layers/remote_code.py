@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """`auto_map` shims shared by both model packages.
 
 transformers has no plugin entry points: `AutoModel.from_pretrained(folder, trust_remote_code=True)` finds a

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """State-space duality (SSD) scan: the selective scan of Mamba2, chunked.
 
 The recurrence, per batch ``b`` and head ``h`` (group ``g = h // (nheads // ngroups)``)::
