@@ -2,41 +2,41 @@
 # SPDX-License-Identifier: Apache-2.0
 """Video grounding data in the SnAG / HieraMamba on-disk format, as a lazily loaded `datasets.Dataset`.
 
-On-disk format (what the official ``libs/data/dataset.py`` reads):
+On-disk format (what the official `libs/data/dataset.py` reads):
 
-- annotation JSON ``{split: {video_id: {"fps", "duration", ["num_clips"], "annotations": [{"segment": [s, e]
-  (seconds), "sentence", ["sentence_id"]}]}}}``; ``num_frames = int(duration * fps)``; a missing ``sentence_id``
-  becomes ``f"{video_id}_{index:04d}"``.
-- video features ``vid_feat_dir/{video_id}.npy`` (or ``.pt``), shape ``(T, C)``, read with stride
-  ``downsample_rate``. Several directories may be given: their features are concatenated along channels (the shorter
+- annotation JSON `{split: {video_id: {"fps", "duration", ["num_clips"], "annotations": [{"segment": [s, e]
+  (seconds), "sentence", ["sentence_id"]}]}}}`; `num_frames = int(duration * fps)`; a missing `sentence_id`
+  becomes `f"{video_id}_{index:04d}"`.
+- video features `vid_feat_dir/{video_id}.npy` (or `.pt`), shape `(T, C)`, read with stride
+  `downsample_rate`. Several directories may be given: their features are concatenated along channels (the shorter
   one padded by repeating its last row when lengths differ by one, as official).
-- text features ``text_feat_dir/{sentence_id}.npy`` of shape ``(T_tok, C)`` (Ego4D EgoVLP tokens, MAD CLIP tokens), or
-  GloVe vectors of the ``\\w+`` lower-cased tokens of the sentence (TACoS, :class:`GloVeTokenizer`).
-- MAD: the HieraMamba configs read MAD like Ego4D (``video/{movie}.npy``, ``text/{sentence_id}.npy``, clip 1/1/1 at
+- text features `text_feat_dir/{sentence_id}.npy` of shape `(T_tok, C)` (Ego4D EgoVLP tokens, MAD CLIP tokens), or
+  GloVe vectors of the `\\w+` lower-cased tokens of the sentence (TACoS, `GloVeTokenizer`).
+- MAD: the HieraMamba configs read MAD like Ego4D (`video/{movie}.npy`, `text/{sentence_id}.npy`, clip 1/1/1 at
   5 fps). The features released by the MAD authors come as two HDF5 files keyed by movie / sentence id; passing such
-  a ``.h5`` file as ``vid_feat_dir`` / ``text_feat_dir`` reads it directly (needs ``h5py``, imported only then).
+  a `.h5` file as `vid_feat_dir` / `text_feat_dir` reads it directly (needs `h5py`, imported only then).
 
 Rows of the returned dataset only hold ids, paths and annotations; features are read when a row is accessed
-(``set_transform``), so building the dataset never reads a feature file. Rows are grouped as the official
-``VideoCentricDataset``: for evaluation one row per video with all its queries; for training the greedy grouping
+(`set_transform`), so building the dataset never reads a feature file. Rows are grouped as the official
+`VideoCentricDataset`: for evaluation one row per video with all its queries; for training the greedy grouping
 (queries sorted by start, each group = the first ungrouped query and every ungrouped query inside a window of the
-worst-case training length after it, at most ``max_num_text`` sampled). At access time a training row is randomly
-cropped/truncated as official (``crop_ratio``, ``trunc_thresh``, ``max_vid_len``) with Python's global ``random``
-(seed it, or let the Trainer's worker seeding do it), and text features are cut to ``max_text_len`` tokens.
+worst-case training length after it, at most `max_num_text` sampled). At access time a training row is randomly
+cropped/truncated as official (`crop_ratio`, `trunc_thresh`, `max_vid_len`) with Python's global `random`
+(seed it, or let the Trainer's worker seeding do it), and text features are cut to `max_text_len` tokens.
 
 Ground truth in seconds maps to the feature grid as
-``clip(sec * fps, 0, num_frames) / (clip_stride * downsample_rate) - 0.5 * clip_size / (clip_stride * downsample_rate)``
-(feature ``i`` is centred on frame ``i * stride + clip_size / 2``); predictions go back with
-``(grid * clip_stride * downsample_rate + 0.5 * clip_size) / fps``
-(``hieramamba_hf.post_processing_hieramamba.grid_to_seconds``). Rows and collated metadata carry ``fps``,
-``clip_size``, ``clip_stride`` (as given, in frames) and ``downsample_rate``, the arguments of that function.
+`clip(sec * fps, 0, num_frames) / (clip_stride * downsample_rate) - 0.5 * clip_size / (clip_stride * downsample_rate)`
+(feature `i` is centred on frame `i * stride + clip_size / 2`); predictions go back with
+`(grid * clip_stride * downsample_rate + 0.5 * clip_size) / fps`
+(`hieramamba_hf.post_processing_hieramamba.grid_to_seconds`). Rows and collated metadata carry `fps`,
+`clip_size`, `clip_stride` (as given, in frames) and `downsample_rate`, the arguments of that function.
 
-:class:`HieraMambaGroundingCollator` pads a list of accessed rows into the model's forward inputs. With the
-``Trainer``, pass ``remove_unused_columns=False`` (the transform needs the id/path columns) and drop the collated
-``metadata`` entry before calling the model (or let ``**kwargs`` absorb it).
+`HieraMambaGroundingCollator` pads a list of accessed rows into the model's forward inputs. With the
+`Trainer`, pass `remove_unused_columns=False` (the transform needs the id/path columns) and drop the collated
+`metadata` entry before calling the model (or let `**kwargs` absorb it).
 
-Not ported (unused by the released HieraMamba configs): ``to_fixed_len`` resizing, external scores
-(``ext_score_dir``), the text-centric dataset.
+Not ported (unused by the released HieraMamba configs): `to_fixed_len` resizing, external scores
+(`ext_score_dir`), the text-centric dataset.
 """
 
 import json
@@ -65,9 +65,9 @@ __all__ = [
 ]
 
 
-# Data settings of the released configs (opts/*_hieramamba.yaml). ``max_vid_len`` is the training window in input
-# clips, i.e. the model's max_seq_len times its input stride (official ``_update_opt``); ``max_text_len`` is the
-# text net's max_seq_len (training truncation); ``eval_padding_unit`` = 2**(num_levels - 1) * vid_stride.
+# Data settings of the released configs (opts/*_hieramamba.yaml). `max_vid_len` is the training window in input
+# clips, i.e. the model's max_seq_len times its input stride (official `_update_opt`); `max_text_len` is the
+# text net's max_seq_len (training truncation); `eval_padding_unit` = 2**(num_levels - 1) * vid_stride.
 DATASET_PRESETS = {
     "ego4d": {
         "clip_size": 32, "clip_stride": 8, "downsample_rate": 2, "crop_ratio": None, "max_num_text": 2,
@@ -92,16 +92,16 @@ DATASET_PRESETS = {
 # clock
 # ----------------------------------------------------------------------------------------------------------------
 def seconds_to_grid(segments_sec, fps: float, num_frames: int, clip_size: float, clip_stride_eff: float) -> np.ndarray:
-    """GT seconds -> feature grid: ``clip(sec * fps, 0, num_frames) / stride - 0.5 * clip_size / stride``.
+    """GT seconds -> feature grid: `clip(sec * fps, 0, num_frames) / stride - 0.5 * clip_size / stride`.
 
-    ``clip_stride_eff`` is the effective stride ``clip_stride * downsample_rate`` (frames between two loaded features).
+    `clip_stride_eff` is the effective stride `clip_stride * downsample_rate` (frames between two loaded features).
     """
     segments_sec = np.asarray(segments_sec, dtype=np.float64)
     return np.clip(segments_sec * fps, 0, num_frames) / clip_stride_eff - 0.5 * clip_size / clip_stride_eff
 
 
 def eval_padding_unit(num_levels: int, vid_stride: int = 1) -> int:
-    """Evaluation padding unit of the official evaluator: ``2**(num_levels - 1) * vid_stride`` (128 Ego4D, 512 MAD)."""
+    """Evaluation padding unit of the official evaluator: `2**(num_levels - 1) * vid_stride` (128 Ego4D, 512 MAD)."""
     return 2 ** (num_levels - 1) * vid_stride
 
 
@@ -112,14 +112,14 @@ _WORD = re.compile(r"\w+")
 
 
 def basic_english_tokenize(text: str) -> list[str]:
-    """Official TACoS tokenizer: ``re.findall(r"\\w+", text.lower())``."""
+    """Official TACoS tokenizer: `re.findall(r"\\w+", text.lower())`."""
     return _WORD.findall(text.lower())
 
 
 class GloVeTokenizer:
-    """Sentence -> GloVe token vectors ``(T, dim)`` float32; unknown words give zero vectors (official TACoS).
+    """Sentence -> GloVe token vectors `(T, dim)` float32; unknown words give zero vectors (official TACoS).
 
-    Build it with :meth:`from_file` from a GloVe text file (``word v1 ... v_dim`` per line). ``words`` restricts the
+    Build it with `from_file` from a GloVe text file (`word v1 ... v_dim` per line). `words` restricts the
     vocabulary kept in memory (e.g. the words of a dataset's sentences) so a 6B file need not be held whole.
     """
 
@@ -194,12 +194,12 @@ def parse_grounding_annotations(
     downsample_rate: int = 1,
     invalid_segments: str = "error",
 ) -> dict[str, dict]:
-    """Read the annotation JSON into ``{video_id: {fps, duration, num_frames, num_clips, sentence_ids, sentences,
-    segments}}`` (``segments`` an ``(n, 2)`` array in seconds), following the official ``_parse_annotations``.
+    """Read the annotation JSON into `{video_id: {fps, duration, num_frames, num_clips, sentence_ids, sentences,
+    segments}}` (`segments` an `(n, 2)` array in seconds), following the official `_parse_annotations`.
 
-    Segments are clamped to ``[0, duration]``. A segment of non-positive length after clamping (e.g. one entirely
-    outside the video) is dropped silently by the official code; here it raises a ``ValueError`` naming the file,
-    video and sentence unless ``invalid_segments="drop"`` (official behaviour). Videos without valid annotations
+    Segments are clamped to `[0, duration]`. A segment of non-positive length after clamping (e.g. one entirely
+    outside the video) is dropped silently by the official code; here it raises a `ValueError` naming the file,
+    video and sentence unless `invalid_segments="drop"` (official behaviour). Videos without valid annotations
     are skipped, as official.
     """
     if invalid_segments not in ("error", "drop"):
@@ -281,7 +281,7 @@ def parse_grounding_annotations(
 
 
 def _group_with_max_len(video: dict, max_vid_len, crop_ratio, clip_size, clip_stride_eff, max_num_text, rng):
-    """Official greedy video-centric grouping (``_group_with_max_len``): tuples of query indices."""
+    """Official greedy video-centric grouping (`_group_with_max_len`): tuples of query indices."""
     if video["num_clips"] <= max_vid_len:
         win_len = video["num_clips"]
         if crop_ratio is not None:
@@ -329,7 +329,7 @@ def _h5_keys(path: str) -> set[str]:
 
 
 def _resolve_video_source(feat_dir: str, video_id: str) -> str:
-    """``.npy`` first, then ``.pt`` (official order), or ``file.h5::video_id``."""
+    """`.npy` first, then `.pt` (official order), or `file.h5::video_id`."""
     if _is_h5(feat_dir):
         return f"{feat_dir}::{video_id}"
     for ext in (".npy", ".pt"):
@@ -353,7 +353,7 @@ def _source_exists(source: str, h5_keys: dict) -> bool:
 
 
 def _read_array(source: str, stride: int = 1) -> np.ndarray:
-    """Read a ``(T, C)`` feature array from ``.npy`` / ``.pt`` / ``file.h5::key``, every ``stride``-th row."""
+    """Read a `(T, C)` feature array from `.npy` / `.pt` / `file.h5::key`, every `stride`-th row."""
     try:
         if "::" in source and _is_h5(source.split("::", 1)[0]):
             file, key = source.split("::", 1)
@@ -387,7 +387,7 @@ def _read_array(source: str, stride: int = 1) -> np.ndarray:
 
 
 def load_video_features(sources: Sequence[str], downsample_rate: int = 1) -> np.ndarray:
-    """Video features ``(T, C)`` from one or several sources (channels concatenated), then ``[::downsample_rate]``."""
+    """Video features `(T, C)` from one or several sources (channels concatenated), then `[::downsample_rate]`."""
     feats = [_read_array(s) for s in sources]
     if len(feats) > 1:
         lengths = [len(x) for x in feats]
@@ -404,7 +404,7 @@ def load_video_features(sources: Sequence[str], downsample_rate: int = 1) -> np.
 
 
 def load_text_features(source: str) -> np.ndarray:
-    """Token features ``(T_tok, C)`` of one sentence."""
+    """Token features `(T_tok, C)` of one sentence."""
     return _read_array(source)
 
 
@@ -412,7 +412,7 @@ def load_text_features(source: str) -> np.ndarray:
 # the dataset
 # ----------------------------------------------------------------------------------------------------------------
 def _truncate(feats, segments, offset, max_vid_len, crop_ratio, trunc_thresh, video_id, num_trials=5000):
-    """Official ``_truncate_vid_feats`` on ``feats (T, C)`` and grid ``segments (n, 2)`` (global ``random``)."""
+    """Official `_truncate_vid_feats` on `feats (T, C)` and grid `segments (n, 2)` (global `random`)."""
     vid_len = feats.shape[0]
     if vid_len <= max_vid_len:
         if crop_ratio is None:
@@ -438,7 +438,7 @@ def _truncate(feats, segments, offset, max_vid_len, crop_ratio, trunc_thresh, vi
 
 @dataclass
 class _Loader:
-    """The ``set_transform`` function: reads a batch of rows' features (picklable for DataLoader workers)."""
+    """The `set_transform` function: reads a batch of rows' features (picklable for DataLoader workers)."""
 
     is_training: bool
     clip_size: float
@@ -513,31 +513,31 @@ def load_grounding_dataset(
     check_files: bool = True,
     seed: int = 1234567891,
 ):
-    """Build a lazily loaded ``datasets.Dataset`` of video-centric grounding samples.
+    """Build a lazily loaded `datasets.Dataset` of video-centric grounding samples.
 
     Args:
         anno_file: annotation JSON (format in the module docstring).
         split: split name(s) to read (several are merged, as official).
-        vid_feat_dir: directory (or directories, channels concatenated) of ``{video_id}.npy|.pt``, or an ``.h5`` file.
-        text_feat_dir: directory of ``{sentence_id}.npy`` (or an ``.h5`` file); not needed with GloVe.
+        vid_feat_dir: directory (or directories, channels concatenated) of `{video_id}.npy|.pt`, or an `.h5` file.
+        text_feat_dir: directory of `{sentence_id}.npy` (or an `.h5` file); not needed with GloVe.
         clip_size, clip_stride, downsample_rate: the feature clock (see :data:`DATASET_PRESETS`).
-        is_training: training rows (greedy groups, random crop at access, text cut to ``max_text_len``) or
+        is_training: training rows (greedy groups, random crop at access, text cut to `max_text_len`) or
             evaluation rows (one per video, all queries, full video).
-        max_vid_len: training window in loaded clips (model ``max_seq_len * vid_stride``); required for training.
+        max_vid_len: training window in loaded clips (model `max_seq_len * vid_stride`); required for training.
         max_text_len: training truncation of text tokens.
         max_num_text: max queries per training row.
-        crop_ratio, trunc_thresh: official random cropping / truncation (``crop_ratio=None`` disables cropping).
-        glove_tokenizer / glove_path, glove_dim: TACoS-style text (GloVe vectors of ``\\w+`` tokens). With
-            ``glove_path`` only the words of the loaded sentences are kept in memory.
+        crop_ratio, trunc_thresh: official random cropping / truncation (`crop_ratio=None` disables cropping).
+        glove_tokenizer / glove_path, glove_dim: TACoS-style text (GloVe vectors of `\\w+` tokens). With
+            `glove_path` only the words of the loaded sentences are kept in memory.
         normalize_vid, normalize_text: L2-normalise every feature vector (official options, off in all configs).
-        invalid_segments: ``"error"`` (default) or ``"drop"`` (official) for GT that is empty after clamping.
-        check_files: check that every feature file exists when building (cheap ``stat``; errors name the file).
+        invalid_segments: `"error"` (default) or `"drop"` (official) for GT that is empty after clamping.
+        check_files: check that every feature file exists when building (cheap `stat`; errors name the file).
         seed: seed of the random subset choice in training grouping.
 
     Returns:
-        ``datasets.Dataset`` with columns ``video_id, sentence_ids, sentences, segments_sec, fps, duration,
-        num_frames, num_clips, clip_size, clip_stride, video_feature_paths, text_feature_paths``; accessing rows
-        adds ``video_features (T, C)``, ``text_features`` (list of ``(L, C)``) and ``segments`` (grid units,
+        `datasets.Dataset` with columns `video_id, sentence_ids, sentences, segments_sec, fps, duration,
+        num_frames, num_clips, clip_size, clip_stride, video_feature_paths, text_feature_paths`; accessing rows
+        adds `video_features (T, C)`, `text_features` (list of `(L, C)`) and `segments` (grid units,
         cropped in training) as torch tensors.
     """
     import datasets  # noqa: PLC0415
@@ -636,19 +636,19 @@ def load_grounding_dataset(
 class HieraMambaGroundingCollator:
     """Pads accessed dataset rows into HieraMamba forward inputs.
 
-    Video padding follows the official workers: in training every video is zero-padded to exactly ``max_seq_len``
-    clips (the training window, ``model max_seq_len * vid_stride``); in evaluation each video is padded to the next
-    multiple of ``pad_to_multiple_of`` (``2**(num_levels-1) * vid_stride``, :func:`eval_padding_unit`) and the batch
-    to its longest padded video. Text is padded to the longest query of the batch, or to ``max_text_len`` when given
+    Video padding follows the official workers: in training every video is zero-padded to exactly `max_seq_len`
+    clips (the training window, `model max_seq_len * vid_stride`); in evaluation each video is padded to the next
+    multiple of `pad_to_multiple_of` (`2**(num_levels-1) * vid_stride`, `eval_padding_unit`) and the batch
+    to its longest padded video. Text is padded to the longest query of the batch, or to `max_text_len` when given
     (official: the text net's max_seq_len; a longer query raises).
 
-    Returns a dict with ``video_features (B, T, C)`` float, ``video_mask (B, T)`` bool, ``text_features (Q, L, C)``,
-    ``text_mask (Q, L)`` bool, ``queries_per_video (B,)`` long (queries of video b are the rows
-    ``sum(q[:b]) .. sum(q[:b+1])`` of the text tensors), ``segments (Q, 2)`` GT in input-feature grid units (when
-    ``return_segments``; the model divides them by its input stride, as official ``target / vid_stride``), and
-    ``metadata``: one dict per video with ``video_id, duration, fps, num_frames, clip_size, clip_stride,
-    downsample_rate`` (the arguments of ``post_processing_hieramamba.grid_to_seconds``), ``num_features`` (unpadded
-    length), ``sentence_ids`` and ``gt_segments_sec`` (for :func:`compute_grounding_metrics`).
+    Returns a dict with `video_features (B, T, C)` float, `video_mask (B, T)` bool, `text_features (Q, L, C)`,
+    `text_mask (Q, L)` bool, `queries_per_video (B,)` long (queries of video b are the rows
+    `sum(q[:b]) .. sum(q[:b+1])` of the text tensors), `segments (Q, 2)` GT in input-feature grid units (when
+    `return_segments`; the model divides them by its input stride, as official `target / vid_stride`), and
+    `metadata`: one dict per video with `video_id, duration, fps, num_frames, clip_size, clip_stride,
+    downsample_rate` (the arguments of `post_processing_hieramamba.grid_to_seconds`), `num_features` (unpadded
+    length), `sentence_ids` and `gt_segments_sec` (for `compute_grounding_metrics`).
     """
 
     max_seq_len: int | None = None

@@ -5,13 +5,13 @@
     python -m hieramamba_hf.evaluate --model DIR --annotations FILE --video-features DIR \\
         (--text-features DIR | --glove FILE) [--split test] [--output predictions.json]
 
-``--model`` is a ``save_pretrained`` folder of :class:`HieraMambaForVideoGrounding` (e.g. what
-``HieraMambaTrainer.save_model`` exports: the EMA weights) or a training ``checkpoint-N`` folder, in which case the
-EMA weights of its ``ema_model.safetensors`` are evaluated (official evaluator: ``model_ema``; ``--no-ema`` uses the
-raw weights). Each video is one window: its features are zero-padded to a multiple of ``config.padding_unit``
-(``2**(levels-1) * embedding_stride``; 128 Ego4D/TACoS, 512 MAD) and the absolute position encoding is interpolated
+`--model` is a `save_pretrained` folder of `HieraMambaForVideoGrounding` (e.g. what
+`HieraMambaTrainer.save_model` exports: the EMA weights) or a training `checkpoint-N` folder, in which case the
+EMA weights of its `ema_model.safetensors` are evaluated (official evaluator: `model_ema`; `--no-ema` uses the
+raw weights). Each video is one window: its features are zero-padded to a multiple of `config.padding_unit`
+(`2**(levels-1) * embedding_stride`; 128 Ego4D/TACoS, 512 MAD) and the absolute position encoding is interpolated
 to that length, all queries of the video are decoded (soft-NMS, voting) and converted to seconds with the video's
-clock, then R@k,IoU=theta is computed over all queries (:func:`compute_grounding_metrics`). The table follows the
+clock, then R@k,IoU=theta is computed over all queries (`compute_grounding_metrics`). The table follows the
 papers: Ego4D-NLQ / TACoS R@{1,5} x IoU {0.3,0.5} and their average; MAD R@{1,5,10,50} x IoU {0.1,0.3,0.5}.
 The clock (clip size / stride / downsample rate) defaults to the model config's.
 """

@@ -2,22 +2,22 @@
 # SPDX-License-Identifier: Apache-2.0
 """Recall@k at temporal IoU thresholds, as computed by the official HieraMamba / SnAG evaluators.
 
-The official evaluator (``EvaluatorOriginal.run`` in ``libs/worker.py`` of both repositories) does, per query:
+The official evaluator (`EvaluatorOriginal.run` in `libs/worker.py` of both repositories) does, per query:
 
-1. sort the predicted segments by score (descending) and keep the top ``max(ranks)``;
+1. sort the predicted segments by score (descending) and keep the top `max(ranks)`;
 2. compute the IoU of each kept segment with the ground truth *in seconds*, in float32:
-   ``overlap = clamp(min(pe, ge) - max(ps, gs), 0)``, ``union = (pe - ps) + (ge - gs) - overlap``,
-   ``iou = overlap / union``;
+   `overlap = clamp(min(pe, ge) - max(ps, gs), 0)`, `union = (pe - ps) + (ge - gs) - overlap`,
+   `iou = overlap / union`;
 3. for every rank k, take the max IoU over the first k kept segments (fewer than k predictions: the max over the
-   ones there are) and count a hit for every threshold theta with ``max_iou >= theta``.
+   ones there are) and count a hit for every threshold theta with `max_iou >= theta`.
 
-``R@k,IoU=theta`` is the number of hits over all queries divided by the number of queries, reported in percent.
-``average`` is the mean over all (k, theta) cells, which is how the papers form their "avg" column
+`R@k,IoU=theta` is the number of hits over all queries divided by the number of queries, reported in percent.
+`average` is the mean over all (k, theta) cells, which is how the papers form their "avg" column
 (e.g. HieraMamba Ego4D-NLQ: (18.81 + 13.04 + 40.82 + 29.96) / 4 = 25.66).
 
 Two cases the official code does not handle are made explicit here: a query with no prediction is a miss for
-every (k, theta) (the official code raises on ``max()`` of an empty tensor), and ties in score keep the order in
-which the predictions were given (stable sort; the official ``argsort`` is unstable for ties).
+every (k, theta) (the official code raises on `max()` of an empty tensor), and ties in score keep the order in
+which the predictions were given (stable sort; the official `argsort` is unstable for ties).
 """
 
 from collections.abc import Mapping, Sequence
@@ -30,12 +30,12 @@ __all__ = ["compute_grounding_metrics", "segment_iou", "metric_name"]
 
 
 def metric_name(rank: int, iou_threshold: float) -> str:
-    """Key of one metric cell, e.g. ``metric_name(1, 0.3) == "R@1,IoU=0.3"``."""
+    """Key of one metric cell, e.g. `metric_name(1, 0.3) == "R@1,IoU=0.3"`."""
     return f"R@{int(rank)},IoU={float(iou_threshold):g}"
 
 
 def segment_iou(pred_segments: torch.Tensor, gt_segment: torch.Tensor) -> torch.Tensor:
-    """1-D IoU of segments ``(N, 2)`` with one segment ``(2,)``, with the official formula (no epsilon)."""
+    """1-D IoU of segments `(N, 2)` with one segment `(2,)`, with the official formula (no epsilon)."""
     ps, pe = pred_segments[..., 0], pred_segments[..., 1]
     gs, ge = gt_segment[..., 0], gt_segment[..., 1]
     overlap = (torch.minimum(pe, ge) - torch.maximum(ps, gs)).clamp(min=0)
@@ -62,14 +62,14 @@ def compute_grounding_metrics(
     """Recall@k at IoU thresholds over a set of queries, in percent.
 
     Args:
-        predictions: one list per query of ``{"segment": (start_s, end_s), "score": float}`` (any order; they are
+        predictions: one list per query of `{"segment": (start_s, end_s), "score": float}` (any order; they are
             sorted by score here). An empty list is a miss.
-        ground_truths: one ``(start_s, end_s)`` per query, in seconds, with ``end_s > start_s``.
-        ranks: the k of R@k (Ego4D/TACoS ``(1, 5)``; MAD ``(1, 5, 10, 50)``).
-        iou_thresholds: IoU thresholds (Ego4D/TACoS ``(0.3, 0.5)``; MAD ``(0.1, 0.3, 0.5)``).
+        ground_truths: one `(start_s, end_s)` per query, in seconds, with `end_s > start_s`.
+        ranks: the k of R@k (Ego4D/TACoS `(1, 5)`; MAD `(1, 5, 10, 50)`).
+        iou_thresholds: IoU thresholds (Ego4D/TACoS `(0.3, 0.5)`; MAD `(0.1, 0.3, 0.5)`).
 
     Returns:
-        ``{"R@1,IoU=0.3": ..., ..., "average": ...}`` in percent (keys ordered rank-major as the official log).
+        `{"R@1,IoU=0.3": ..., ..., "average": ...}` in percent (keys ordered rank-major as the official log).
     """
     if len(predictions) != len(ground_truths):
         raise ValueError(

@@ -2,42 +2,42 @@
 # SPDX-License-Identifier: Apache-2.0
 """`transformers.Trainer` integration of the official HieraMamba training recipe.
 
-Official recipe (github jbistanbul/hieramamba, ``libs/worker.py`` ``TrainerOriginal`` / ``TrainerAuxiliary``,
-``libs/modeling/optim.py``), reproduced here:
+Official recipe (github jbistanbul/hieramamba, `libs/worker.py` `TrainerOriginal` / `TrainerAuxiliary`,
+`libs/modeling/optim.py`), reproduced here:
 
-* **AdamW parameter groups** (:func:`hieramamba_parameter_groups`, official ``make_optimizer``): weight decay on the
-  weights of ``nn.Linear`` / ``nn.Conv1d`` (masked convs included) and on Hydra's ``A_log`` and ``D``; no decay on
-  biases (Hydra ``dt_bias`` included), norms, LayerScales, level scales and the background token.
-* **Schedule** (:func:`get_warmup_constant_schedule`, official ``LinearWarmupMultiStepLR`` with ``steps: [-1]``):
-  the learning rate after ``k`` optimizer steps is ``lr * k / (W - 1)`` for ``k < W`` (so the very first step runs
-  at learning rate 0, as official), then ``lr``; ``W = warmup_epochs * steps_per_epoch``. The official number of
-  epochs is ``epochs + warmup_epochs``: pass that total as ``num_train_epochs``.
-* **Gradient clipping** at 1.0 (``max_grad_norm``).
-* **Running loss normaliser**: every loss of a step is divided by ``loss_norm`` (the value before the step), then,
-  after the optimizer step, ``loss_norm <- 0.9 * loss_norm + 0.1 * max(num_pos, 1)`` with ``num_pos`` the positive
+* **AdamW parameter groups** (`hieramamba_parameter_groups`, official `make_optimizer`): weight decay on the
+  weights of `nn.Linear` / `nn.Conv1d` (masked convs included) and on Hydra's `A_log` and `D`; no decay on
+  biases (Hydra `dt_bias` included), norms, LayerScales, level scales and the background token.
+* **Schedule** (`get_warmup_constant_schedule`, official `LinearWarmupMultiStepLR` with `steps: [-1]`):
+  the learning rate after `k` optimizer steps is `lr * k / (W - 1)` for `k < W` (so the very first step runs
+  at learning rate 0, as official), then `lr`; `W = warmup_epochs * steps_per_epoch`. The official number of
+  epochs is `epochs + warmup_epochs`: pass that total as `num_train_epochs`.
+* **Gradient clipping** at 1.0 (`max_grad_norm`).
+* **Running loss normaliser**: every loss of a step is divided by `loss_norm` (the value before the step), then,
+  after the optimizer step, `loss_norm <- 0.9 * loss_norm + 0.1 * max(num_pos, 1)` with `num_pos` the positive
   points of the whole step (all micro-batches of gradient accumulation, summed over all processes). The losses of
-  the micro-batches are summed, not averaged (``loss_is_scaled_for_ga = True``), as the official micro-batches.
-* **EMA** of the weights (:class:`HieraMambaEMA`), ``ema <- beta * ema + (1 - beta) * w`` after every optimizer
-  step, beta 0.999, parameters only (official ``_ema_update``). Evaluation runs with the EMA weights.
+  the micro-batches are summed, not averaged (`loss_is_scaled_for_ga = True`), as the official micro-batches.
+* **EMA** of the weights (`HieraMambaEMA`), `ema <- beta * ema + (1 - beta) * w` after every optimizer
+  step, beta 0.999, parameters only (official `_ema_update`). Evaluation runs with the EMA weights.
 
-Distributed training (``accelerate launch`` / ``torchrun``, no device-specific code here):
+Distributed training (`accelerate launch` / `torchrun`, no device-specific code here):
 
 * The official trainer multiplies each process's loss by the world size, so that DDP's gradient *average* becomes
-  the gradient of the *sum* of all processes' losses over one shared ``loss_norm``; this trainer does the same.
-* ``num_pos`` is summed over processes (``accelerator.reduce``) before the ``loss_norm`` update, so every process
-  keeps the same ``loss_norm`` (official ``all_gather``).
+  the gradient of the *sum* of all processes' losses over one shared `loss_norm`; this trainer does the same.
+* `num_pos` is summed over processes (`accelerator.reduce`) before the `loss_norm` update, so every process
+  keeps the same `loss_norm` (official `all_gather`).
 * DDP keeps the parameters identical on every process, so every process updates an identical EMA copy; nothing
   needs synchronising. The main process writes it to checkpoints.
 
 Checkpoints and export:
 
-* ``checkpoint-N/`` folders hold the Trainer's usual files (``model.safetensors`` = the *raw* training weights,
-  needed to resume; optimizer, scheduler, RNG, trainer state) plus ``ema_model.safetensors`` (the EMA weights) and
-  ``hieramamba_trainer_state.json`` (``loss_norm``, EMA settings). ``trainer.train(resume_from_checkpoint=...)``
-  restores both. ``python -m hieramamba_hf.evaluate --model checkpoint-N`` evaluates the EMA weights of such a
-  folder (official evaluator: ``model_ema``).
-* ``trainer.save_model(dir)`` (the export) writes the **EMA weights** with ``save_pretrained``, so
-  ``HieraMambaForVideoGrounding.from_pretrained(dir)`` is the model to evaluate or ship.
+* `checkpoint-N/` folders hold the Trainer's usual files (`model.safetensors` = the *raw* training weights,
+  needed to resume; optimizer, scheduler, RNG, trainer state) plus `ema_model.safetensors` (the EMA weights) and
+  `hieramamba_trainer_state.json` (`loss_norm`, EMA settings). `trainer.train(resume_from_checkpoint=...)`
+  restores both. `python -m hieramamba_hf.evaluate --model checkpoint-N` evaluates the EMA weights of such a
+  folder (official evaluator: `model_ema`).
+* `trainer.save_model(dir)` (the export) writes the **EMA weights** with `save_pretrained`, so
+  `HieraMambaForVideoGrounding.from_pretrained(dir)` is the model to evaluate or ship.
 """
 
 from __future__ import annotations
@@ -77,10 +77,10 @@ TRAINER_STATE_FILE = "hieramamba_trainer_state.json"
 # optimizer and schedule
 # ----------------------------------------------------------------------------------------------------------------
 def hieramamba_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups of the official ``make_optimizer``: decay on Linear / Conv1d weights and Hydra A_log / D.
+    """AdamW groups of the official `make_optimizer`: decay on Linear / Conv1d weights and Hydra A_log / D.
 
-    Returns ``[{"params": decay, "weight_decay": weight_decay, "names": [...]},
-    {"params": no_decay, "weight_decay": 0.0, "names": [...]}]`` over the parameters that require grad.
+    Returns `[{"params": decay, "weight_decay": weight_decay, "names": [...]},
+    {"params": no_decay, "weight_decay": 0.0, "names": [...]}]` over the parameters that require grad.
     """
     decay = set()
     for module_name, module in model.named_modules():
@@ -103,8 +103,8 @@ def hieramamba_parameter_groups(model: nn.Module, weight_decay: float) -> list[d
 
 
 def get_warmup_constant_schedule(optimizer, num_warmup_steps: int, last_epoch: int = -1):
-    """Official ``LinearWarmupMultiStepLR`` without milestones: factor ``k / (W - 1)`` for ``k < W`` optimizer
-    steps done (0 at the first step), then 1; ``W <= 1`` means no warmup."""
+    """Official `LinearWarmupMultiStepLR` without milestones: factor `k / (W - 1)` for `k < W` optimizer
+    steps done (0 at the first step), then 1; `W <= 1` means no warmup."""
 
     def factor(step: int) -> float:
         if num_warmup_steps <= 1 or step >= num_warmup_steps:
@@ -118,10 +118,10 @@ def get_warmup_constant_schedule(optimizer, num_warmup_steps: int, last_epoch: i
 # EMA
 # ----------------------------------------------------------------------------------------------------------------
 class HieraMambaEMA:
-    """Exponential moving average of a model's parameters (official ``model_ema``; buffers are not averaged).
+    """Exponential moving average of a model's parameters (official `model_ema`; buffers are not averaged).
 
-    ``update(model)`` after every optimizer step; ``swap(model)`` exchanges the model's weights with the EMA
-    weights in place (call it twice to restore), ``average_parameters(model)`` is the context manager doing both.
+    `update(model)` after every optimizer step; `swap(model)` exchanges the model's weights with the EMA
+    weights in place (call it twice to restore), `average_parameters(model)` is the context manager doing both.
     """
 
     def __init__(self, model: nn.Module, beta: float = 0.999):
@@ -140,7 +140,7 @@ class HieraMambaEMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module):
-        """ema <- beta * ema + (1 - beta) * w (official ``p.lerp(p_ema, beta)``)."""
+        """ema <- beta * ema + (1 - beta) * w (official `p.lerp(p_ema, beta)`)."""
         params, shadows = zip(*((param.detach().to(ema.dtype), ema) for param, ema in self._pairs(model)))
         torch._foreach_lerp_(list(shadows), list(params), 1.0 - self.beta)
         self.num_updates += 1
@@ -179,7 +179,7 @@ class HieraMambaTrainingArguments(TrainingArguments):
     """`TrainingArguments` with the official HieraMamba recipe as defaults.
 
     Extra fields: warmup_epochs (linear warmup length in epochs; total epochs = num_train_epochs, which should be
-    official ``epochs + warmup_epochs``), ema_beta, loss_norm_momentum, initial_loss_norm (None = the model
+    official `epochs + warmup_epochs`), ema_beta, loss_norm_momentum, initial_loss_norm (None = the model
     config's), eval_grounding_metrics (evaluate() also decodes the eval set and reports R@k,IoU=theta),
     eval_ranks, eval_iou_thresholds.
     """
@@ -220,9 +220,9 @@ class _HieraMambaStepCallback(TrainerCallback):
 class HieraMambaTrainer(Trainer):
     """`Trainer` for `HieraMambaForVideoGrounding` with the official recipe (see the module docstring).
 
-    Extra arguments: ``eval_data_collator`` (collator of the evaluation / prediction dataloaders, e.g.
-    ``HieraMambaGroundingCollator(pad_to_multiple_of=config.padding_unit)``; default ``data_collator``).
-    Attributes: ``loss_norm`` (float, the running normaliser), ``ema`` (:class:`HieraMambaEMA`).
+    Extra arguments: `eval_data_collator` (collator of the evaluation / prediction dataloaders, e.g.
+    `HieraMambaGroundingCollator(pad_to_multiple_of=config.padding_unit)`; default `data_collator`).
+    Attributes: `loss_norm` (float, the running normaliser), `ema` (`HieraMambaEMA`).
     """
 
     loss_is_scaled_for_ga = True  # micro-batch losses are summed, each already divided by loss_norm (official)

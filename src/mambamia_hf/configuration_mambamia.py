@@ -133,12 +133,12 @@ class MambaMiaConfig(PreTrainedConfig):
 
     Example:
 
-    ```python
+    ``python
     >>> from mambamia_hf import MambaMiaConfig, MambaMiaForConditionalGeneration
     >>> config = MambaMiaConfig.from_preset("mambamia-7b")
     >>> with torch.device("meta"):
     ...     model = MambaMiaForConditionalGeneration(config)
-    ```
+    ``
     """
 
     model_type = "mambamia"

@@ -2,14 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 """Bidirectional Mamba2 mixer (the "v2" mixer of MambaMia's code), with a unidirectional (causal) mode.
 
-Semantics read from the authors' sister repository (naver-ai/unimambamia-av, ``modeling_mambamia2.py``): a stock
+Semantics read from the authors' sister repository (naver-ai/unimambamia-av, `modeling_mambamia2.py`): a stock
 Mamba2 mixer (in_proj -> [z | xBC | dt], causal depthwise conv + SiLU, SSD with D, gated RMSNorm called with
-``norm_before_gate=True``) plus a backward direction with its own ``conv1d_b, dt_bias_b, A_b_log, D_b, norm_b`` that
-runs the same computation on the time-flipped projections; ``in_proj`` and ``out_proj`` are shared:
+`norm_before_gate=True`) plus a backward direction with its own `conv1d_b, dt_bias_b, A_b_log, D_b, norm_b` that
+runs the same computation on the time-flipped projections; `in_proj` and `out_proj` are shared:
 
     out = out_proj(y_f + flip(y_b))
 
-``BiMamba2Mixer.forward_streaming`` computes the same output segment by segment (inference, unpadded inputs) so that
+`BiMamba2Mixer.forward_streaming` computes the same output segment by segment (inference, unpadded inputs) so that
 a 230K-token video fits in memory.
 """
 
@@ -44,12 +44,12 @@ def reverse_valid_index(attention_mask: torch.Tensor) -> torch.Tensor:
 class BiMamba2Mixer(nn.Module):
     """Mamba2 mixer run forward and (optionally) backward over the sequence.
 
-    Args mirror transformers' ``Mamba2Config`` names. ``bidirectional=False`` gives a plain causal Mamba2 mixer
+    Args mirror transformers' `Mamba2Config` names. `bidirectional=False` gives a plain causal Mamba2 mixer
     with the same parameter names (used by MambaMia's Temporal Axis Aggregator).
 
     forward(hidden_states (B, L, H), attention_mask (B, L) with 1 = valid, return_delta=False):
         padding never reaches valid outputs: padded inputs are zeroed before and after the convolution, and the
-        backward direction flips each sample's valid part on its own. With ``return_delta`` it also returns
+        backward direction flips each sample's valid part on its own. With `return_delta` it also returns
         Delta_t = clamp(softplus(dt_t + dt_bias)) of the forward direction, (B, L, nheads), zero on padding.
 
     forward_streaming(hidden_states, segment_length, ...): the same, without grad and padding, in segments.
@@ -133,8 +133,8 @@ class BiMamba2Mixer(nn.Module):
         return self._scan(xBC, dt, z, dt_bias, A_log, D, norm)[0]
 
     def _direction_segment(self, zxbcdt, state, conv1d, dt_bias, A_log, D, norm):
-        """``_direction`` on one segment of a longer unpadded sequence. ``state`` = (the last conv_kernel - 1
-        convolution inputs before the segment, SSM state), ``None`` where the sequence starts; returns
+        """`_direction` on one segment of a longer unpadded sequence. `state` = (the last conv_kernel - 1
+        convolution inputs before the segment, SSM state), `None` where the sequence starts; returns
         (y (B, S, I), the state after the segment)."""
         z, xBC, dt = torch.split(zxbcdt, [self.intermediate_size, self.conv_dim, self.num_heads], dim=-1)
         history = self.conv_kernel_size - 1
@@ -190,18 +190,18 @@ class BiMamba2Mixer(nn.Module):
     def forward_streaming(self, hidden_states: torch.Tensor, segment_length: int,
                           attention_mask: torch.Tensor | None = None, return_delta: bool = False,
                           residual: torch.Tensor | None = None):
-        """Inference-only ``forward`` over the sequence in segments of ``segment_length`` tokens, for long unpadded
-        inputs: the same result as ``forward`` up to float rounding, with peak memory O(B L H) for the output plus
-        O(B segment_length proj) for the intermediates (``forward`` holds several (B, L, proj) tensors).
+        """Inference-only `forward` over the sequence in segments of `segment_length` tokens, for long unpadded
+        inputs: the same result as `forward` up to float rounding, with peak memory O(B L H) for the output plus
+        O(B segment_length proj) for the intermediates (`forward` holds several (B, L, proj) tensors).
 
         Per direction, each segment runs in_proj -> causal conv (the last conv_kernel - 1 inputs carried over) ->
         SSD (initial state = the carried state) -> gated RMSNorm -> out_proj, added into the output. The backward
         direction walks the segments from the end on flipped segments (the same as flipping the whole sequence);
         in_proj is therefore computed once per direction.
 
-        ``attention_mask`` must be ``None`` or all ones. ``residual`` (B, L, H), if given, is the output buffer: the
+        `attention_mask` must be `None` or all ones. `residual` (B, L, H), if given, is the output buffer: the
         mixer output is added into it in place (a block's residual connection without a second (B, L, H) tensor)
-        and it is returned. ``return_delta`` as in ``forward``.
+        and it is returned. `return_delta` as in `forward`.
         """
         if torch.is_grad_enabled():
             raise ValueError("forward_streaming is inference-only: call it under torch.no_grad() or "

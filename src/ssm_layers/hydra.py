@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Hydra: the bidirectional quasi-separable state-space mixer (Hwang et al., 2024), as used by HieraMamba.
 
-Parameter names and shapes follow the official ``hydra.modules.hydra.Hydra`` so its weights load as they are.
+Parameter names and shapes follow the official `hydra.modules.hydra.Hydra` so its weights load as they are.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ __all__ = ["Hydra"]
 class Hydra(nn.Module):
     """Bidirectional quasi-separable mixer.
 
-    in_proj splits into ``[z | x | B_f | C_f | B_b | C_b | dt_f | dt_b]``; a non-causal depthwise conv (kernel
-    ``d_conv``, "same" padding) + SiLU runs over ``[x | B_f | C_f | B_b | C_b]``. With the SSD scan ``s`` (no D):
+    in_proj splits into `[z | x | B_f | C_f | B_b | C_b | dt_f | dt_b]`; a non-causal depthwise conv (kernel
+    `d_conv`, "same" padding) + SiLU runs over `[x | B_f | C_f | B_b | C_b]`. With the SSD scan `s` (no D):
 
         s_f = SSD(x, dt_f, A, B_f, C_f);   s_b = SSD(flip x, flip dt_b, A, flip B_b, flip C_b)
         y_t = s_f[t-1] + flip(s_b)[t+1] + x_t * (fc_D(x_t) + D)        (shifted forward/backward + diagonal)

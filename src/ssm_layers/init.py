@@ -24,7 +24,7 @@ def init_dt_bias_(dt_bias: torch.Tensor, dt_min: float = 1e-3, dt_max: float = 0
 
 @torch.no_grad()
 def init_A_log_(A_log: torch.Tensor, mode: str = "arange"):
-    """``"arange"``: A = -(1..nheads) (Mamba2); ``"ones"``: A = -1 for every head (Hydra)."""
+    """`"arange"`: A = -(1..nheads) (Mamba2); `"ones"`: A = -1 for every head (Hydra)."""
     n = A_log.shape[0]
     A = torch.arange(1, n + 1, dtype=torch.float32, device=A_log.device) if mode == "arange" else torch.ones(
         n, dtype=torch.float32, device=A_log.device)

@@ -1,6 +1,6 @@
 # Copyright 2026 The ssm-video-models authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Gated RMSNorm with ``mamba_ssm``'s semantics (``mamba_ssm.ops.triton.layernorm_gated.RMSNorm``)."""
+"""Gated RMSNorm with `mamba_ssm`'s semantics (`mamba_ssm.ops.triton.layernorm_gated.RMSNorm`)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ __all__ = ["RMSNormGated"]
 
 
 class RMSNormGated(nn.Module):
-    """RMSNorm over groups of ``group_size`` channels, optionally gated by ``silu(z)``.
+    """RMSNorm over groups of `group_size` channels, optionally gated by `silu(z)`.
 
-    ``norm_before_gate=True``:  y = rmsnorm(x) * weight * silu(z)   (Hydra, MambaMia's bidirectional Mamba2)
-    ``norm_before_gate=False``: y = rmsnorm(x * silu(z)) * weight    (stock Mamba2)
-    Computed in fp32, returned in the input dtype. ``group_size=None`` normalises over all channels.
+    `norm_before_gate=True`:  y = rmsnorm(x) * weight * silu(z)   (Hydra, MambaMia's bidirectional Mamba2)
+    `norm_before_gate=False`: y = rmsnorm(x * silu(z)) * weight    (stock Mamba2)
+    Computed in fp32, returned in the input dtype. `group_size=None` normalises over all channels.
     """
 
     def __init__(self, hidden_size: int, eps: float = 1e-5, norm_before_gate: bool = True, group_size: int | None = None):

@@ -2,15 +2,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """State-space duality (SSD) scan: the selective scan of Mamba2, chunked.
 
-The recurrence, per batch ``b`` and head ``h`` (group ``g = h // (nheads // ngroups)``)::
+The recurrence, per batch `b` and head `h` (group `g = h // (nheads // ngroups)`)::
 
     h_t = exp(dt_t * A) * h_{t-1} + dt_t * x_t B_t^T        (state h_t: headdim x d_state)
     y_t = h_t C_t  (+ D * x_t) (* silu(z_t))
 
-``ssd_chunk_scan`` has the signature and semantics of
-``mamba_ssm.ops.triton.ssd_combined.mamba_chunk_scan_combined``. On CUDA tensors it calls that kernel when
-``mamba_ssm`` can be imported; otherwise (CPU, or ``SSM_LAYERS_FORCE_TORCH=1``) it runs ``_ssd_chunk_scan_torch``,
-a pure-PyTorch chunked SSD written for speed on CPU (see its docstring). ``ssd_scan_reference`` is the plain
+`ssd_chunk_scan` has the signature and semantics of
+`mamba_ssm.ops.triton.ssd_combined.mamba_chunk_scan_combined`. On CUDA tensors it calls that kernel when
+`mamba_ssm` can be imported; otherwise (CPU, or `SSM_LAYERS_FORCE_TORCH=1`) it runs `_ssd_chunk_scan_torch`,
+a pure-PyTorch chunked SSD written for speed on CPU (see its docstring). `ssd_scan_reference` is the plain
 sequential recurrence, used by the tests.
 """
 
@@ -56,9 +56,9 @@ def _libc_madvise():
 
 
 def _empty_output(shape, like: torch.Tensor) -> torch.Tensor:
-    """``torch.empty`` for the scan output. A large CPU buffer is a fresh mmap whose first touch costs one page
+    """`torch.empty` for the scan output. A large CPU buffer is a fresh mmap whose first touch costs one page
     fault per 4 KiB (~30% of the scan at l = 55296); asking for transparent huge pages before the first write
-    (``madvise(MADV_HUGEPAGE)``, a hint the kernel may ignore) removes most of that cost."""
+    (`madvise(MADV_HUGEPAGE)`, a hint the kernel may ignore) removes most of that cost."""
     out = like.new_empty(shape)
     nbytes = out.numel() * out.element_size()
     madvise = _libc_madvise() if out.device.type == "cpu" and nbytes >= 8 * _HUGE_PAGE else None
@@ -75,7 +75,7 @@ def _is_default_limit(dt_limit) -> bool:
 
 
 def _process_dt(dt, dt_bias, dt_softplus, dt_limit, dtype=torch.float32):
-    """dt <- clamp(softplus(dt + dt_bias)), in fp32, as the kernel's ``_chunk_cumsum_fwd``."""
+    """dt <- clamp(softplus(dt + dt_bias)), in fp32, as the kernel's `_chunk_cumsum_fwd`."""
     dt = dt.to(dtype)
     if dt_bias is not None:
         dt = dt + dt_bias.to(dtype)
@@ -136,7 +136,7 @@ def ssd_scan_reference(
     dt_softplus=False, dt_limit=(0.0, float("inf")), return_final_states=False,
 ):
     """Sequential SSM recurrence, one time step at a time, in fp32 (fp64 for fp64 inputs). Same arguments as
-    ``ssd_chunk_scan``; ``chunk_size`` is ignored. A state is reset where ``seq_idx`` changes (the initial state
+    `ssd_chunk_scan`; `chunk_size` is ignored. A state is reset where `seq_idx` changes (the initial state
     belongs to sequence 0, as in the kernel)."""
     _check_inputs(x, dt, A, B, C, D, z, initial_states, seq_idx)
     b, l, h, p = x.shape
@@ -166,7 +166,7 @@ def ssd_scan_reference(
 def _ssd_chunk_scan_torch(x, dt, A, B, C, initial_states=None, seq_idx=None, chunk_size=None, block_chunks=None):
     """Chunked SSD in pure PyTorch (dt already processed), computed in fp32.
 
-    The sequence is cut into chunks of Q tokens; ``block_chunks`` chunks form a block that is processed with
+    The sequence is cut into chunks of Q tokens; `block_chunks` chunks form a block that is processed with
     batched matmuls while a running state is carried from block to block (so memory and cache traffic stay
     bounded and time grows linearly with the length). Per block, with Acs the within-chunk cumsum of dt*A:
 
@@ -312,16 +312,16 @@ def ssd_chunk_scan(
     x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, initial_states=None, seq_idx=None,
     dt_softplus=False, dt_limit=(0.0, float("inf")), return_final_states=False,
 ):
-    """Chunked SSD scan with the semantics of ``mamba_ssm``'s ``mamba_chunk_scan_combined``.
+    """Chunked SSD scan with the semantics of `mamba_ssm`'s `mamba_chunk_scan_combined`.
 
     Args:
         x: (batch, seqlen, nheads, headdim). dt: (batch, seqlen, nheads). A: (nheads,).
         B, C: (batch, seqlen, ngroups, dstate). D: (nheads,) or (nheads, headdim). z: like x (output gate).
-        dt_bias: (nheads,), added to dt before ``softplus`` (if ``dt_softplus``) and the ``dt_limit`` clamp.
+        dt_bias: (nheads,), added to dt before `softplus` (if `dt_softplus`) and the `dt_limit` clamp.
         initial_states: (batch, nheads, headdim, dstate). seq_idx: (batch, seqlen) int, packed sequences.
     Returns:
         y (batch, seqlen, nheads, headdim) in x's dtype, and the final state (batch, nheads, headdim, dstate)
-        in fp32 when ``return_final_states``.
+        in fp32 when `return_final_states`.
     """
     _check_inputs(x, dt, A, B, C, D, z, initial_states, seq_idx)
     if x.is_cuda and os.environ.get("SSM_LAYERS_FORCE_TORCH", "0") != "1":
