@@ -63,7 +63,7 @@ def test_ego4d_eval_rows_features_and_grid(tmp_path):
     assert (row["clip_size"], row["clip_stride"], row["downsample_rate"]) == (32.0, 8.0, 2)
     # round trip grid -> seconds with the post-processing's inverse map
     back = grid_to_seconds(row["segments"], row["fps"], row["clip_size"], row["clip_stride"], row["downsample_rate"],
-                           duration=row["duration"])  # fmt: skip
+                           embedding_stride=1, duration=row["duration"])
     torch.testing.assert_close(back, torch.tensor(row["segments_sec"], dtype=torch.float32))
 
 

@@ -163,7 +163,8 @@ def test_grid_to_seconds_by_hand():
         segs, fps=30.0, clip_size=32, clip_stride=8, downsample_rate=2, embedding_stride=1, duration=50.0
     )
     torch.testing.assert_close(out, torch.tensor([[176 / 30, 50.0], [0.0, 64 / 30]]))
-    out = grid_to_seconds(torch.tensor([[3.0, 4.0]]), fps=5.0, clip_size=1, clip_stride=1, embedding_stride=2)
+    out = grid_to_seconds(torch.tensor([[3.0, 4.0]]), fps=5.0, clip_size=1, clip_stride=1, downsample_rate=1,
+                          embedding_stride=2)
     torch.testing.assert_close(out, torch.tensor([[6.5 / 5, 8.5 / 5]]))
 
 

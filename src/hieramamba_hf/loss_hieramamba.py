@@ -101,9 +101,9 @@ class HieraMambaContrastiveProjector(nn.Module):
 def sigmoid_focal_loss(
     logits: torch.Tensor,
     labels: torch.Tensor,
-    alpha: float = 0.5,
-    gamma: float = 2.0,
-    label_smoothing: float = 0.2,
+    alpha: float = _DEFAULTS.focal_alpha,
+    gamma: float = _DEFAULTS.focal_gamma,
+    label_smoothing: float = _DEFAULTS.label_smoothing,
 ) -> torch.Tensor:
     """Summed sigmoid focal loss with label smoothing (targets 1 - ls/2 and ls/2); logits, labels any equal shape.
 
@@ -124,7 +124,7 @@ def sigmoid_focal_loss(
 
 
 def center_offset_iou_loss(
-    pred_offsets: torch.Tensor, gt_offsets: torch.Tensor, loss_type: str = "iou", eps: float = 1e-8
+    pred_offsets: torch.Tensor, gt_offsets: torch.Tensor, loss_type: str = _DEFAULTS.reg_loss, eps: float = 1e-8
 ) -> torch.Tensor:
     """Summed 1 - IoU ("iou", official `ctr_giou_loss`, which reduces to IoU in 1D) or DIoU ("diou") loss of
     segments given as non-negative (left, right) offsets from a shared centre, shapes (K, 2)."""
@@ -153,7 +153,7 @@ def center_offset_iou_loss(
 
 # ------------------------------------------------------------------------------------------ point assignment
 def assign_points(
-    points: torch.Tensor, segments: torch.Tensor, center_sampling_radius: float = 1.5
+    points: torch.Tensor, segments: torch.Tensor, center_sampling_radius: float = _DEFAULTS.center_sampling_radius
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Positive labels and GT offsets of every point for every segment.
 
@@ -179,7 +179,7 @@ def assign_points(
     return inside_window & inside_range, offsets
 
 
-def gt_span_masks(segments: torch.Tensor, level_sizes: Sequence[int], fix_quirks: bool = False) -> torch.Tensor:
+def gt_span_masks(segments: torch.Tensor, level_sizes: Sequence[int], fix_quirks: bool = _DEFAULTS.fix_loss_quirks) -> torch.Tensor:
     """(Q, P) bool: point i of level l lies in the GT span, i.e. ceil(s * L_l / L_0) <= i <= floor(e * L_l / L_0)
     (official `generate_multiscale_gt_masks`; see the module docstring for the clamping quirk)."""
     if segments.ndim != 2 or segments.shape[-1] != 2:
@@ -205,14 +205,14 @@ def anchor_child_contrastive_loss(
     sequence: torch.Tensor,
     sequence_mask: torch.Tensor,
     projector: nn.Module,
-    temperature: float = 0.07,
-    neg_ratio: float = 8.0,
-    gap_ratio: float = 0.2,
-    radius: int = 0,
-    hard_negatives: bool = False,
-    cross_video_negatives: bool = False,
+    temperature: float = _DEFAULTS.acc_temperature,
+    neg_ratio: float = _DEFAULTS.acc_neg_ratio,
+    gap_ratio: float = _DEFAULTS.acc_gap_ratio,
+    radius: int = _DEFAULTS.acc_radius,
+    hard_negatives: bool = _DEFAULTS.acc_hard_negatives,
+    cross_video_negatives: bool = _DEFAULTS.acc_cross_video_negatives,
     generator: torch.Generator | None = None,
-    fix_quirks: bool = False,
+    fix_quirks: bool = _DEFAULTS.fix_loss_quirks,
 ) -> torch.Tensor:
     """ACC loss of ONE pyramid level (official `contrastive_subsample_negative_mp`), a scalar.
 
@@ -302,8 +302,8 @@ def segment_prototype_contrastive_loss(
     positives: torch.Tensor,
     span: torch.Tensor,
     projector: nn.Module,
-    temperature: float = 0.07,
-    neg_ratio: float = 1.0,
+    temperature: float = _DEFAULTS.spc_temperature,
+    neg_ratio: float = _DEFAULTS.spc_neg_ratio,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """SPC loss of ONE pyramid level (official `MultiScaleMaskedGTPointContrastive._compute_infonce_loss_pooled`).
@@ -348,7 +348,7 @@ def segment_prototype_contrastive_loss(
 
 
 # ---------------------------------------------------------------------------------------------- entry point
-def update_loss_norm(loss_norm: float, num_pos: int | torch.Tensor, momentum: float = 0.9) -> float:
+def update_loss_norm(loss_norm: float, num_pos: int | torch.Tensor, momentum: float = _DEFAULTS.loss_norm_momentum) -> float:
     """Trainer's running normaliser, updated after each optimisation step:
     loss_norm <- momentum * loss_norm + (1 - momentum) * max(num_pos, 1), with num_pos the positive count of
     the whole step (summed over micro-batches and, under DDP, over ranks)."""

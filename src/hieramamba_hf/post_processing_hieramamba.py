@@ -68,8 +68,8 @@ def _check_segments(segments: torch.Tensor, scores: torch.Tensor):
 def soft_nms_1d(
     segments: torch.Tensor,
     scores: torch.Tensor,
-    sigma: float = 0.9,
-    min_score: float = 0.001,
+    sigma: float = _DEFAULTS.nms_sigma,
+    min_score: float = _DEFAULTS.nms_min_score,
     max_num_segs: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gaussian soft-NMS of the official compiled `softnms_1d_cpu` (method 2), float32.
@@ -118,8 +118,8 @@ def soft_nms_1d(
 def hard_nms_1d(
     segments: torch.Tensor,
     scores: torch.Tensor,
-    iou_thresh: float = 0.1,
-    min_score: float = 0.001,
+    iou_thresh: float = _DEFAULTS.nms_iou_thresh,
+    min_score: float = _DEFAULTS.nms_min_score,
     max_num_segs: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy NMS of the official `NMSop` + compiled `nms_1d_cpu`: keep scores > min_score (if min_score > 0), visit
@@ -152,7 +152,7 @@ def hard_nms_1d(
 
 
 def segment_voting(
-    nms_segments: torch.Tensor, all_segments: torch.Tensor, all_scores: torch.Tensor, iou_thresh: float = 0.95
+    nms_segments: torch.Tensor, all_segments: torch.Tensor, all_scores: torch.Tensor, iou_thresh: float = _DEFAULTS.voting_thresh
 ) -> torch.Tensor:
     """(k, 2): each NMS segment replaced by the score-weighted mean of the segments of `all_segments` (n, 2) whose
     IoU with it (no epsilon) is >= iou_thresh (official `segment_voting`)."""
@@ -171,12 +171,12 @@ def segment_voting(
 def batched_nms(
     segments: torch.Tensor,
     scores: torch.Tensor,
-    mode: str | None = "soft_nms",
-    iou_thresh: float = 0.1,
-    min_score: float = 0.001,
-    max_num_segs: int = 5,
-    sigma: float = 0.9,
-    voting_thresh: float = 0.95,
+    mode: str | None = _DEFAULTS.nms_mode,
+    iou_thresh: float = _DEFAULTS.nms_iou_thresh,
+    min_score: float = _DEFAULTS.nms_min_score,
+    max_num_segs: int = _DEFAULTS.max_num_segments,
+    sigma: float = _DEFAULTS.nms_sigma,
+    voting_thresh: float = _DEFAULTS.voting_thresh,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Official `batched_nms`: NMS ("soft_nms" | "nms" | None), segment voting when voting_thresh > 0 (and an NMS
     ran), then the max_num_segs highest scores in descending order. Returns (k, 2) segments, (k,) scores (CPU)."""
@@ -206,9 +206,9 @@ def decode_segments(
     offsets: torch.Tensor,
     points: torch.Tensor,
     mask: torch.Tensor | None = None,
-    pre_nms_thresh: float = 0.001,
-    pre_nms_topk: int = 2000,
-    seg_len_thresh: float = 0.1,
+    pre_nms_thresh: float = _DEFAULTS.pre_nms_thresh,
+    pre_nms_topk: int = _DEFAULTS.pre_nms_topk,
+    seg_len_thresh: float = _DEFAULTS.seg_len_thresh,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Candidate segments of one query (official `_collect_segments`): logits (P,), offsets (P, 2), points (P, 4),
     mask (P,). Returns segments (n, 2) on the grid and scores (n,), by descending score."""
@@ -240,8 +240,8 @@ def grid_to_seconds(
     fps: float,
     clip_size: float,
     clip_stride: float,
-    downsample_rate: int = 1,
-    embedding_stride: int = 1,
+    downsample_rate: int,
+    embedding_stride: int,
     duration: float | None = None,
 ) -> torch.Tensor:
     """Backbone-grid segments -> seconds: (seg * embedding_stride * clip_stride * downsample_rate
