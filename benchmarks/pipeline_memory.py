@@ -37,8 +37,11 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "examples", "synthetic_grounding"))  # the generator and package_checkpoint
 SHIPPED = os.path.join(REPO, "checkpoints", "hieramamba-synthetic")
-QUERIES = ["a red ball slides to the right", "the second time a blue box stays still",
-           "a green bar falls down right after a red disc pulses"]  # fmt: skip
+QUERIES = [
+    "a red ball slides to the right",
+    "the second time a blue box stays still",
+    "a green bar falls down right after a red disc pulses",
+]
 
 
 def rss_mb() -> float:
@@ -54,10 +57,10 @@ def random_checkpoint(folder: str) -> str:
     """A randomly initialised checkpoint of the demo checkpoint's shape, saved to `folder`: a fresh
     SimpleFrameEncoderModel (128-d) stored, MiniLM named by its pip package, MiniLM's tokenizer."""
     import torch
+    from package_checkpoint import model_with_minilm
 
     from hieramamba_hf import HieraMambaConfig
     from hieramamba_hf.hub_hieramamba import save_checkpoint
-    from package_checkpoint import model_with_minilm
 
     torch.manual_seed(0)
     config = HieraMambaConfig(
@@ -85,12 +88,19 @@ def render(path: str, minutes: float, resolution: int, fps: float, clip_size: in
     from fractions import Fraction
 
     import av
-
     from synthetic import SyntheticGroundingConfig, render_frames, sample_video_spec
 
     clips = int(minutes * 60 * fps / clip_stride)
-    config = SyntheticGroundingConfig(num_videos=1, min_clips=clips, max_clips=clips, fps=fps, clip_size=clip_size,
-                                      clip_stride=clip_stride, resolution=resolution, seed=123)  # fmt: skip
+    config = SyntheticGroundingConfig(
+        num_videos=1,
+        min_clips=clips,
+        max_clips=clips,
+        fps=fps,
+        clip_size=clip_size,
+        clip_stride=clip_stride,
+        resolution=resolution,
+        seed=123,
+    )
     spec = sample_video_spec(config, 0)
     num_frames = (clips - 1) * clip_stride + clip_size
     tmp = path + ".part.mp4"
@@ -150,8 +160,9 @@ def child(args):
     import torch
 
     torch.set_num_threads(args.threads)
-    import hieramamba_hf  # noqa: F401  (registers the video-grounding task)
     from transformers import pipeline
+
+    import hieramamba_hf  # noqa: F401  (registers the video-grounding task)
 
     grounder = pipeline("video-grounding", model=args.model)
     loaded, peak_load = rss_mb(), peak_mb()
@@ -166,18 +177,33 @@ def child(args):
     forward_s = time.perf_counter() - start
     peak_forward = monitor.phase()
     start = time.perf_counter()
-    result = grounder(args.video, query=QUERIES, top_k=5, backend=args.backend, progress=False,
-                      query_batch_size=args.query_batch_size)
+    result = grounder(
+        args.video,
+        query=QUERIES,
+        top_k=5,
+        backend=args.backend,
+        progress=False,
+        query_batch_size=args.query_batch_size,
+    )
     total_s = time.perf_counter() - start
     peak_total = monitor.phase()
     monitor.stop = True
     info = {
-        "duration_s": duration, "num_clips": features.shape[0], "feature_mb": features.numel() * 4 / 2**20,
-        "rss_loaded_mb": loaded, "peak_load_mb": peak_load, "peak_encode_mb": peak_encode,
-        "peak_forward_mb": peak_forward, "forward_s": forward_s, "peak_total_mb": peak_total, "encode_s": encode_s, "pipeline_s": total_s,
-        "backend": args.backend or "default", "chunk_size": grounder.processor.chunk_size,
+        "duration_s": duration,
+        "num_clips": features.shape[0],
+        "feature_mb": features.numel() * 4 / 2**20,
+        "rss_loaded_mb": loaded,
+        "peak_load_mb": peak_load,
+        "peak_encode_mb": peak_encode,
+        "peak_forward_mb": peak_forward,
+        "forward_s": forward_s,
+        "peak_total_mb": peak_total,
+        "encode_s": encode_s,
+        "pipeline_s": total_s,
+        "backend": args.backend or "default",
+        "chunk_size": grounder.processor.chunk_size,
         "top1": [r[0] for r in result],
-    }  # fmt: skip
+    }
     print("JSON" + json.dumps(info))
 
 
@@ -189,8 +215,12 @@ def main():
     parser.add_argument("--backend", default=None, choices=[None, "decord", "pyav"])
     parser.add_argument("--workdir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "hieramamba_memory"))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--query-batch-size", type=int, default=None,
-                        help="queries per model forward (default: all 3 at once; 1 lowers the forward peak)")
+    parser.add_argument(
+        "--query-batch-size",
+        type=int,
+        default=None,
+        help="queries per model forward (default: all 3 at once; 1 lowers the forward peak)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--video", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -208,16 +238,18 @@ def main():
     import hieramamba_hf  # noqa: F401
 
     config = AutoConfig.from_pretrained(model)
-    print(f"model: {model}  clock: {config.fps:g} fps, clip {config.clip_size:g}/{config.clip_stride:g}, "
-          f"frames {args.resolution}x{args.resolution}, backend {args.backend or 'default (decord)'}")  # fmt: skip
+    print(
+        f"model: {model}  clock: {config.fps:g} fps, clip {config.clip_size:g}/{config.clip_stride:g}, "
+        f"frames {args.resolution}x{args.resolution}, backend {args.backend or 'default (decord)'}"
+    )
     rows = []
     for minutes in args.minutes:
         path = os.path.join(args.workdir, f"synthetic_{minutes:g}min_{args.resolution}px_{config.fps:g}fps.mp4")
         start = time.perf_counter()
         render(path, minutes, args.resolution, config.fps, int(config.clip_size), int(config.clip_stride))
         render_s = time.perf_counter() - start
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--model", model, "--video", path,
-               "--threads", str(args.threads)] + (["--backend", args.backend] if args.backend else [])  # fmt: skip
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--model", model, "--video", path]
+        cmd += ["--threads", str(args.threads)] + (["--backend", args.backend] if args.backend else [])
         if args.query_batch_size:
             cmd += ["--query-batch-size", str(args.query_batch_size)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -226,28 +258,38 @@ def main():
             raise SystemExit(f"child failed:\n{out.stderr[-3000:]}")
         info = json.loads(lines[0][4:])
         frames = int(round(info["duration_s"] * config.fps))
-        info.update(minutes=minutes, render_s=render_s, frames=frames,
-                    frames_all_mb=frames * args.resolution**2 * 3 / 2**20,
-                    file_mb=os.path.getsize(path) / 2**20)  # fmt: skip
+        info.update(
+            minutes=minutes,
+            render_s=render_s,
+            frames=frames,
+            frames_all_mb=frames * args.resolution**2 * 3 / 2**20,
+            file_mb=os.path.getsize(path) / 2**20,
+        )
         rows.append(info)
         print(json.dumps({k: (round(v, 1) if isinstance(v, float) else v) for k, v in info.items() if k != "top1"}))
     print()
-    print("| video | sampled frames | clips | features MB | RSS loaded MB | peak encode MB | peak forward MB | "
-          "peak total MB | all frames would be MB | encode s | forward s | pipeline s |")  # fmt: skip
+    print(
+        "| video | sampled frames | clips | features MB | RSS loaded MB | peak encode MB | peak forward MB | "
+        "peak total MB | all frames would be MB | encode s | forward s | pipeline s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['minutes']:g} min | {r['frames']} | {r['num_clips']} | {r['feature_mb']:.1f} | "
-              f"{r['rss_loaded_mb']:.0f} | {r['peak_encode_mb']:.0f} | {r['peak_forward_mb']:.0f} | "
-              f"{r['peak_total_mb']:.0f} | {r['frames_all_mb']:.0f} | {r['encode_s']:.1f} | {r['forward_s']:.1f} | "
-              f"{r['pipeline_s']:.1f} |")  # fmt: skip
+        print(
+            f"| {r['minutes']:g} min | {r['frames']} | {r['num_clips']} | {r['feature_mb']:.1f} | "
+            f"{r['rss_loaded_mb']:.0f} | {r['peak_encode_mb']:.0f} | {r['peak_forward_mb']:.0f} | "
+            f"{r['peak_total_mb']:.0f} | {r['frames_all_mb']:.0f} | {r['encode_s']:.1f} | {r['forward_s']:.1f} | "
+            f"{r['pipeline_s']:.1f} |"
+        )
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
-        print(f"\npeak growth {a['minutes']:g} -> {b['minutes']:g} min: encode "
-              f"{b['peak_encode_mb'] - a['peak_encode_mb']:+.0f} MB, "
-              f"forward {b['peak_forward_mb'] - a['peak_forward_mb']:+.0f} MB, "
-              f"total {b['peak_total_mb'] - a['peak_total_mb']:+.0f} MB "
-              f"(feature tensor grows {b['feature_mb'] - a['feature_mb']:+.1f} MB; all frames would grow "
-              f"{b['frames_all_mb'] - a['frames_all_mb']:+.0f} MB)")  # fmt: skip
+        print(
+            f"\npeak growth {a['minutes']:g} -> {b['minutes']:g} min: encode "
+            f"{b['peak_encode_mb'] - a['peak_encode_mb']:+.0f} MB, "
+            f"forward {b['peak_forward_mb'] - a['peak_forward_mb']:+.0f} MB, "
+            f"total {b['peak_total_mb'] - a['peak_total_mb']:+.0f} MB "
+            f"(feature tensor grows {b['feature_mb'] - a['feature_mb']:+.1f} MB; all frames would grow "
+            f"{b['frames_all_mb'] - a['frames_all_mb']:+.0f} MB)"
+        )
 
 
 if __name__ == "__main__":

@@ -64,8 +64,9 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
     """A fresh synthetic video on the checkpoint's clock, written to an mp4 in `folder`, with its queries and their
     true segments (seconds). `generator_settings`: the synthetic set's generator config the checkpoint was trained on
     (its synthetic_info.json), so the video comes from the training distribution; a new seed makes it unseen."""
-    from hieramamba_hf import SimpleFrameEncoderConfig, SimpleFrameEncoderModel
     from synthetic import _write_video, sample_demo_video
+
+    from hieramamba_hf import SimpleFrameEncoderConfig, SimpleFrameEncoderModel
 
     synth, spec, queries = sample_demo_video(seed, num_queries, config.fps, config.clip_size, config.clip_stride,
                                              generator_settings, clips)  # fmt: skip

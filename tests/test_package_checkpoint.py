@@ -71,8 +71,15 @@ def test_package_synthetic_checkpoint_stores_the_frame_encoder_and_names_minilm(
         str(trained), str(synthetic_set), str(tmp_path / "shipped"), metrics={"R@1,IoU=0.5": 55.0}
     )
     files = set(os.listdir(out))
-    assert {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json", "README.md",
-            "synthetic_info.json", *SHIMS} <= files  # fmt: skip
+    assert {
+        "config.json",
+        "model.safetensors",
+        "processor_config.json",
+        "tokenizer.json",
+        "README.md",
+        "synthetic_info.json",
+        *SHIMS,
+    } <= files
     assert not {"frame_encoder", "text_encoder"} & files  # the encoders are sub-models, not folders
     assert json.loads((tmp_path / "shipped" / "synthetic_info.json").read_text())["config"]["min_event_clips"] == 3
     config = json.loads((tmp_path / "shipped" / "config.json").read_text())
@@ -143,12 +150,15 @@ def test_package_keeps_the_grounding_weights_and_replaces_encoders_the_model_hol
 def test_package_synthetic_checkpoint_cli_takes_the_training_summary_as_metrics(tmp_path):
     """`--metrics` accepts train_hieramamba.py's summary.json (metrics under "metrics") as well as a flat dict."""
     trained, synthetic_set, _ = trained_model_and_synthetic_set(tmp_path)
-    summary = {"optimizer_steps": 10, "final_model": str(trained),
-               "metrics": {"R@1,IoU=0.5": 71.5, "R@5,IoU=0.5": 98.0}}  # fmt: skip
+    summary = {
+        "optimizer_steps": 10,
+        "final_model": str(trained),
+        "metrics": {"R@1,IoU=0.5": 71.5, "R@5,IoU=0.5": 98.0},
+    }
     for name, content in [("summary.json", summary), ("flat.json", summary["metrics"])]:
         (tmp_path / name).write_text(json.dumps(content))
         out = tmp_path / f"shipped-{name}"
-        package.main(["--model", str(trained), "--synthetic-set", str(synthetic_set), "--output", str(out),
-                      "--metrics", str(tmp_path / name)])  # fmt: skip
+        inputs = ["--model", str(trained), "--synthetic-set", str(synthetic_set)]
+        package.main([*inputs, "--output", str(out), "--metrics", str(tmp_path / name)])
         results = {r.metric_name: r.metric_value for r in ModelCard.load(out / "README.md").data.eval_results}
         assert results == {"R@1,IoU=0.5": 71.5, "R@5,IoU=0.5": 98.0}

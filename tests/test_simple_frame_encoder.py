@@ -137,8 +137,12 @@ def test_decoded_mp4_features_match_the_rendered_frames_features(tmp_path):
         assert reader.num_clock_frames(config.fps) == (spec["num_clips"] - 1) * 2 + 2
         pooler = ClipPooler(config.clip_size, config.clip_stride)
         with torch.no_grad():
-            decoded = torch.cat([pooler.push(model(preprocess(chunk)).pooler_output)
-                                 for chunk in reader.iter_clock_frames(config.fps, 16)])  # fmt: skip
+            decoded = torch.cat(
+                [
+                    pooler.push(model(preprocess(chunk)).pooler_output)
+                    for chunk in reader.iter_clock_frames(config.fps, 16)
+                ]
+            )
         assert decoded.shape == saved.shape
         # the encoder is standardised: compare the descriptors before standardisation, where the offset is kept
         # (the projection has full column rank, so its pseudo-inverse recovers them)

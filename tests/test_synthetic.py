@@ -16,6 +16,7 @@ from hieramamba_hf import ClipPooler, HieraMambaForVideoGrounding, HieraMambaPro
 from hieramamba_hf.data_hieramamba import HieraMambaGroundingCollator, load_grounding_dataset
 from ssm_layers.video_io import open_video
 
+
 # the example modules: load_example puts examples/synthetic_grounding/ first on sys.path and imports them
 load_example("synthetic_grounding/kind_report")  # (kind_report imports synthetic)
 from kind_report import query_kind_report  # noqa: E402
@@ -37,9 +38,16 @@ from synthetic import (  # noqa: E402
 )
 
 
+ONE_TINY_VIDEO = "--num-videos 1 --min-clips 40 --max-clips 48 --queries-per-video 3 --no-videos".split()
 SHIPPED = os.path.normpath(os.path.join(os.path.dirname(__file__), os.pardir, "checkpoints", "hieramamba-synthetic"))
-TINY = {"num_videos": 3, "min_clips": 40, "max_clips": 48, "queries_per_video": 3, "train_fraction": 2 / 3,
-        "val_fraction": 1 / 3}  # fmt: skip
+TINY = {
+    "num_videos": 3,
+    "min_clips": 40,
+    "max_clips": 48,
+    "queries_per_video": 3,
+    "train_fraction": 2 / 3,
+    "val_fraction": 1 / 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +71,13 @@ def test_set_loads_in_official_format(tiny_set, shipped):
     anno = json.loads((out / info["anno_file"]).read_text())
     assert [len(anno[s]) for s in ("train", "val", "test")] == [2, 1, 0]
     ds = load_grounding_dataset(
-        out / info["anno_file"], "val", out / info["vid_feat_dir"], out / info["text_feat_dir"],
-        clip_size=clock["clip_size"], clip_stride=clock["clip_stride"],
-    )  # fmt: skip
+        out / info["anno_file"],
+        "val",
+        out / info["vid_feat_dir"],
+        out / info["text_feat_dir"],
+        clip_size=clock["clip_size"],
+        clip_stride=clock["clip_stride"],
+    )
     row = ds[0]
     video = anno["val"][row["video_id"]]
     assert row["video_features"].shape == (video["num_clips"], info["video_feature_dim"])
@@ -93,9 +105,16 @@ def test_set_loads_in_official_format(tiny_set, shipped):
     batch = HieraMambaGroundingCollator(pad_to_multiple_of=128)([row])
     assert batch["video_features"].shape == (1, 128, info["video_feature_dim"])
     train = load_grounding_dataset(
-        out / info["anno_file"], "train", out / info["vid_feat_dir"], out / info["text_feat_dir"],
-        clip_size=2, clip_stride=2, is_training=True, max_vid_len=64, max_num_text=2,
-    )  # fmt: skip
+        out / info["anno_file"],
+        "train",
+        out / info["vid_feat_dir"],
+        out / info["text_feat_dir"],
+        clip_size=2,
+        clip_stride=2,
+        is_training=True,
+        max_vid_len=64,
+        max_num_text=2,
+    )
     assert len(train) >= 2 and all(len(ids) <= 2 for ids in train["sentence_ids"])
     batch = HieraMambaGroundingCollator(max_seq_len=64)([train[0], train[1]])
     assert batch["video_features"].shape == (2, 64, info["video_feature_dim"])
@@ -103,8 +122,7 @@ def test_set_loads_in_official_format(tiny_set, shipped):
 
 def test_deterministic_given_seed_and_cli(tiny_set, tmp_path):
     out, _ = tiny_set
-    main(["--output", str(tmp_path / "a"), "--num-videos", "1", "--min-clips", "40", "--max-clips", "48",
-          "--queries-per-video", "3", "--seed", "3", "--no-videos"])  # fmt: skip
+    main(["--output", str(tmp_path / "a"), "--seed", "3", *ONE_TINY_VIDEO])
     assert not (tmp_path / "a" / "videos").exists()
     anno_a = json.loads((tmp_path / "a" / "annotations" / "synthetic_grounding.json").read_text())
     anno_ref = json.loads((out / "annotations" / "synthetic_grounding.json").read_text())
@@ -112,14 +130,15 @@ def test_deterministic_given_seed_and_cli(tiny_set, tmp_path):
     for name in ("video_features/synth_00000.npy", "text_features/synth_00000_q00.npy"):
         assert np.array_equal(np.load(tmp_path / "a" / name), np.load(out / name))
     # --orientation-bins: the set's frame encoder gets the edge-orientation block, fitted like the rest
-    main(["--output", str(tmp_path / "o"), "--num-videos", "1", "--min-clips", "40", "--max-clips", "48",
-          "--queries-per-video", "3", "--seed", "3", "--no-videos", "--orientation-bins", "4"])  # fmt: skip
+    main(["--output", str(tmp_path / "o"), "--seed", "3", *ONE_TINY_VIDEO, "--orientation-bins", "4"])
     encoder = SimpleFrameEncoderModel.from_pretrained(tmp_path / "o" / "frame_encoder")
     assert encoder.config.orientation_bins == 4 and encoder.feature_mean.shape == (96 + 16,)
     assert encoder.config.normalize_descriptor and not torch.all(encoder.feature_std == 1)
     assert SimpleFrameEncoderModel.from_pretrained(tmp_path / "a" / "frame_encoder").config.orientation_bins == 0
-    assert not np.allclose(np.load(tmp_path / "o" / "video_features/synth_00000.npy"),
-                           np.load(tmp_path / "a" / "video_features/synth_00000.npy"))  # fmt: skip
+    assert not np.allclose(
+        np.load(tmp_path / "o" / "video_features/synth_00000.npy"),
+        np.load(tmp_path / "a" / "video_features/synth_00000.npy"),
+    )
     other = sample_video_spec(SyntheticGroundingConfig(seed=4, min_clips=40, max_clips=48), 0)
     same = sample_video_spec(SyntheticGroundingConfig(seed=3, min_clips=40, max_clips=48), 0)
     assert other["events"] != same["events"]
@@ -131,12 +150,13 @@ def test_reusing_a_frame_encoder_for_a_held_out_set(tiny_set, tmp_path):
     source = SimpleFrameEncoderModel.from_pretrained(out / "frame_encoder")
     small = {k: v for k, v in TINY.items() if k != "num_videos"}
     fitted = generate_synthetic_grounding_set(tmp_path / "fitted", seed=4, num_videos=1, render_videos=False, **small)
-    main(["--output", str(tmp_path / "reused"), "--num-videos", "1", "--min-clips", "40", "--max-clips", "48",
-          "--queries-per-video", "3", "--seed", "4", "--no-videos", "--frame-encoder", str(out / "frame_encoder")])
+    reuse = ["--frame-encoder", str(out / "frame_encoder")]
+    main(["--output", str(tmp_path / "reused"), "--seed", "4", *ONE_TINY_VIDEO, *reuse])
     reused = json.loads((tmp_path / "reused" / "info.json").read_text())
     assert reused["frame_encoder_from"] == str(out / "frame_encoder") and fitted["frame_encoder_from"] is None
-    from_root = generate_synthetic_grounding_set(tmp_path / "root", seed=4, num_videos=1, render_videos=False,
-                                                 frame_encoder=out, **small)  # the set's folder: its frame_encoder/
+    from_root = generate_synthetic_grounding_set(
+        tmp_path / "root", seed=4, num_videos=1, render_videos=False, frame_encoder=out, **small
+    )  # the set's folder: its frame_encoder/
     assert from_root["frame_encoder_from"] == str(out / "frame_encoder")
     encoder = SimpleFrameEncoderModel.from_pretrained(tmp_path / "reused" / "frame_encoder")
     assert torch.equal(encoder.feature_mean, source.feature_mean)
@@ -154,8 +174,15 @@ def test_reusing_a_frame_encoder_for_a_held_out_set(tiny_set, tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert not np.allclose(np.load(tmp_path / "fitted" / "video_features" / "synth_00000.npy"), got, atol=1e-3)
     with pytest.raises(ValueError, match=r"does not fit this set: .*'clip_size': \(2, 4\)"):
-        generate_synthetic_grounding_set(tmp_path / "bad", seed=4, num_videos=1, render_videos=False, clip_size=4,
-                                         frame_encoder=out / "frame_encoder", **small)  # fmt: skip
+        generate_synthetic_grounding_set(
+            tmp_path / "bad",
+            seed=4,
+            num_videos=1,
+            render_videos=False,
+            clip_size=4,
+            frame_encoder=out / "frame_encoder",
+            **small,
+        )
 
 
 def test_reusing_the_frame_encoder_of_a_checkpoint_or_of_a_former_set(tmp_path, shipped):
@@ -163,24 +190,35 @@ def test_reusing_the_frame_encoder_of_a_checkpoint_or_of_a_former_set(tmp_path, 
     sets and checkpoints written with the former SimpleFrameEncoder (preprocessor_config.json)."""
     vision_model = shipped[0].model.vision_model
     small = {k: v for k, v in TINY.items() if k != "num_videos"}
-    info = generate_synthetic_grounding_set(tmp_path / "ckpt", seed=4, num_videos=1, render_videos=False,
-                                            frame_encoder=SHIPPED, **small)  # fmt: skip
+    info = generate_synthetic_grounding_set(
+        tmp_path / "ckpt", seed=4, num_videos=1, render_videos=False, frame_encoder=SHIPPED, **small
+    )
     assert info["frame_encoder_from"] == SHIPPED and info["video_feature_dim"] == 128
     saved = SimpleFrameEncoderModel.from_pretrained(tmp_path / "ckpt" / "frame_encoder")
     assert saved.config.orientation_bins == vision_model.config.orientation_bins == 4
     for name in ("projection", "feature_mean", "feature_std"):
         assert torch.equal(getattr(saved, name), getattr(vision_model, name)), name
     with pytest.raises(ValueError, match=r"does not fit this set: .*'fps': \(2.0, 4.0\)"):
-        generate_synthetic_grounding_set(tmp_path / "bad", seed=4, num_videos=1, render_videos=False, fps=4.0,
-                                         frame_encoder=SHIPPED, **small)  # fmt: skip
+        generate_synthetic_grounding_set(
+            tmp_path / "bad", seed=4, num_videos=1, render_videos=False, fps=4.0, frame_encoder=SHIPPED, **small
+        )
     # a former encoder: the same settings, clock and standardisation as lists in preprocessor_config.json
     former = tmp_path / "former" / "frame_encoder"
     former.mkdir(parents=True)
     settings = {k: v for k, v in saved.config.to_dict().items() if k in FORMER_ENCODER_SETTINGS}
-    (former / "preprocessor_config.json").write_text(json.dumps({
-        "feature_extractor_type": "SimpleFrameEncoder", **settings, "clip_size": 2, "clip_stride": 2,
-        "frame_rate": 2.0, "feature_mean": saved.feature_mean.tolist(), "feature_std": saved.feature_std.tolist(),
-    }))  # fmt: skip
+    (former / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "feature_extractor_type": "SimpleFrameEncoder",
+                **settings,
+                "clip_size": 2,
+                "clip_stride": 2,
+                "frame_rate": 2.0,
+                "feature_mean": saved.feature_mean.tolist(),
+                "feature_std": saved.feature_std.tolist(),
+            }
+        )
+    )
     encoder, clock, folder = load_frame_encoder(tmp_path / "former")
     assert clock == {"clip_size": 2, "clip_stride": 2, "fps": 2.0} and folder == str(former)
     for name in ("projection", "feature_mean", "feature_std"):
@@ -259,8 +297,11 @@ def test_distinct_colours_give_every_kind_of_a_video_its_own_colour():
         kinds = {_kind(e) for e in spec["events"]}
         return len({k[0] for k in kinds}) == len(kinds)
 
-    for kwargs in ({"hard_distractor_prob": 0.0}, {"hard_distractor_prob": 0.0, "unique_events": 3},
-                   {"hard_distractor_prob": 1.0}):  # fmt: skip
+    for kwargs in (
+        {"hard_distractor_prob": 0.0},
+        {"hard_distractor_prob": 0.0, "unique_events": 3},
+        {"hard_distractor_prob": 1.0},
+    ):
         assert all(colour_of_kind(spec) for spec in specs(distinct_colours=True, **kwargs)), kwargs
         # without the option some video has two kinds of one colour (the case the option rules out)
         assert not all(colour_of_kind(spec) for spec in specs(**kwargs)), kwargs
@@ -269,12 +310,19 @@ def test_distinct_colours_give_every_kind_of_a_video_its_own_colour():
     # the option off draws exactly what the generator drew before it existed (existing sets and checkpoints)
     config = SyntheticGroundingConfig(min_clips=128, max_clips=256, min_event_clips=3, unique_events=1)
     assert [_kind(e) for e in sample_video_spec(config, 1)["events"][2:4]] == [
-        ("purple", "square", "top_to_bottom"), ("purple", "hbar", "top_to_bottom")]  # fmt: skip
+        ("purple", "square", "top_to_bottom"),
+        ("purple", "hbar", "top_to_bottom"),
+    ]
     with pytest.raises(ValueError, match="distinct_colours"):
         SyntheticGroundingConfig(distinct_colours=True, unique_events=4)
     # the demo draws its videos with the checkpoint's generator settings, this option included
-    settings = {"min_clips": 128, "max_clips": 256, "min_event_clips": 3, "hard_distractor_prob": 0.0,
-                "unique_events": 1}  # fmt: skip
+    settings = {
+        "min_clips": 128,
+        "max_clips": 256,
+        "min_event_clips": 3,
+        "hard_distractor_prob": 0.0,
+        "unique_events": 1,
+    }
     demo = [sample_demo_video(seed, 3, 2.0, 2, 2, {**settings, "distinct_colours": True})[1] for seed in range(60)]
     assert all(colour_of_kind(spec) for spec in demo)
     assert not all(colour_of_kind(sample_demo_video(seed, 3, 2.0, 2, 2, settings)[1]) for seed in range(60))
@@ -372,8 +420,9 @@ def test_query_kind_report_rival_kinds_one_attribute_at_a_time(tmp_path):
     differs from the first kind in one attribute: top-1 on the target, then moved to a shape-only rival."""
     import dataclasses
 
-    config = SyntheticGroundingConfig(num_videos=40, min_clips=60, max_clips=80, hard_distractor_prob=1.0,
-                                      queries_per_video=4, seed=5)  # fmt: skip
+    config = SyntheticGroundingConfig(
+        num_videos=40, min_clips=60, max_clips=80, hard_distractor_prob=1.0, queries_per_video=4, seed=5
+    )
     (tmp_path / "annotations").mkdir()
     (tmp_path / "info.json").write_text(json.dumps({"config": dataclasses.asdict(config)}))
     videos, right, moved, expected = {}, [], [], {}
@@ -385,13 +434,23 @@ def test_query_kind_report_rival_kinds_one_attribute_at_a_time(tmp_path):
         for j, q in enumerate(make_queries(spec, config.queries_per_video)):
             target = events[q["event"]]
             sid = f"{video_id}_q{j:02d}"
-            annotations.append({"segment": spans[q["event"]], "sentence": q["sentence"], "sentence_id": sid,
-                                "query_type": q["query_type"]})  # fmt: skip
+            annotations.append(
+                {
+                    "segment": spans[q["event"]],
+                    "sentence": q["sentence"],
+                    "sentence_id": sid,
+                    "query_type": q["query_type"],
+                }
+            )
             n_kind = sum(_kind(e) == _kind(target) for e in events)
             rivals = {}
             for name, differs in (("shape", (1, 0)), ("motion", (0, 1)), ("shape_motion", (1, 1))):
-                rivals[name] = [i for i, e in enumerate(events) if e["colour"] == target["colour"]
-                                and (e["shape"] != target["shape"], e["motion"] != target["motion"]) == differs]
+                rivals[name] = [
+                    i
+                    for i, e in enumerate(events)
+                    if e["colour"] == target["colour"]
+                    and (e["shape"] != target["shape"], e["motion"] != target["motion"]) == differs
+                ]
                 if rivals[name]:  # top-1 on the target: every rival kind present counts, all right
                     count, chance = expected.get(name, (0, 0.0))
                     expected[name] = (count + 1, chance + n_kind / (n_kind + len(rivals[name])))
@@ -478,9 +537,18 @@ def test_feature_probe_binding_report_on_a_tiny_model(tiny_set, tmp_path, capsys
 
     probe = load_example("synthetic_grounding/feature_probe")
     out, info = tiny_set
-    config = HieraMambaConfig(video_input_dim=info["config"]["feature_dim"], text_input_dim=384, hidden_size=32,
-                              text_hidden_size=32, num_amp_blocks=3, max_seq_len=64, hydra_chunk_size=16,
-                              hydra_head_dim=16, early_fusion=True, text_encoder="identity")  # fmt: skip
+    config = HieraMambaConfig(
+        video_input_dim=info["config"]["feature_dim"],
+        text_input_dim=384,
+        hidden_size=32,
+        text_hidden_size=32,
+        num_amp_blocks=3,
+        max_seq_len=64,
+        hydra_chunk_size=16,
+        hydra_head_dim=16,
+        early_fusion=True,
+        text_encoder="identity",
+    )
     torch.manual_seed(0)
     HieraMambaForVideoGrounding(config).save_pretrained(tmp_path / "model")
     with pytest.raises(SystemExit):
@@ -488,8 +556,13 @@ def test_feature_probe_binding_report_on_a_tiny_model(tiny_set, tmp_path, capsys
     pairs = probe.match_features(str(out), "train", HieraMambaForVideoGrounding.from_pretrained(tmp_path / "model"))
     capsys.readouterr()
     assert pairs, "the tiny set (seed 3) has queries with a same-colour rival kind"
-    assert set(pairs[0]) == {"clip features", "first fusion output", "backbone level 0", "fused level 0",
-                             "classification logit"}  # fmt: skip
+    assert set(pairs[0]) == {
+        "clip features",
+        "first fusion output",
+        "backbone level 0",
+        "fused level 0",
+        "classification logit",
+    }
     assert pairs[0]["fused level 0"][0].shape == (32,) and pairs[0]["classification logit"][0].shape == (1,)
     probe.main([str(out), "--model", str(tmp_path / "model"), "--binding", "--score-split", "train"])
     lines = capsys.readouterr().out.splitlines()
@@ -497,6 +570,10 @@ def test_feature_probe_binding_report_on_a_tiny_model(tiny_set, tmp_path, capsys
     rows = lines[start + 1 :]
     assert [row.split()[2] for row in rows[1:5]] == ["on", "on", "on", "on"] and len(rows) == 6
     assert [" ".join(row.split()[3:-1]) for row in rows[1:5]] == [
-        "clip features", "first fusion output", "backbone level 0", "fused level 0"]  # fmt: skip
+        "clip features",
+        "first fusion output",
+        "backbone level 0",
+        "fused level 0",
+    ]
     assert all(0.0 <= float(row.split()[-1]) <= 100.0 for row in rows[:5])
     assert rows[5].startswith("  fresh text encoder + fusion trained on the choice: ")

@@ -17,6 +17,7 @@ import os
 import sys
 import time
 
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # examples/: the demo
 from ground_video import DEFAULT_MODEL, temporal_iou  # noqa: E402
 
@@ -26,8 +27,11 @@ def main(argv=None):
     parser.add_argument("--model", default=DEFAULT_MODEL, help="checkpoint folder (default: %(default)s)")
     parser.add_argument("--seeds", type=int, nargs=2, required=True, metavar=("FIRST", "LAST"))
     parser.add_argument("--num-queries", type=int, default=3)
-    parser.add_argument("--shared-colours", action="store_true",
-                        help="as the demo's --shared-colours: videos whose kinds may share a colour")
+    parser.add_argument(
+        "--shared-colours",
+        action="store_true",
+        help="as the demo's --shared-colours: videos whose kinds may share a colour",
+    )
     args = parser.parse_args(argv)
     import torch
     from tqdm.auto import tqdm

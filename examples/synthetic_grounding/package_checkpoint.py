@@ -18,10 +18,10 @@ import os
 import shutil
 
 import torch
+from synthetic import MINILM, MINILM_PACKAGE, default_text_encoder_path, load_frame_encoder
 
 from hieramamba_hf import HieraMambaForVideoGrounding, HieraMambaProcessor
 from hieramamba_hf.hub_hieramamba import save_checkpoint
-from synthetic import MINILM, MINILM_PACKAGE, default_text_encoder_path, load_frame_encoder
 
 
 ENCODERS = ("vision_model", "text_model")  # the sub-models of HieraMambaModel that hold the encoders
@@ -71,8 +71,11 @@ def package_synthetic_checkpoint(
     """
     trained = HieraMambaForVideoGrounding.from_pretrained(model_dir, dtype=torch.float32)
     frame_encoder, clock, _ = load_frame_encoder(synthetic_set)
-    mismatch = {key: (getattr(trained.config, key), value) for key, value in clock.items()
-                if getattr(trained.config, key) != value}
+    mismatch = {
+        key: (getattr(trained.config, key), value)
+        for key, value in clock.items()
+        if getattr(trained.config, key) != value
+    }
     if mismatch:
         raise ValueError(f"the model's feature clock is not the set's: (model, set) = {mismatch}")
     model, processor = model_with_minilm(trained.config, frame_encoder)

