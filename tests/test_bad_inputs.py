@@ -13,12 +13,19 @@ import sys
 import numpy as np
 import pytest
 import torch
+from transformers import BertConfig
 
-from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
+from hieramamba_hf import (
+    HieraMambaConfig,
+    HieraMambaForVideoGrounding,
+    HieraMambaProcessor,
+    SimpleFrameEncoderConfig,
+    SimpleFrameEncoderModel,
+)
 from hieramamba_hf.data_hieramamba import HieraMambaGroundingCollator
 from hieramamba_hf.metrics_hieramamba import compute_grounding_metrics
 from hieramamba_hf.post_processing_hieramamba import batched_nms, grid_to_seconds, post_process_video_grounding
-from hieramamba_hf.video_io import SampledVideo, sample_frame_array
+from ssm_layers.video_io import num_clock_frames, open_video, sample_frame_array
 from mambamia_hf import MambaMiaConfig, MambaMiaForConditionalGeneration
 from mambamia_hf.modeling_mambamia import delta_sampling, select_video_tokens
 from mambamia_testing import tiny_config, tiny_processor
@@ -42,6 +49,18 @@ class _Lazy:
         torch.manual_seed(0)
         config = HieraMambaConfig(video_input_dim=16, hidden_size=32, text_input_dim=8, text_hidden_size=16,
                                   num_amp_blocks=3, max_seq_len=64, hydra_head_dim=16)
+        return HieraMambaForVideoGrounding(config).eval()
+
+    def _hm_text(self):
+        """A tiny model with a frame encoder and a text model (8 positions)."""
+        torch.manual_seed(0)
+        config = HieraMambaConfig(
+            video_input_dim=16, hidden_size=32, text_input_dim=8, text_hidden_size=16, num_amp_blocks=3,
+            max_seq_len=64, hydra_head_dim=16, clip_size=2, clip_stride=2, downsample_rate=1,
+            vision_config=SimpleFrameEncoderConfig(feature_dim=16),
+            text_config=BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=8, max_position_embeddings=8),
+        )
         return HieraMambaForVideoGrounding(config).eval()
 
     def _hm_inputs(self):
@@ -136,7 +155,8 @@ CASES = [
     ("batched_nms", "max_num_segs < 1", ValueError, "max_num_segs must be >= 1",
      lambda d: batched_nms(torch.tensor([[0.0, 1.0]]), torch.tensor([0.5]), max_num_segs=0)),
     ("grid_to_seconds", "fps <= 0", ValueError, "fps must be > 0",
-     lambda d: grid_to_seconds(torch.zeros(1, 2), fps=0, clip_size=1, clip_stride=1)),
+     lambda d: grid_to_seconds(torch.zeros(1, 2), fps=0, clip_size=1, clip_stride=1, downsample_rate=1,
+                               embedding_stride=1)),
     ("compute_grounding_metrics", "predictions and ground truths of different lengths", ValueError,
      "need one per query", lambda d: compute_grounding_metrics([[]], [(0, 1), (1, 2)])),
     ("compute_grounding_metrics", "ground truth with end <= start", ValueError, "non-positive length",
@@ -147,15 +167,32 @@ CASES = [
      "give exactly one of", lambda d: HieraMambaGroundingCollator()),
     ("HieraMambaGroundingCollator.__call__", "empty batch", ValueError, "empty batch",
      lambda d: HieraMambaGroundingCollator(pad_to_multiple_of=4)([])),
-    ("SampledVideo", "missing file", FileNotFoundError, "video file not found",
-     lambda d: SampledVideo(os.path.join(d, "missing.mp4"), fps=2)),
-    ("SampledVideo", "0-byte file", ValueError, "empty", lambda d: SampledVideo(_write(d, "empty.mp4", b""), fps=2)),
-    ("SampledVideo", "a file that is not a video", ValueError, "not a readable video file",
-     lambda d: SampledVideo(_write(d, "text.mp4", b"not a video at all" * 100), fps=2)),
-    ("SampledVideo", "sampling fps <= 0", ValueError, "fps must be > 0",
-     lambda d: SampledVideo(_write(d, "x.mp4", b"x"), fps=0)),
+    ("ssm_layers.video_io.open_video", "missing file", FileNotFoundError, "video file not found",
+     lambda d: open_video(os.path.join(d, "missing.mp4"))),
+    ("ssm_layers.video_io.open_video", "0-byte file", ValueError, "empty",
+     lambda d: open_video(_write(d, "empty.mp4", b""))),
+    ("ssm_layers.video_io.open_video", "a file that is not a video", ValueError, "not a readable video file",
+     lambda d: open_video(_write(d, "text.mp4", b"not a video at all" * 100))),
+    ("ssm_layers.video_io.num_clock_frames", "sampling fps <= 0", ValueError, "fps must be > 0",
+     lambda d: num_clock_frames(10.0, fps=0)),
     ("sample_frame_array", "float frames", ValueError, "uint8",
      lambda d: sample_frame_array(np.zeros((2, 4, 4, 3)), fps=2)),
+    ("HieraMambaModel.get_text_features", "a query longer than the text model reads", ValueError,
+     "tokens but the text model reads at most 8", lambda d: L.hm_text.model.get_text_features(torch.ones(1, 9).long())),
+    ("HieraMambaModel.get_video_features", "a model without a frame encoder", ValueError, "has no frame encoder",
+     lambda d: L.hm.model.get_video_features(torch.zeros(4, 3, 8, 8))),
+    ("HieraMambaModel.get_video_features", "fewer frames than one clip", ValueError, "too short for one clip",
+     lambda d: L.hm_text.model.get_video_features(torch.zeros(1, 3, 8, 8))),
+    ("HieraMambaForVideoGrounding.forward", "both text_features and input_ids", ValueError, "not both",
+     lambda d: L.hm_text(video_features=torch.zeros(1, 4, 16), text_features=torch.zeros(1, 2, 8),
+                         input_ids=torch.ones(1, 2).long())),
+    ("HieraMambaForVideoGrounding.from_components", "encoder width != video_input_dim", ValueError,
+     "gives 12-d features", lambda d: HieraMambaForVideoGrounding.from_components(
+         L.hm.config, SimpleFrameEncoderModel(SimpleFrameEncoderConfig(feature_dim=12)))),
+    ("HieraMambaProcessor.__call__", "a video file (decoding is the pipeline's)", ValueError,
+     "takes decoded frames or clip features, not a file", lambda d: HieraMambaProcessor()(videos="v.mp4")),
+    ("HieraMambaProcessor.__call__", "query strings without a tokenizer", ValueError, "has no tokenizer",
+     lambda d: HieraMambaProcessor()(text="a red ball")),
     ("HieraMambaForVideoGrounding.from_pretrained", "truncated model.safetensors", ValueError,
      "truncated or corrupt checkpoint file .*model.safetensors", None),  # tests/test_checkpoint_errors.py
     # ---------------------------------------------------------------- MambaMia
@@ -209,8 +246,8 @@ CASES = [
 ELSEWHERE = [
     ("pipeline(\"video-grounding\")", "missing / unreadable video, empty query, missing encoders",
      "tests/test_video_grounding_pipeline.py::test_clear_errors_on_bad_input"),
-    ("HieraMambaProcessor.encode_video", "wrong clock, zero clips, bad frame arrays",
-     "tests/test_video_grounding_pipeline.py::test_clear_errors_on_bad_input"),
+    ("pipeline(\"video-grounding\")", "over-long or mixed queries, zero clips, bad frame arrays, a named encoder "
+     "that cannot be found, a checkpoint without encoders", "tests/test_video_grounding_pipeline.py"),
     ("load_grounding_dataset / parse_grounding_annotations", "missing or malformed files, zero-length videos, GT "
      "outside the video", "tests/test_hieramamba_data.py"),
     ("evaluate CLI", "bad data, named with the file", "tests/test_hieramamba_evaluate.py"),

@@ -20,12 +20,15 @@ import yaml
 from huggingface_hub import ModelCard
 
 from hieramamba_hf import HieraMambaForVideoGrounding, HieraMambaProcessor
-from hieramamba_hf.hub_hieramamba import AUTO_MAP, SHIMS, make_model_card, push_to_hub, save_checkpoint
+from hieramamba_hf.configuration_hieramamba import AUTO_MAP
+from hieramamba_hf.hub_hieramamba import make_model_card, push_to_hub, save_checkpoint
+from ssm_layers.remote_code import shim_sources
 
-from test_video_grounding_pipeline import make_checkpoint, moving_square_frames
+from test_video_grounding_pipeline import clip_features, make_checkpoint, moving_square_frames
 
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
+SHIMS = shim_sources("hieramamba_hf", AUTO_MAP)  # {"<module>.py": source}
 
 
 
@@ -33,11 +36,9 @@ SHA = "0123456789abcdef0123456789abcdef01234567"
 def saved(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     folder, model, processor = make_checkpoint(root / "tiny", frame="simple", text="bert")
-    processor.frame_encoder_source = {"name_or_path": None}
-    processor.text_encoder_source = {"name_or_path": "org/tiny-bert", "contained": True}
     save_checkpoint(folder, model, processor, repo_id="org/hieramamba-tiny", metrics={"R@1,IoU=0.5": 12.5,
-                    "R@5,IoU=0.5": 40.0}, dataset="synthetic-grounding")  # fmt: skip
-    features, _ = processor.encode_video(moving_square_frames(30))
+                    "R@5,IoU=0.5": 40.0}, dataset="synthetic-grounding")
+    features = clip_features(model, processor, moving_square_frames(30))
     return {"root": root, "folder": folder, "model": model, "processor": processor, "features": features}
 
 
@@ -54,8 +55,8 @@ def hub_cache(hf_home, folder, repo="org/hieramamba-tiny"):
 def test_saved_folder_layout_shims_and_model_card(saved):
     folder = saved["folder"]
     files = set(os.listdir(folder))
-    assert {"config.json", "model.safetensors", "processor_config.json", "README.md", "frame_encoder",
-            "text_encoder", *SHIMS} <= files  # fmt: skip
+    assert {"config.json", "model.safetensors", "processor_config.json", "README.md", "tokenizer.json",
+            *SHIMS} <= files
     assert not any(f.endswith(".bin") for f in files)
     config = json.load(open(os.path.join(folder, "config.json")))
     model_entries = {k: v for k, v in AUTO_MAP.items() if k != "AutoProcessor"}  # the processor's is in its file
@@ -63,11 +64,10 @@ def test_saved_folder_layout_shims_and_model_card(saved):
     assert not hasattr(saved["model"].config, "auto_map")  # the in-memory config is left as it was
     proc = json.load(open(os.path.join(folder, "processor_config.json")))
     assert proc["auto_map"] == {"AutoProcessor": "processing_hieramamba.HieraMambaProcessor"}
-    assert proc["frame_encoder"]["type"] == "simple" and proc["frame_encoder"]["subfolder"] == "frame_encoder"
-    assert proc["text_encoder"] == {"type": "hf_text", "subfolder": "text_encoder", "name_or_path": "org/tiny-bert",
-                                    "python_package": None, "embedding": "last_hidden_state",
-                                    "model_class": "BertModel"}  # fmt: skip
-    assert (proc["fps"], proc["clip_size"], proc["clip_stride"], proc["downsample_rate"]) == (2.0, 2, 2, 1)
+    assert proc["components"] == {"image_processor": False, "tokenizer": True} and proc["chunk_size"] == 8
+    assert config["vision_config"]["model_type"] == "simple_frame_encoder"  # the encoders are the model's
+    assert config["text_config"]["model_type"] == "bert" and config["text_feature"] == "last_hidden_state"
+    assert (config["fps"], config["clip_size"], config["clip_stride"], config["downsample_rate"]) == (2.0, 2, 2, 1)
     for name, body in SHIMS.items():  # shims only import the installed package: no implementation copied
         text = open(os.path.join(folder, name)).read()
         assert text.endswith(body) and len(text.splitlines()) <= 7 and "hieramamba_hf" in text
@@ -75,14 +75,15 @@ def test_saved_folder_layout_shims_and_model_card(saved):
     data = card.data
     assert data.pipeline_tag == "video-grounding" and data.library_name == "transformers"
     assert {"video-temporal-grounding", "moment-retrieval"} <= set(data.tags)
-    assert data.base_model == ["org/tiny-bert"]
+    assert data.base_model is None  # both encoders are stored, none is named by a Hub id
     results = {r.metric_name: r.metric_value for r in data.eval_results}
     assert results == {"R@1,IoU=0.5": 12.5, "R@5,IoU=0.5": 40.0}
     assert all(r.task_type == "video-temporal-grounding" for r in data.eval_results)
     assert "org/hieramamba-tiny" in card.text and "| R@5,IoU=0.5 | 40.00 |" in card.text
-    assert "SimpleFrameEncoder" in card.text and "BertModel" in card.text and "2 fps" in card.text
+    assert "SimpleFrameEncoderModel" in card.text and "BertModel (last_hidden_state), stored" in card.text
+    assert "2 fps" in card.text
     with pytest.raises(ValueError, match="dataset"):
-        make_model_card(saved["model"], saved["processor"], metrics={"R@1": 1.0})
+        make_model_card(saved["model"], metrics={"R@1": 1.0})
 
 
 def test_plain_model_save_pretrained_writes_auto_map_and_model_shims(saved, tmp_path):
@@ -99,11 +100,11 @@ def test_plain_model_save_pretrained_writes_auto_map_and_model_shims(saved, tmp_
 def test_from_pretrained_hub_cache_layout_in_process(saved, tmp_path):
     cache = hub_cache(str(tmp_path), saved["folder"])
     model = HieraMambaForVideoGrounding.from_pretrained("org/hieramamba-tiny", cache_dir=cache,
-                                                        local_files_only=True, dtype=torch.float32)  # fmt: skip
+                                                        local_files_only=True, dtype=torch.float32)
     for a, b in zip(model.state_dict().values(), saved["model"].state_dict().values()):
         assert torch.equal(a, b)
     processor = HieraMambaProcessor.from_pretrained("org/hieramamba-tiny", cache_dir=cache, local_files_only=True)
-    torch.testing.assert_close(processor.encode_video(moving_square_frames(30))[0], saved["features"])
+    torch.testing.assert_close(clip_features(model, processor, moving_square_frames(30)), saved["features"])
 
 
 def test_offline_hub_cache_and_trust_remote_code_without_importing_the_package(saved, tmp_path):
@@ -143,7 +144,7 @@ def test_offline_hub_cache_and_trust_remote_code_without_importing_the_package(s
     env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     env.pop("HF_HUB_CACHE", None)
     result = subprocess.run([sys.executable, "-c", script], env=env, cwd=str(tmp_path), capture_output=True,
-                            text=True, timeout=300)  # fmt: skip
+                            text=True, timeout=300)
     assert result.returncode == 0 and "RESULT" in result.stdout, result.stderr[-3000:]
     from transformers import pipeline
 
@@ -280,10 +281,10 @@ def test_push_to_hub_uploads_model_processor_shims_and_card(saved, stand_in_hub,
     for a, b in zip(model.state_dict().values(), saved["model"].state_dict().values()):
         assert torch.equal(a, b)
     assert HieraMambaProcessor.from_pretrained("org/hieramamba-tiny", cache_dir=cache,
-                                               local_files_only=True).text_encoder is not None  # fmt: skip
+                                               local_files_only=True).tokenizer is not None
     # the standard PushToHubMixin path of the processor alone works too (it looks for a README first: 404 -> new card)
     saved["processor"].push_to_hub("org/processor-only", token="hf_test")
     files = stand_in_hub.repos["org/processor-only"]["files"]
-    assert {"processor_config.json", "processing_hieramamba.py", "frame_encoder/preprocessor_config.json",
-            "text_encoder/model.safetensors", "README.md"} <= set(files) and "config.json" not in files  # fmt: skip
+    assert {"processor_config.json", "processing_hieramamba.py", "tokenizer.json", "README.md"} <= set(files)
+    assert "config.json" not in files and "model.safetensors" not in files
     assert any(path == "/org/processor-only/resolve/main/README.md" for _, path in stand_in_hub.calls)

@@ -266,6 +266,8 @@ def test_bfloat16_pipeline_runs_every_weight_in_bfloat16(workdir):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_pipeline_runs_every_weight_on_the_gpu(workdir):
+    loaded = HieraMambaForVideoGrounding.from_pretrained(workdir["ckpt"], device_map="cuda")
+    assert {p.device.type for p in loaded.parameters()} | {b.device.type for b in loaded.buffers()} == {"cuda"}
     grounder = pipeline("video-grounding", model=workdir["ckpt"], device="cuda")
     seen, handles = record_weights(grounder.model)
     try:
@@ -275,6 +277,22 @@ def test_cuda_pipeline_runs_every_weight_on_the_gpu(workdir):
             handle.remove()
     assert "model.vision_model" in {name for name, _, _ in seen}
     assert sorted({name for name, _, device in seen if device.type != "cuda"}) == []
+
+
+def test_from_pretrained_dtype_and_device_map_place_the_named_encoder_too():
+    """The shipped checkpoint names MiniLM: from_pretrained loads it into the model, in the dtype asked for."""
+    shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
+                           "hieramamba-synthetic")
+    model = HieraMambaForVideoGrounding.from_pretrained(shipped, dtype=torch.bfloat16, device_map="cpu")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    assert {b.dtype for b in model.buffers() if b.is_floating_point()} == {torch.bfloat16}
+    minilm = BertModel.from_pretrained(MINILM).state_dict()
+    text_model = model.model.text_model.state_dict()
+    for key in ("embeddings.word_embeddings.weight", "encoder.layer.5.output.dense.weight"):
+        assert torch.equal(text_model[key], minilm[key].to(torch.bfloat16)), key
+    model.to(torch.float32)  # the encoders follow the model
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert model.model.vision_model.projection.dtype == torch.float32
 
 
 def test_saved_pipeline_reloads_and_grounds_the_same(grounder, workdir, tmp_path):
@@ -438,7 +456,8 @@ def test_checkpoint_without_encoders(tmp_path, workdir):
     saved = json.loads(open(config_path).read())
     saved.update(text_model_name_or_path=str(tmp_path / "nowhere"), text_model_package="no_such_pkg")
     open(config_path, "w").write(json.dumps(saved))
-    with pytest.raises(ValueError, match="could not load the encoder .*nowhere.* \(or pip install no-such-pkg\): no such folder"):
+    message = r"could not load the encoder .*nowhere.* \(or pip install no-such-pkg\): no such folder"
+    with pytest.raises(ValueError, match=message):
         pipeline("video-grounding", model=named)
     # a checkpoint whose model reads text but whose processor has no tokenizer
     broken, model, _ = make_checkpoint(tmp_path / "broken")

@@ -733,7 +733,6 @@ def _former_frame_encoder(path: str) -> tuple[SimpleFrameEncoderModel, dict]:
     if saved.get("feature_mean") is not None:
         encoder.feature_mean.copy_(torch.tensor(saved["feature_mean"]))
         encoder.feature_std.copy_(torch.tensor(saved["feature_std"]))
-        encoder.config.normalize_descriptor = True
     clock = {"clip_size": saved["clip_size"], "clip_stride": saved["clip_stride"]}
     if saved.get("frame_rate") is not None:
         clock["fps"] = saved["frame_rate"]
@@ -825,7 +824,6 @@ def generate_synthetic_grounding_set(
         if config.calibration_videos > 0:  # standardised features
             preprocess = HieraMambaProcessor().preprocess_frames
             encoder.fit_normalization([preprocess(frames) for frames in _calibration_frames(config)])
-            encoder.config.normalize_descriptor = True
     encoder.save_pretrained(os.path.join(output_dir, "frame_encoder"))
     text_path = config.text_encoder_path or default_text_encoder_path()
     _text_encoder(text_path)  # fail early if the text encoder cannot be loaded

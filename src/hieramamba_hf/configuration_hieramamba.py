@@ -106,8 +106,6 @@ class SimpleFrameEncoderConfig(PreTrainedConfig):
             factor.
         orientation_bins (`int`, defaults to 0): orientations of the edge-orientation block (0: no such block).
         orientation_grid (`int`, defaults to 2): side of the edge-orientation block's pooling grid.
-        normalize_descriptor (`bool`, defaults to `False`): standardise the descriptor with the `feature_mean` /
-            `feature_std` buffers of the model (fitted on sample frames, saved with the weights).
     """
 
     model_type = "simple_frame_encoder"
@@ -120,7 +118,6 @@ class SimpleFrameEncoderConfig(PreTrainedConfig):
     histogram_pool: int = 2
     orientation_bins: int = 0
     orientation_grid: int = 2
-    normalize_descriptor: bool = False
 
     def __post_init__(self, **kwargs):
         if self.histogram_pool < 1 or self.orientation_bins < 0 or self.orientation_grid < 1:
