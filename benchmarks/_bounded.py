@@ -31,16 +31,20 @@ def _proc_rss_gb(pid: int) -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
 
 
-def run_bounded(cmd, time_budget_s: float, memory_cap_gb: float, clock: str = "cpu", wall_factor: float = 4.0,
-                env=None):
+def run_bounded(
+    cmd, time_budget_s: float, memory_cap_gb: float, clock: str = "cpu", wall_factor: float = 4.0, env=None
+):
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True, env=env
+    )
     status = None
     peak_rss = 0.0
     out_chunks, err_chunks = [], []
-    readers = [threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
-               for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))]
+    readers = [
+        threading.Thread(target=lambda s=s, b=b: b.append(s.read()), daemon=True)
+        for s, b in ((proc.stdout, out_chunks), (proc.stderr, err_chunks))
+    ]
     for r in readers:
         r.start()
     while proc.poll() is None:

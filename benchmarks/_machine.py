@@ -22,8 +22,10 @@ def cpu_model() -> str:
 
 def machine_line() -> str:
     dev = f"GPU: {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
-    return (f"CPU: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), {dev}")
+    return (
+        f"CPU: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), {dev}"
+    )
 
 
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}

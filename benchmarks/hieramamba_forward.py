@@ -71,8 +71,13 @@ def measure(preset: str, length: int, queries: int, device: str, dtype: str, rep
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10  # KiB -> MiB on Linux
     assert len(results) == queries
     activations = peak if device == "cuda" else peak - baseline
-    return {"T": length, "seconds": min(times), "cpu_seconds": min(cpu_times), "peak_mib": peak,
-            "activation_mib": activations}
+    return {
+        "T": length,
+        "seconds": min(times),
+        "cpu_seconds": min(cpu_times),
+        "peak_mib": peak,
+        "activation_mib": activations,
+    }
 
 
 def fit_exponent(xs, ys) -> float:
@@ -90,8 +95,11 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
-    parser.add_argument("--no-malloc-tuning", action="store_true",
-                        help="on CPU, keep glibc's default mmap/trim thresholds (see the module docstring)")
+    parser.add_argument(
+        "--no-malloc-tuning",
+        action="store_true",
+        help="on CPU, keep glibc's default mmap/trim thresholds (see the module docstring)",
+    )
     parser.add_argument("--single", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -100,15 +108,33 @@ def main(argv=None):
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.single is not None:
-        print(json.dumps(measure(args.preset, args.single, args.queries, args.device, args.dtype, args.repeats,
-                                 args.threads)))
+        print(
+            json.dumps(
+                measure(args.preset, args.single, args.queries, args.device, args.dtype, args.repeats, args.threads)
+            )
+        )
         return
 
     rows = []
     for length in args.lengths:
-        cmd = [sys.executable, __file__, "--single", str(length), "--preset", args.preset, "--queries",
-               str(args.queries), "--device", args.device, "--dtype", args.dtype, "--repeats", str(args.repeats),
-               "--threads", str(args.threads)]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--single",
+            str(length),
+            "--preset",
+            args.preset,
+            "--queries",
+            str(args.queries),
+            "--device",
+            args.device,
+            "--dtype",
+            args.dtype,
+            "--repeats",
+            str(args.repeats),
+            "--threads",
+            str(args.threads),
+        ]
         env = dict(os.environ)
         if args.device == "cpu" and not args.no_malloc_tuning:
             env.setdefault("MALLOC_MMAP_THRESHOLD_", str(2**31))
@@ -116,15 +142,21 @@ def main(argv=None):
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
-    print(f"HieraMamba {args.preset}, {args.queries} queries, {args.device} {args.dtype}, "
-          f"forward + post-processing (best of {args.repeats})")
+    print(
+        f"HieraMamba {args.preset}, {args.queries} queries, {args.device} {args.dtype}, "
+        f"forward + post-processing (best of {args.repeats})"
+    )
     mem = "peak alloc (MiB)" if args.device == "cuda" else "peak RSS (MiB)"
-    print(f"{'T (clips)':>10} | {'wall (s)':>9} | {'CPU (s)':>9} | {'wall ms/1k clips':>16} | {mem:>16} | "
-          f"{'activations (MiB)':>17}")
+    print(
+        f"{'T (clips)':>10} | {'wall (s)':>9} | {'CPU (s)':>9} | {'wall ms/1k clips':>16} | {mem:>16} | "
+        f"{'activations (MiB)':>17}"
+    )
     print("-" * 93)
     for r in rows:
-        print(f"{r['T']:>10} | {r['seconds']:>9.3f} | {r['cpu_seconds']:>9.3f} | "
-              f"{1000 * r['seconds'] / (r['T'] / 1000):>16.1f} | {r['peak_mib']:>16.0f} | {r['activation_mib']:>17.0f}")
+        print(
+            f"{r['T']:>10} | {r['seconds']:>9.3f} | {r['cpu_seconds']:>9.3f} | "
+            f"{1000 * r['seconds'] / (r['T'] / 1000):>16.1f} | {r['peak_mib']:>16.0f} | {r['activation_mib']:>17.0f}"
+        )
     if len(rows) >= 2:
         ts = [r["T"] for r in rows]
         print(f"fitted exponent, wall time:   {fit_exponent(ts, [r['seconds'] for r in rows]):.3f} (target <= 1.1)")

@@ -36,9 +36,11 @@ import resource
 import sys
 import time
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bounded import run_bounded  # noqa: E402
 from _machine import machine_line, markdown_table  # noqa: E402
+
 
 VARIANTS = {"hieramamba": "hydra", "attention": "attention"}
 QUICK_LENGTHS = [576, 1152, 2304]
@@ -86,8 +88,14 @@ def measure(preset: str, mixer: str, length: int, device: str, dtype_name: str, 
         peak = torch.cuda.max_memory_allocated() - base
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    return {"length": length, "mixer": mixer, "seconds": best, "peak_gb": peak / 1e9, "finite": finite,
-            "params": sum(p.numel() for p in model.parameters())}
+    return {
+        "length": length,
+        "mixer": mixer,
+        "seconds": best,
+        "peak_gb": peak / 1e9,
+        "finite": finite,
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def fit_exponent(xs, ys) -> float:
@@ -96,8 +104,19 @@ def fit_exponent(xs, ys) -> float:
     return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
 
 
-def run(lengths, preset="ego4d-nlq", device="cpu", dtype="float32", threads=1, clock="cpu", time_budget=120.0,
-        memory_cap_gb=16.0, repeats=2, log=print, malloc_tuning=True) -> str:
+def run(
+    lengths,
+    preset="ego4d-nlq",
+    device="cpu",
+    dtype="float32",
+    threads=1,
+    clock="cpu",
+    time_budget=120.0,
+    memory_cap_gb=16.0,
+    repeats=2,
+    log=print,
+    malloc_tuning=True,
+) -> str:
     """Runs the series and returns the markdown section (heading line, machine line, table, exponents)."""
     env = dict(os.environ)
     if device == "cpu" and malloc_tuning:
@@ -110,16 +129,36 @@ def run(lengths, preset="ego4d-nlq", device="cpu", dtype="float32", threads=1, c
             if stopped:
                 results[name][length] = ("-", None)
                 continue
-            cmd = [sys.executable, os.path.abspath(__file__), "--single", str(length), "--mixer", mixer,
-                   "--preset", preset, "--device", device, "--dtype", dtype, "--threads", str(threads),
-                   "--clock", clock, "--repeats", str(repeats if length <= 16384 else 1)]
-            status, result, err = run_bounded(cmd, time_budget, memory_cap_gb,
-                                              clock=clock if device == "cpu" else "wall", env=env)
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--single",
+                str(length),
+                "--mixer",
+                mixer,
+                "--preset",
+                preset,
+                "--device",
+                device,
+                "--dtype",
+                dtype,
+                "--threads",
+                str(threads),
+                "--clock",
+                clock,
+                "--repeats",
+                str(repeats if length <= 16384 else 1),
+            ]
+            status, result, err = run_bounded(
+                cmd, time_budget, memory_cap_gb, clock=clock if device == "cpu" else "wall", env=env
+            )
             if status == "error":
                 log(f"{name} T={length} failed:\n{err}")
             results[name][length] = (status, result)
-            log(f"  {name:>10} T={length:>6}: {status}" + (f" {result['seconds']:.2f} s, {result['peak_gb']:.2f} GB"
-                                                         if result else ""))
+            log(
+                f"  {name:>10} T={length:>6}: {status}"
+                + (f" {result['seconds']:.2f} s, {result['peak_gb']:.2f} GB" if result else "")
+            )
             if status != "ok":
                 stopped = status
 
@@ -131,20 +170,30 @@ def run(lengths, preset="ego4d-nlq", device="cpu", dtype="float32", threads=1, c
     for length in lengths:
         h, a = results["hieramamba"][length], results["attention"][length]
         ratio = f"{a[1]['seconds'] / h[1]['seconds']:.1f}x" if h[1] and a[1] else "-"
-        rows.append([f"{length:,}", cell(h, "seconds", "{:.2f}"), cell(h, "peak_gb", "{:.2f}"),
-                     cell(a, "seconds", "{:.2f}"), cell(a, "peak_gb", "{:.2f}"), ratio])
+        rows.append(
+            [
+                f"{length:,}",
+                cell(h, "seconds", "{:.2f}"),
+                cell(h, "peak_gb", "{:.2f}"),
+                cell(a, "seconds", "{:.2f}"),
+                cell(a, "peak_gb", "{:.2f}"),
+                ratio,
+            ]
+        )
     time_clock = "process CPU time" if (clock == "cpu" and device == "cpu") else "wall time"
     mem = "CUDA peak allocated" if device == "cuda" else "peak RSS rise"
     lines = [
         f"**HieraMamba vs full self-attention** ({preset}, 1 query, {device} {dtype}, forward only; "
         f"time = {time_clock}, {threads} thread(s); memory = {mem}; budget {time_budget:g} s / "
-        f"{memory_cap_gb:g} GB per case" + ("; glibc malloc thresholds 2 GiB" if env.get("MALLOC_MMAP_THRESHOLD_")
-                                            and device == "cpu" else "") + ")",
+        f"{memory_cap_gb:g} GB per case"
+        + ("; glibc malloc thresholds 2 GiB" if env.get("MALLOC_MMAP_THRESHOLD_") and device == "cpu" else "")
+        + ")",
         "",
         machine_line() + f"; cases run with {threads} thread(s)",
         "",
-        markdown_table(["clips", "HieraMamba s", "HieraMamba GB", "attention s", "attention GB", "attention / ours"],
-                       rows),
+        markdown_table(
+            ["clips", "HieraMamba s", "HieraMamba GB", "attention s", "attention GB", "attention / ours"], rows
+        ),
         "",
     ]
     for name in VARIANTS:
@@ -154,8 +203,10 @@ def run(lengths, preset="ego4d-nlq", device="cpu", dtype="float32", threads=1, c
             t = fit_exponent(xs, [r["seconds"] for _, r in ok])
             m = fit_exponent(xs, [max(r["peak_gb"], 1e-3) for _, r in ok])
             t2 = fit_exponent(xs[-2:], [r["seconds"] for _, r in ok[-2:]])
-            lines.append(f"- {name}: time exponent {t:.2f} (last two lengths {t2:.2f}), memory exponent {m:.2f} "
-                         f"over {xs[0]:,}-{xs[-1]:,} clips; parameters {ok[0][1]['params'] / 1e6:.2f}M")
+            lines.append(
+                f"- {name}: time exponent {t:.2f} (last two lengths {t2:.2f}), memory exponent {m:.2f} "
+                f"over {xs[0]:,}-{xs[-1]:,} clips; parameters {ok[0][1]['params'] / 1e6:.2f}M"
+            )
         else:
             lines.append(f"- {name}: fewer than two lengths ran, no exponent")
     return "\n".join(lines)
@@ -188,8 +239,21 @@ def main(argv=None):
         return
     lengths = args.lengths or (QUICK_LENGTHS if args.quick else FULL_LENGTHS)
     budget = args.time_budget or (30.0 if args.quick else 120.0)
-    print(run(lengths, args.preset, device, dtype, args.threads, args.clock, budget, args.memory_cap_gb,
-              args.repeats, log=lambda s: print(s, file=sys.stderr), malloc_tuning=not args.no_malloc_tuning))
+    print(
+        run(
+            lengths,
+            args.preset,
+            device,
+            dtype,
+            args.threads,
+            args.clock,
+            budget,
+            args.memory_cap_gb,
+            args.repeats,
+            log=lambda s: print(s, file=sys.stderr),
+            malloc_tuning=not args.no_malloc_tuning,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,12 @@ import resource
 import sys
 import time
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bounded import run_bounded
 from _machine import machine_line, markdown_table
 from video_decode import render
+
 
 HEIGHT, WIDTH, NATIVE_FPS = 240, 320, 30
 
@@ -53,8 +55,12 @@ def _processor():
     words = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<video>", "[UNK]", "what", "happens", "?"]
     model = Tokenizer(models.WordLevel(vocab={word: i for i, word in enumerate(words)}, unk_token="[UNK]"))
     model.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=model, unk_token="[UNK]", pad_token="<|endoftext|>",
-                                        additional_special_tokens=["<|im_start|>", "<|im_end|>", "<video>"])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=model,
+        unk_token="[UNK]",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=["<|im_start|>", "<|im_end|>", "<video>"],
+    )
     image_processor = SiglipImageProcessorPil(size={"height": 384, "width": 384})
     return MambaMiaProcessor(image_processor, tokenizer, tokens_per_frame=25, fps=1.0)
 
@@ -74,8 +80,9 @@ def single(task: str, backend: str, path: str) -> dict:
         processor, max_frames = _processor(), int(task.split("-")[1])
 
         def run():
-            inputs = processor(text="<video> what happens ?", videos=path, fps=1.0, max_frames=max_frames,
-                               backend=backend)
+            inputs = processor(
+                text="<video> what happens ?", videos=path, fps=1.0, max_frames=max_frames, backend=backend
+            )
             return int(inputs["pixel_values_videos"].shape[1])
 
     before = _rss_mb()
@@ -86,16 +93,28 @@ def single(task: str, backend: str, path: str) -> dict:
     return {"frames": frames, "wall_s": wall, "cpu_s": cpu, "peak_mb": peak, "before_mb": before}
 
 
-def run(minutes=(10.0, 60.0), backends=("pyav", "decord"), max_frames=(64, 384), workdir=None,
-        time_budget=900.0, memory_cap_gb=8.0, log=print) -> str:
+def run(
+    minutes=(10.0, 60.0),
+    backends=("pyav", "decord"),
+    max_frames=(64, 384),
+    workdir=None,
+    time_budget=900.0,
+    memory_cap_gb=8.0,
+    log=print,
+) -> str:
     workdir = workdir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "long_video_memory")
     os.makedirs(workdir, exist_ok=True)
     tasks = [("clock", "clock 2 fps / 16")] + [(f"mambamia-{n}", f"MambaMia 1 fps / max {n}") for n in max_frames]
     rows = []
     for length in minutes:
         start = time.perf_counter()
-        path = render(os.path.join(workdir, f"moving_{length:g}min_{WIDTH}x{HEIGHT}_{NATIVE_FPS}fps.mp4"),
-                      length * 60, HEIGHT, NATIVE_FPS, width=WIDTH)
+        path = render(
+            os.path.join(workdir, f"moving_{length:g}min_{WIDTH}x{HEIGHT}_{NATIVE_FPS}fps.mp4"),
+            length * 60,
+            HEIGHT,
+            NATIVE_FPS,
+            width=WIDTH,
+        )
         log(f"{path}: ready after {time.perf_counter() - start:.0f} s")
         for task, label in tasks:
             for backend in backends:
@@ -105,17 +124,44 @@ def run(minutes=(10.0, 60.0), backends=("pyav", "decord"), max_frames=(64, 384),
                 if r is None:
                     rows.append([f"{length:g} min", label, backend, "-", status, status, status, "-", "-"])
                     continue
-                rows.append([f"{length:g} min", label, backend, r["frames"], f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}",
-                             f"{r['peak_mb']:.0f}", f"{r['before_mb']:.0f}", f"{r['peak_mb'] - r['before_mb']:.0f}"])
-    return "\n".join([
-        (f"**Long-video decoding memory** (ssm_layers.video_io; synthetic H.264 {WIDTH}x{HEIGHT} at {NATIVE_FPS} "
-         "fps; each row a fresh process; peak RSS = ru_maxrss, rise = peak - RSS after imports)"),
-        "",
-        machine_line() + "; torch 1 thread, PyAV thread_type AUTO, decord num_threads=1",
-        "",
-        markdown_table(["video", "task", "backend", "frames kept", "wall s", "CPU s", "peak RSS MB",
-                        "RSS after imports MB", "rise MB"], rows),
-    ])
+                rows.append(
+                    [
+                        f"{length:g} min",
+                        label,
+                        backend,
+                        r["frames"],
+                        f"{r['wall_s']:.1f}",
+                        f"{r['cpu_s']:.1f}",
+                        f"{r['peak_mb']:.0f}",
+                        f"{r['before_mb']:.0f}",
+                        f"{r['peak_mb'] - r['before_mb']:.0f}",
+                    ]
+                )
+    return "\n".join(
+        [
+            (
+                f"**Long-video decoding memory** (ssm_layers.video_io; synthetic H.264 {WIDTH}x{HEIGHT} at "
+                f"{NATIVE_FPS} fps; each row a fresh process; peak RSS = ru_maxrss, rise = peak - RSS after imports)"
+            ),
+            "",
+            machine_line() + "; torch 1 thread, PyAV thread_type AUTO, decord num_threads=1",
+            "",
+            markdown_table(
+                [
+                    "video",
+                    "task",
+                    "backend",
+                    "frames kept",
+                    "wall s",
+                    "CPU s",
+                    "peak RSS MB",
+                    "RSS after imports MB",
+                    "rise MB",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def main(argv=None):
@@ -129,8 +175,11 @@ def main(argv=None):
     if args.single:
         print("JSON" + json.dumps(single(*args.single)))
         return
-    print(run(args.minutes, args.backends, args.max_frames, workdir=args.workdir,
-              log=lambda s: print(s, file=sys.stderr)))
+    print(
+        run(
+            args.minutes, args.backends, args.max_frames, workdir=args.workdir, log=lambda s: print(s, file=sys.stderr)
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ import time
 
 import torch
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import machine_line, markdown_table  # noqa: E402
 
@@ -66,15 +67,23 @@ def build(config: MambaMiaConfig, device: str, dtype: torch.dtype, delta_mean: f
     return compressor.to(device, dtype).eval(), projector.to(device, dtype).eval()
 
 
-def run_one(frames: int, device: str, dtype_name: str, delta_mean: float, repeats: int, segment_length: int = 0,
-            anchors_out: str | None = None) -> dict:
+def run_one(
+    frames: int,
+    device: str,
+    dtype_name: str,
+    delta_mean: float,
+    repeats: int,
+    segment_length: int = 0,
+    anchors_out: str | None = None,
+) -> dict:
     torch.manual_seed(0)
     dtype = getattr(torch, dtype_name)
     config = MambaMiaConfig.from_preset("mambamia-7b", compressor_streaming_segment_length=segment_length or None)
     compressor, projector = build(config, device, dtype)
     n_params = sum(p.numel() for p in compressor.parameters())
-    features = torch.randn(1, frames, config.num_patches_per_frame, config.vision_config.hidden_size,
-                           device=device, dtype=dtype)
+    features = torch.randn(
+        1, frames, config.num_patches_per_frame, config.vision_config.hidden_size, device=device, dtype=dtype
+    )
     frame_mask = torch.ones(1, frames, dtype=torch.bool, device=device)
 
     def forward():
@@ -143,10 +152,12 @@ def token_accounting(frames: int, delta_mean: float) -> str:
                 low, high = ((low + high) / 2, high) if float(deltas.mean()) < delta_mean else (low, (low + high) / 2)
     kept = int(delta_sampling(deltas[0], config.delta_sampling_threshold).sum()) if frames > 180 else frames
     sequence = frames * (config.num_patches_per_frame + config.queries_per_frame)
-    return (f"token accounting at {frames} frames (TAA + Algorithm 1 on random anchors, mean Delta_t "
-            f"{float(deltas.mean()):.3f}): sequence {sequence:,} -> anchors {frames * config.queries_per_frame:,} -> "
-            f"kept frames {kept} -> LLM tokens {kept * config.tokens_per_frame:,} "
-            f"({kept * config.queries_per_frame:,} anchors + {kept} separators)")
+    return (
+        f"token accounting at {frames} frames (TAA + Algorithm 1 on random anchors, mean Delta_t "
+        f"{float(deltas.mean()):.3f}): sequence {sequence:,} -> anchors {frames * config.queries_per_frame:,} -> "
+        f"kept frames {kept} -> LLM tokens {kept * config.tokens_per_frame:,} "
+        f"({kept * config.queries_per_frame:,} anchors + {kept} separators)"
+    )
 
 
 def main(argv=None):
@@ -156,14 +167,23 @@ def main(argv=None):
     ap.add_argument("--dtype", default=None, help="float32 (CPU default) or bfloat16 (GPU default)")
     ap.add_argument("--delta-mean", type=float, default=0.3)
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--accounting-frames", type=int, default=384,
-                    help="also print the token accounting at this many frames (TAA + delta sampling only); 0 = off")
+    ap.add_argument(
+        "--accounting-frames",
+        type=int,
+        default=384,
+        help="also print the token accounting at this many frames (TAA + delta sampling only); 0 = off",
+    )
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--segment-length", type=int, default=None,
-                    help="streaming Stage 1 with this many tokens per segment (CPU default 4096); 0 = normal forward "
-                         "(GPU default)")
-    ap.add_argument("--check", action="store_true",
-                    help="also run the normal forward for each frame count and compare the anchors")
+    ap.add_argument(
+        "--segment-length",
+        type=int,
+        default=None,
+        help="streaming Stage 1 with this many tokens per segment (CPU default 4096); 0 = normal forward "
+        "(GPU default)",
+    )
+    ap.add_argument(
+        "--check", action="store_true", help="also run the normal forward for each frame count and compare the anchors"
+    )
     ap.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--anchors-out", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -174,16 +194,35 @@ def main(argv=None):
     segment = args.segment_length if args.segment_length is not None else (4096 if args.device == "cpu" else 0)
 
     if args.single:
-        print(json.dumps(run_one(frames[0], args.device, dtype, args.delta_mean, args.repeats, segment,
-                                 args.anchors_out)))
+        print(
+            json.dumps(
+                run_one(frames[0], args.device, dtype, args.delta_mean, args.repeats, segment, args.anchors_out)
+            )
+        )
         return
     rows, checks = [], []
     settings = [(n, s) for n in frames for s in ([segment, 0] if args.check and segment else [segment])]
     with tempfile.TemporaryDirectory() as tmp:
         for n, seg in settings:  # one subprocess per setting so that peak RSS is per setting
-            cmd = [sys.executable, os.path.abspath(__file__), "--single", "--frames", str(n), "--device", args.device,
-                   "--dtype", dtype, "--delta-mean", str(args.delta_mean), "--repeats", str(args.repeats),
-                   "--segment-length", str(seg), "--anchors-out", os.path.join(tmp, f"{n}_{seg}.pt")]
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--single",
+                "--frames",
+                str(n),
+                "--device",
+                args.device,
+                "--dtype",
+                dtype,
+                "--delta-mean",
+                str(args.delta_mean),
+                "--repeats",
+                str(args.repeats),
+                "--segment-length",
+                str(seg),
+                "--anchors-out",
+                os.path.join(tmp, f"{n}_{seg}.pt"),
+            ]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
             out = subprocess.run(cmd, capture_output=True, text=True)
@@ -192,20 +231,56 @@ def main(argv=None):
                 raise SystemExit(f"frames={n} segment_length={seg} failed")
             r = json.loads(out.stdout.strip().splitlines()[-1])
             rss = f"{r['peak_rss_gb']:.2f}" if r["peak_rss_gb"] is not None else "-"
-            rows.append([r["device"], r["dtype"], f"streaming {seg}" if seg else "normal", r["frames"],
-                         f"{r['vision_tokens']:,}", f"{r['sequence']:,}", f"{r['anchors']:,}", r["kept_frames"],
-                         f"{r['llm_tokens']:,}", f"{r['sequence'] / r['llm_tokens']:.1f}x", f"{r['seconds']:.2f}",
-                         f"{r['cpu_seconds']:.2f}", f"{r['peak_gb']:.2f}", rss, f"{r['sequence'] / r['seconds']:,.0f}"])
+            rows.append(
+                [
+                    r["device"],
+                    r["dtype"],
+                    f"streaming {seg}" if seg else "normal",
+                    r["frames"],
+                    f"{r['vision_tokens']:,}",
+                    f"{r['sequence']:,}",
+                    f"{r['anchors']:,}",
+                    r["kept_frames"],
+                    f"{r['llm_tokens']:,}",
+                    f"{r['sequence'] / r['llm_tokens']:.1f}x",
+                    f"{r['seconds']:.2f}",
+                    f"{r['cpu_seconds']:.2f}",
+                    f"{r['peak_gb']:.2f}",
+                    rss,
+                    f"{r['sequence'] / r['seconds']:,.0f}",
+                ]
+            )
             params = r["compressor_params"]
             if seg == 0 and (n, segment) in settings and segment:
                 streamed, normal = (torch.load(os.path.join(tmp, f"{n}_{s}.pt")) for s in (segment, 0))
-                checks.append(f"{n} frames: max |anchors streaming - normal| = {float((streamed - normal).abs().max()):.2e}"
-                              f" (max |anchors| {float(normal.abs().max()):.2f})")
+                checks.append(
+                    f"{n} frames: max |anchors streaming - normal| = {float((streamed - normal).abs().max()):.2e}"
+                    f" (max |anchors| {float(normal.abs().max()):.2f})"
+                )
     print(machine_line(), f"| load average {os.getloadavg()[0]:.1f}")
     print(f"compressor parameters (Stage 1 + TAA): {params:,}; delta mean {args.delta_mean or 'random init'}")
-    print(markdown_table(["device", "dtype", "Stage 1", "frames", "vision tokens", "sequence in", "anchors (Stage 1)",
-                          "kept frames", "LLM tokens out", "reduction", "time (s)", "process CPU (s)",
-                          "peak mem rise (GB)", "peak RSS (GB)", "tokens/s"], rows))
+    print(
+        markdown_table(
+            [
+                "device",
+                "dtype",
+                "Stage 1",
+                "frames",
+                "vision tokens",
+                "sequence in",
+                "anchors (Stage 1)",
+                "kept frames",
+                "LLM tokens out",
+                "reduction",
+                "time (s)",
+                "process CPU (s)",
+                "peak mem rise (GB)",
+                "peak RSS (GB)",
+                "tokens/s",
+            ],
+            rows,
+        )
+    )
     for line in checks:
         print(line)
     if args.accounting_frames:

@@ -26,10 +26,13 @@ import time
 import numpy as np
 import torch
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples",
-                                "synthetic_video_qa"))  # the word-level tokenizer
+sys.path.insert(
+    0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "synthetic_video_qa")
+)  # the word-level tokenizer
 from _machine import machine_line, markdown_table  # noqa: E402
+from tiny_models import tiny_tokenizer  # noqa: E402
 
 from mambamia_hf import MambaMiaConfig  # noqa: E402
 from mambamia_hf.modeling_mambamia import (  # noqa: E402
@@ -39,7 +42,7 @@ from mambamia_hf.modeling_mambamia import (  # noqa: E402
     select_video_tokens,
 )
 from mambamia_hf.processing_mambamia import MambaMiaProcessor  # noqa: E402
-from tiny_models import tiny_tokenizer  # noqa: E402
+
 
 QUESTION = "what is in the video ? describe it"
 
@@ -82,26 +85,54 @@ def run(frames=(64, 128, 256, 384), delta_mean: float = 0.3) -> str:
         kept = torch.ones(n, dtype=torch.bool)
         if config.delta_sampling and n > config.delta_sampling_min_frames:
             kept = delta_sampling(deltas[:n], config.delta_sampling_threshold)
-        ids, mask = select_video_tokens(inputs["input_ids"], inputs["attention_mask"], kept[None],
-                                        torch.tensor([n]), processor.video_token_id, config.tokens_per_frame,
-                                        processor.tokenizer.pad_token_id)
+        ids, mask = select_video_tokens(
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            kept[None],
+            torch.tensor([n]),
+            processor.video_token_id,
+            config.tokens_per_frame,
+            processor.tokenizer.pad_token_id,
+        )
         with_ds = int(mask.sum())
         vision = n * config.num_patches_per_frame
-        rows.append([n, f"{vision:,}", f"{n * (config.num_patches_per_frame + config.queries_per_frame):,}",
-                     f"{without:,}", int(kept.sum()), f"{with_ds:,}", f"{vision / with_ds:.0f}x",
-                     f"{without / with_ds:.2f}x"])
-    return "\n".join([
-        f"**MambaMia prompt length** (mambamia-7b token layout, {config.tokens_per_frame} LLM tokens per kept frame; "
-        f"delta sampling above {config.delta_sampling_min_frames} frames with threshold "
-        f"{config.delta_sampling_threshold}; Delta_t of a random TAA calibrated to mean {delta_mean:g}; "
-        f"text tokens from the word-level test tokenizer; CPU {time.process_time() - start_cpu:.1f} s)",
-        "",
-        machine_line(),
-        "",
-        markdown_table(["frames", "vision tokens (SigLIP)", "compressor sequence", "prompt tokens, all frames",
-                        "kept frames (delta sampling)", "prompt tokens, delta sampling", "vision tokens / prompt",
-                        "saving from delta sampling"], rows),
-    ])
+        rows.append(
+            [
+                n,
+                f"{vision:,}",
+                f"{n * (config.num_patches_per_frame + config.queries_per_frame):,}",
+                f"{without:,}",
+                int(kept.sum()),
+                f"{with_ds:,}",
+                f"{vision / with_ds:.0f}x",
+                f"{without / with_ds:.2f}x",
+            ]
+        )
+    return "\n".join(
+        [
+            f"**MambaMia prompt length** (mambamia-7b token layout, {config.tokens_per_frame} LLM tokens per kept "
+            "frame; "
+            f"delta sampling above {config.delta_sampling_min_frames} frames with threshold "
+            f"{config.delta_sampling_threshold}; Delta_t of a random TAA calibrated to mean {delta_mean:g}; "
+            f"text tokens from the word-level test tokenizer; CPU {time.process_time() - start_cpu:.1f} s)",
+            "",
+            machine_line(),
+            "",
+            markdown_table(
+                [
+                    "frames",
+                    "vision tokens (SigLIP)",
+                    "compressor sequence",
+                    "prompt tokens, all frames",
+                    "kept frames (delta sampling)",
+                    "prompt tokens, delta sampling",
+                    "vision tokens / prompt",
+                    "saving from delta sampling",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def main(argv=None):

@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 README = os.path.join(REPO, "README.md")
@@ -72,49 +73,147 @@ def _fenced(text):
 def sections(quick: bool, cuda: bool):
     """(key, title, callable returning markdown) in run order."""
     out = []
-    ssd_args = ["--threads", "1", "--clock", "cpu"] + (["--lengths", "3456", "13824", "--repeats", "1"] if quick
-                                                       else ["--repeats", "3"])
-    out.append(("ssd_scan", "SSD scan: ours vs transformers' mamba2_chunk_scan (CPU, 1 thread, process CPU time)",
-                lambda: _script("ssd_scan", *ssd_args, timeout=900)))
+    ssd_args = ["--threads", "1", "--clock", "cpu"] + (
+        ["--lengths", "3456", "13824", "--repeats", "1"] if quick else ["--repeats", "3"]
+    )
+    out.append(
+        (
+            "ssd_scan",
+            "SSD scan: ours vs transformers' mamba2_chunk_scan (CPU, 1 thread, process CPU time)",
+            lambda: _script("ssd_scan", *ssd_args, timeout=900),
+        )
+    )
 
     if cuda:
-        out.append(("ssd_scan_cuda", "SSD scan on the GPU: kernel path vs PyTorch path vs transformers (wall time)",
-                    lambda: _script("ssd_scan_cuda", *(["--lengths", "3456", "13824"] if quick else []),
-                                    timeout=1200)))
+        out.append(
+            (
+                "ssd_scan_cuda",
+                "SSD scan on the GPU: kernel path vs PyTorch path vs transformers (wall time)",
+                lambda: _script("ssd_scan_cuda", *(["--lengths", "3456", "13824"] if quick else []), timeout=1200),
+            )
+        )
 
     vs_args = ["--threads", "1", "--clock", "cpu"] + (["--quick"] if quick else ["--time-budget", "600"])
-    out.append(("hieramamba_vs_attention", "HieraMamba vs full self-attention (CPU)",
-                lambda: _script("hieramamba_vs_attention", "--device", "cpu", *vs_args, timeout=7200)))
+    out.append(
+        (
+            "hieramamba_vs_attention",
+            "HieraMamba vs full self-attention (CPU)",
+            lambda: _script("hieramamba_vs_attention", "--device", "cpu", *vs_args, timeout=7200),
+        )
+    )
     if cuda:
         gpu_lengths = ["2304", "9216"] if quick else ["2304", "9216", "36864", "147456"]
-        out.append(("hieramamba_vs_attention_cuda", "HieraMamba vs full self-attention (GPU, bfloat16, wall time)",
-                    lambda: _script("hieramamba_vs_attention", "--device", "cuda", "--lengths", *gpu_lengths,
-                                    "--time-budget", "120", "--memory-cap-gb", "1000", timeout=3600)))
+        out.append(
+            (
+                "hieramamba_vs_attention_cuda",
+                "HieraMamba vs full self-attention (GPU, bfloat16, wall time)",
+                lambda: _script(
+                    "hieramamba_vs_attention",
+                    "--device",
+                    "cuda",
+                    "--lengths",
+                    *gpu_lengths,
+                    "--time-budget",
+                    "120",
+                    "--memory-cap-gb",
+                    "1000",
+                    timeout=3600,
+                ),
+            )
+        )
     if not quick:
-        out.append(("hieramamba_forward", "HieraMamba forward + post-processing (CPU, 1 thread)",
-                    lambda: _fenced(_script("hieramamba_forward", "--device", "cpu", "--threads", "1",
-                                            "--lengths", "2304", "9216", "36864", timeout=3600))))
+        out.append(
+            (
+                "hieramamba_forward",
+                "HieraMamba forward + post-processing (CPU, 1 thread)",
+                lambda: _fenced(
+                    _script(
+                        "hieramamba_forward",
+                        "--device",
+                        "cpu",
+                        "--threads",
+                        "1",
+                        "--lengths",
+                        "2304",
+                        "9216",
+                        "36864",
+                        timeout=3600,
+                    )
+                ),
+            )
+        )
         if cuda:
-            out.append(("hieramamba_forward_cuda", "HieraMamba forward + post-processing (GPU, bfloat16)",
-                        lambda: _fenced(_script("hieramamba_forward", "--device", "cuda", "--dtype", "bfloat16",
-                                                "--lengths", "2304", "36864", "147456", timeout=1800))))
+            out.append(
+                (
+                    "hieramamba_forward_cuda",
+                    "HieraMamba forward + post-processing (GPU, bfloat16)",
+                    lambda: _fenced(
+                        _script(
+                            "hieramamba_forward",
+                            "--device",
+                            "cuda",
+                            "--dtype",
+                            "bfloat16",
+                            "--lengths",
+                            "2304",
+                            "36864",
+                            "147456",
+                            timeout=1800,
+                        )
+                    ),
+                )
+            )
 
     mmc_frames = ["1"] if quick else ["8", "32"]
-    out.append(("mambamia_compressor", "MambaMia compressor throughput and token reduction (CPU, 1 thread)",
-                lambda: _script("mambamia_compressor", "--device", "cpu", "--threads", "1", "--frames", *mmc_frames,
-                                "--accounting-frames", "0", timeout=3600)))
+    out.append(
+        (
+            "mambamia_compressor",
+            "MambaMia compressor throughput and token reduction (CPU, 1 thread)",
+            lambda: _script(
+                "mambamia_compressor",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--frames",
+                *mmc_frames,
+                "--accounting-frames",
+                "0",
+                timeout=3600,
+            ),
+        )
+    )
     if cuda:
-        out.append(("mambamia_compressor_cuda", "MambaMia compressor throughput (GPU, bfloat16, 384 frames)",
-                    lambda: _script("mambamia_compressor", "--device", "cuda", "--frames", "64", "384",
-                                    "--accounting-frames", "0", timeout=1800)))
+        out.append(
+            (
+                "mambamia_compressor_cuda",
+                "MambaMia compressor throughput (GPU, bfloat16, 384 frames)",
+                lambda: _script(
+                    "mambamia_compressor",
+                    "--device",
+                    "cuda",
+                    "--frames",
+                    "64",
+                    "384",
+                    "--accounting-frames",
+                    "0",
+                    timeout=1800,
+                ),
+            )
+        )
     tok_frames = ["64", "384"] if quick else ["64", "128", "192", "256", "384"]
-    out.append(("mambamia_tokens", "MambaMia LLM prompt length with and without delta sampling",
-                lambda: _script("mambamia_tokens", "--frames", *tok_frames, timeout=1800)))
+    out.append(
+        (
+            "mambamia_tokens",
+            "MambaMia LLM prompt length with and without delta sampling",
+            lambda: _script("mambamia_tokens", "--frames", *tok_frames, timeout=1800),
+        )
+    )
 
     dec_args = ["--quick"] if quick else []
-    out.append(("video_decode", "Video decoding throughput",
-                lambda: _script("video_decode", *dec_args, timeout=3600)))
+    out.append(("video_decode", "Video decoding throughput", lambda: _script("video_decode", *dec_args, timeout=3600)))
     if not quick:
+
         def pipeline_memory():
             text = _script("pipeline_memory", "--minutes", "10", "60", timeout=3600)
             if text.startswith("("):
@@ -122,10 +221,17 @@ def sections(quick: bool, cuda: bool):
             lines = text.splitlines()
             table = [line for line in lines if line.startswith("|") or line.startswith("peak growth")]
             return "\n".join([lines[0], "", *table])
-        out.append(("pipeline_memory", "Video-grounding pipeline peak memory, 10 vs 60 min video (CPU)",
-                    pipeline_memory))
-        out.append(("long_video_memory", "Long-video decoding memory, PyAV vs decord (CPU)",
-                    lambda: _script("long_video_memory", "--minutes", "10", "60", timeout=3600)))
+
+        out.append(
+            ("pipeline_memory", "Video-grounding pipeline peak memory, 10 vs 60 min video (CPU)", pipeline_memory)
+        )
+        out.append(
+            (
+                "long_video_memory",
+                "Long-video decoding memory, PyAV vs decord (CPU)",
+                lambda: _script("long_video_memory", "--minutes", "10", "60", timeout=3600),
+            )
+        )
     return out
 
 
@@ -144,8 +250,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: short inputs, small budgets (a few minutes)")
     ap.add_argument("--only", nargs="+", default=None, help="run only these sections (keys above)")
-    ap.add_argument("--output", choices=["readme", "stdout"], default="readme",
-                    help="write the README region (default) or only print")
+    ap.add_argument(
+        "--output",
+        choices=["readme", "stdout"],
+        default="readme",
+        help="write the README region (default) or only print",
+    )
     ap.add_argument("--no-cuda", action="store_true", help="skip the GPU sections even when CUDA is available")
     args = ap.parse_args(argv)
 
@@ -173,11 +283,13 @@ def main(argv=None):
         parts.append(f"### {title}\n\n{body}\n\n<sub>`{key}`: {elapsed:.0f} s wall</sub>")
     total = time.perf_counter() - started
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    mode = ("QUICK smoke run (short inputs, small budgets; not reference numbers)" if args.quick else "full run")
+    mode = "QUICK smoke run (short inputs, small budgets; not reference numbers)" if args.quick else "full run"
     load = os.getloadavg()[0]
-    header = (f"_Generated by `python benchmarks/run_all.py{' --quick' if args.quick else ''}` on {stamp}: {mode}, "
-              f"{total / 60:.1f} min, load average at the end {load:.1f}. Tables timed with process CPU time on one "
-              f"thread are robust to other load; wall-clock columns are not._")
+    header = (
+        f"_Generated by `python benchmarks/run_all.py{' --quick' if args.quick else ''}` on {stamp}: {mode}, "
+        f"{total / 60:.1f} min, load average at the end {load:.1f}. Tables timed with process CPU time on one "
+        f"thread are robust to other load; wall-clock columns are not._"
+    )
     body = "\n\n".join([header, *parts])
     if args.output == "readme" and not args.only:
         write_readme(body)

@@ -16,11 +16,13 @@ import time
 
 import torch
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import machine_line, markdown_table  # noqa: E402
 
 from ssm_layers import ssd_chunk_scan  # noqa: E402
 from ssm_layers.kernels import kernels_available  # noqa: E402
+
 
 B, H, P, N, G, CHUNK = 2, 12, 64, 64, 1, 256
 
@@ -77,12 +79,18 @@ def main(argv=None):
                     cells.append("OOM")
                 torch.cuda.empty_cache()
             rows.append([str(dtype).replace("torch.", ""), f"{length:,}", *cells])
-    print(f"SSD scan on {torch.cuda.get_device_name()}, batch {B} (both directions), {H} heads x {P}, state {N}, "
-          f"{G} group, chunk {CHUNK}; wall time after synchronize, best of {args.repeats}")
+    print(
+        f"SSD scan on {torch.cuda.get_device_name()}, batch {B} (both directions), {H} heads x {P}, state {N}, "
+        f"{G} group, chunk {CHUNK}; wall time after synchronize, best of {args.repeats}"
+    )
     print(machine_line())
     print()
-    print(markdown_table(["dtype", "length", "ours, kernel path ms", "ours, PyTorch path ms",
-                          "transformers mamba2_chunk_scan ms"], rows))
+    print(
+        markdown_table(
+            ["dtype", "length", "ours, kernel path ms", "ours, PyTorch path ms", "transformers mamba2_chunk_scan ms"],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,9 +29,11 @@ import resource
 import sys
 import time
 
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bounded import run_bounded  # noqa: E402
 from _machine import machine_line, markdown_table  # noqa: E402
+
 
 READERS = ["decord", "pyav", "transformers decord", "transformers pyav", "video_io decord", "video_io pyav"]
 
@@ -134,18 +136,42 @@ def single(reader: str, path: str, fps: float, repeats: int) -> dict:
     return {"frames": n, "cpu_s": best_cpu, "wall_s": best_wall, "peak_mb": peak / 2**20}
 
 
-def run(seconds=60.0, resolutions=(224, 360), native_fps=30, sample_fps=(2.0, 30.0), repeats=2, readers=READERS,
-        workdir=None, time_budget=300.0, memory_cap_gb=8.0, log=print) -> str:
+def run(
+    seconds=60.0,
+    resolutions=(224, 360),
+    native_fps=30,
+    sample_fps=(2.0, 30.0),
+    repeats=2,
+    readers=READERS,
+    workdir=None,
+    time_budget=300.0,
+    memory_cap_gb=8.0,
+    log=print,
+) -> str:
     workdir = workdir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "video_decode_bench")
     os.makedirs(workdir, exist_ok=True)
     rows = []
     for resolution in resolutions:
-        path = render(os.path.join(workdir, f"synthetic_{seconds:g}s_{resolution}p_{native_fps}fps.mp4"), seconds,
-                      resolution, native_fps)
+        path = render(
+            os.path.join(workdir, f"synthetic_{seconds:g}s_{resolution}p_{native_fps}fps.mp4"),
+            seconds,
+            resolution,
+            native_fps,
+        )
         for fps in sample_fps:
             for reader in readers:
-                cmd = [sys.executable, os.path.abspath(__file__), "--single", reader, "--video", path,
-                       "--sample-fps", str(fps), "--repeats", str(repeats)]
+                cmd = [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--single",
+                    reader,
+                    "--video",
+                    path,
+                    "--sample-fps",
+                    str(fps),
+                    "--repeats",
+                    str(repeats),
+                ]
                 status, r, err = run_bounded(cmd, time_budget, memory_cap_gb, clock="cpu")
                 if status == "error":
                     log(f"{reader} {resolution}p {fps:g} fps failed:\n{err}")
@@ -153,17 +179,38 @@ def run(seconds=60.0, resolutions=(224, 360), native_fps=30, sample_fps=(2.0, 30
                 if r is None:
                     rows.append([f"{resolution}p", f"{fps:g}", reader, "-", status, status, "-"])
                     continue
-                rows.append([f"{resolution}p", f"{fps:g}", reader, r["frames"], f"{r['frames'] / r['cpu_s']:.0f}",
-                             f"{r['frames'] / r['wall_s']:.0f}", f"{r['peak_mb']:.0f}"])
-    return "\n".join([
-        f"**Video decoding** ({seconds:g} s synthetic H.264 at {native_fps} fps; output frames per second of "
-        f"process CPU time and of wall time, best of {repeats}; peak RSS rise)",
-        "",
-        machine_line() + "; decoders as configured above, torch 1 thread",
-        "",
-        markdown_table(["video", "sample fps", "reader", "frames", "frames/s (CPU time)", "frames/s (wall)",
-                        "peak RSS rise MB"], rows),
-    ])
+                rows.append(
+                    [
+                        f"{resolution}p",
+                        f"{fps:g}",
+                        reader,
+                        r["frames"],
+                        f"{r['frames'] / r['cpu_s']:.0f}",
+                        f"{r['frames'] / r['wall_s']:.0f}",
+                        f"{r['peak_mb']:.0f}",
+                    ]
+                )
+    return "\n".join(
+        [
+            f"**Video decoding** ({seconds:g} s synthetic H.264 at {native_fps} fps; output frames per second of "
+            f"process CPU time and of wall time, best of {repeats}; peak RSS rise)",
+            "",
+            machine_line() + "; decoders as configured above, torch 1 thread",
+            "",
+            markdown_table(
+                [
+                    "video",
+                    "sample fps",
+                    "reader",
+                    "frames",
+                    "frames/s (CPU time)",
+                    "frames/s (wall)",
+                    "peak RSS rise MB",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def main(argv=None):
@@ -184,8 +231,17 @@ def main(argv=None):
     seconds = args.seconds or (10.0 if args.quick else 60.0)
     resolutions = args.resolution or ([224] if args.quick else [224, 360])
     sample_fps = args.sample_fps or [2.0, float(args.native_fps)]
-    print(run(seconds, resolutions, args.native_fps, sample_fps, args.repeats,
-              workdir=args.workdir, log=lambda s: print(s, file=sys.stderr)))
+    print(
+        run(
+            seconds,
+            resolutions,
+            args.native_fps,
+            sample_fps,
+            args.repeats,
+            workdir=args.workdir,
+            log=lambda s: print(s, file=sys.stderr),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_grounding"))  # the generator
 
 
@@ -38,14 +39,25 @@ def parse_args(argv=None):
     parser.add_argument("--output", default="grounding_timeline.png", help="timeline picture (PNG)")
     parser.add_argument("--top-k", type=int, default=3, help="segments per query to draw (the best one is printed)")
     parser.add_argument("--seed", type=int, default=None, help="synthetic video seed (default: a fresh random one)")
-    parser.add_argument("--clips", type=int, default=None,
-                        help="synthetic video length in clips (default: drawn like the checkpoint's training videos)")
+    parser.add_argument(
+        "--clips",
+        type=int,
+        default=None,
+        help="synthetic video length in clips (default: drawn like the checkpoint's training videos)",
+    )
     parser.add_argument("--num-queries", type=int, default=3, help="synthetic queries to ground (default 3)")
-    parser.add_argument("--shared-colours", action="store_true",
-                        help="draw a synthetic video whose kinds may share a colour, so the query's shape and "
-                             "motion words matter (the shipped checkpoint reads the colour word only: README Status)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: the demo model is small, more threads mostly wait)")
+    parser.add_argument(
+        "--shared-colours",
+        action="store_true",
+        help="draw a synthetic video whose kinds may share a colour, so the query's shape and "
+        "motion words matter (the shipped checkpoint reads the colour word only: README Status)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: the demo model is small, more threads mostly wait)",
+    )
     args = parser.parse_args(argv)
     if args.query and not args.video:
         parser.error("--query needs --video (without --video the demo renders a synthetic video with its own queries)")
@@ -68,8 +80,9 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
 
     from hieramamba_hf import SimpleFrameEncoderConfig, SimpleFrameEncoderModel
 
-    synth, spec, queries = sample_demo_video(seed, num_queries, config.fps, config.clip_size, config.clip_stride,
-                                             generator_settings, clips)  # fmt: skip
+    synth, spec, queries = sample_demo_video(
+        seed, num_queries, config.fps, config.clip_size, config.clip_stride, generator_settings, clips
+    )
     path = os.path.join(folder, f"synthetic_seed{seed}.mp4")
     # the renderer also returns clip features (here of a raw-descriptor encoder); the pipeline computes the
     # checkpoint's own from the mp4
@@ -79,10 +92,10 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
 
 def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
     """Frames strip on top; one row per query with the true segment and the top-k predictions."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     from ssm_layers.video_io import open_video
 
@@ -97,8 +110,9 @@ def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
                 thumbs.append(frame)
             index += 1
     rows = len(queries)
-    fig, axes = plt.subplots(rows + 1, 1, figsize=(14, 1.6 + 0.9 * rows), sharex=True,
-                             gridspec_kw={"height_ratios": [2.2] + [1] * rows})  # fmt: skip
+    fig, axes = plt.subplots(
+        rows + 1, 1, figsize=(14, 1.6 + 0.9 * rows), sharex=True, gridspec_kw={"height_ratios": [2.2] + [1] * rows}
+    )
     strip = np.concatenate([t[:, :, :3] for t in thumbs], axis=1) if thumbs else np.zeros((8, 8, 3), np.uint8)
     axes[0].imshow(strip, extent=(0, duration, 0, 1), aspect="auto")
     axes[0].set_yticks([])
@@ -108,8 +122,15 @@ def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
             s, e = query["truth"]
             ax.axvspan(s, e, ymin=0.55, ymax=0.95, color="tab:green", alpha=0.8, label="ground truth")
         for rank, pred in enumerate(preds[:top_k]):
-            ax.axvspan(pred["start"], pred["end"], ymin=0.05, ymax=0.45, color="tab:red",
-                       alpha=0.85 if rank == 0 else 0.25, label="prediction" if rank == 0 else None)  # fmt: skip
+            ax.axvspan(
+                pred["start"],
+                pred["end"],
+                ymin=0.05,
+                ymax=0.45,
+                color="tab:red",
+                alpha=0.85 if rank == 0 else 0.25,
+                label="prediction" if rank == 0 else None,
+            )
         text = query["sentence"] if len(query["sentence"]) < 110 else query["sentence"][:107] + "..."
         ax.set_ylabel("", rotation=0)
         ax.set_yticks([])
@@ -125,11 +146,12 @@ def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
 def main(argv=None):
     args = parse_args(argv)
     start = time.perf_counter()
-    import torch  # noqa: PLC0415
+    import torch
 
     torch.set_num_threads(args.threads)
-    import hieramamba_hf  # noqa: F401,PLC0415  (registers the "video-grounding" pipeline)
-    from transformers import pipeline  # noqa: PLC0415
+    from transformers import pipeline
+
+    import hieramamba_hf  # noqa: F401  (registers the "video-grounding" pipeline)
 
     if args.model == DEFAULT_MODEL and not os.path.isdir(DEFAULT_MODEL):
         raise SystemExit(
@@ -156,8 +178,10 @@ def main(argv=None):
         hits = 0
         for query, preds in zip(queries, predictions):
             best = preds[0] if preds else {"start": float("nan"), "end": float("nan"), "score": float("nan")}
-            line = (f"{query['sentence']}\n  predicted {best['start']:7.1f} s - {best['end']:7.1f} s "
-                    f"(score {best['score']:.2f})")
+            line = (
+                f"{query['sentence']}\n  predicted {best['start']:7.1f} s - {best['end']:7.1f} s "
+                f"(score {best['score']:.2f})"
+            )
             if query["truth"] is not None:
                 iou = temporal_iou((best["start"], best["end"]), query["truth"])
                 hits += iou >= 0.5

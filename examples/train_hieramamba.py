@@ -59,7 +59,15 @@ _YAMLLoader.add_implicit_resolver(
 )
 
 
-DATA_KEYS = ("clip_size", "clip_stride", "downsample_rate", "crop_ratio", "max_num_text", "max_vid_len", "max_text_len")
+DATA_KEYS = (
+    "clip_size",
+    "clip_stride",
+    "downsample_rate",
+    "crop_ratio",
+    "max_num_text",
+    "max_vid_len",
+    "max_text_len",
+)
 
 
 def load_config(path: str, overrides: list[str]) -> dict:
@@ -101,11 +109,15 @@ def build_datasets(data: dict, model_config: HieraMambaConfig):
         common["glove_dim"] = model_config.text_input_dim
     anno_file = data.pop("anno_file")
     train = load_grounding_dataset(
-        anno_file, data.pop("train_split", "train"), is_training=True,
+        anno_file,
+        data.pop("train_split", "train"),
+        is_training=True,
         max_vid_len=settings.get("max_vid_len", model_config.max_seq_len * model_config.embedding_stride),
         max_text_len=settings.get("max_text_len", model_config.text_max_seq_len),
-        max_num_text=settings.get("max_num_text"), crop_ratio=settings.get("crop_ratio"), **common,
-    )  # fmt: skip
+        max_num_text=settings.get("max_num_text"),
+        crop_ratio=settings.get("crop_ratio"),
+        **common,
+    )
     eval_split = data.pop("eval_split", None)
     evaluation = None
     if eval_split:
@@ -121,7 +133,7 @@ def early_fusion_from_late_fusion(model_config: HieraMambaConfig, folder: str) -
     (``backbone.input_proj``: features -> hidden), early fusion projects them first (``video_proj``), fuses the
     query, then projects again (``backbone.input_proj``: hidden -> hidden). The late model's input projection becomes
     ``video_proj`` and the backbone's input projection starts as the identity; every other weight is copied."""
-    from safetensors.torch import load_file  # noqa: PLC0415
+    from safetensors.torch import load_file
 
     state = load_file(os.path.join(folder, "model.safetensors"))
     prefix = "model.backbone.input_proj."
@@ -156,15 +168,22 @@ def main(argv=None):
     parser.add_argument("config", help="YAML / JSON config (see examples/configs/hieramamba/)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--resume-from-checkpoint", default=None)
-    parser.add_argument("--init-from", default=None,
-                        help="start from these weights (a save_pretrained folder of the same architecture), e.g. an "
-                             "earlier stage of a curriculum; optimizer, schedule and EMA start afresh. A late-fusion "
-                             "folder can start an early-fusion model (its video projection moves in front of the "
-                             "fusion)")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="start from these weights (a save_pretrained folder of the same architecture), e.g. an "
+        "earlier stage of a curriculum; optimizer, schedule and EMA start afresh. A late-fusion "
+        "folder can start an early-fusion model (its video projection moves in front of the "
+        "fusion)",
+    )
     parser.add_argument("--num-threads", type=int, default=None, help="torch.set_num_threads (CPU runs)")
     parser.add_argument("--max-train-minutes", type=float, default=None, help="stop training after this long")
-    parser.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
-                        help="clock of --max-train-minutes: wall time or this process's CPU time")  # fmt: skip
+    parser.add_argument(
+        "--budget-clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="clock of --max-train-minutes: wall time or this process's CPU time",
+    )
     args = parser.parse_args(argv)
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
@@ -183,8 +202,10 @@ def main(argv=None):
         model = HieraMambaForVideoGrounding.from_pretrained(args.init_from, config=model_config, dtype=torch.float32)
     else:
         model = HieraMambaForVideoGrounding(model_config)
-    print(f"HieraMamba: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; "
-          f"{len(train_dataset)} training rows" + (f", {len(eval_dataset)} eval videos" if eval_dataset else ""))
+    print(
+        f"HieraMamba: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters; "
+        f"{len(train_dataset)} training rows" + (f", {len(eval_dataset)} eval videos" if eval_dataset else "")
+    )
 
     trainer = HieraMambaTrainer(
         model=model,
@@ -204,9 +225,12 @@ def main(argv=None):
     final_dir = os.path.join(training_args.output_dir, "final")
     trainer.save_model(final_dir)  # EMA weights, save_pretrained
     summary = {
-        "train_seconds": train_time, "train_cpu_seconds": train_cpu_time,
-        "optimizer_steps": trainer.state.global_step, "epochs": trainer.state.epoch,
-        "final_loss_norm": trainer.loss_norm, "final_model": final_dir,
+        "train_seconds": train_time,
+        "train_cpu_seconds": train_cpu_time,
+        "optimizer_steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "final_loss_norm": trainer.loss_norm,
+        "final_model": final_dir,
     }
     if eval_dataset is not None and trainer.is_world_process_zero():
         model = trainer.accelerator.unwrap_model(trainer.model)

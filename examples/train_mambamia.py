@@ -8,7 +8,8 @@ no downloads):
     OMP_NUM_THREADS=1 python examples/train_mambamia.py --synthetic_dir /tmp/mm_qa --make_synthetic 600,150 \
         --stage instruct --learning_rate 1e-3 --warmup_steps 50 --max_steps 1800 --per_device_train_batch_size 8 \
         --cache_videos --use_cpu --save_strategy no --output_dir /tmp/mm_run
-    (LoRA: --lora --learning_rate 5e-3 --lora_r 16 --lora_alpha 32 --lora_modules_to_save multi_modal_projector,lm_head)
+    (LoRA: --lora --learning_rate 5e-3 --lora_r 16 --lora_alpha 32
+     --lora_modules_to_save multi_modal_projector,lm_head)
 
 Real parts (paper): stage "align" from SigLIP2 + Qwen2 components, then stage "instruct" from the aligned folder:
 
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 
 import torch
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_video_qa"))  # synthetic QA
 
@@ -117,7 +119,10 @@ def main(argv=None):
     counts = apply_stage(model, args.stage)
     if args.lora:
         model = apply_lora(
-            model, r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+            model,
+            r=args.lora_r,
+            lora_alpha=args.lora_alpha,
+            lora_dropout=args.lora_dropout,
             modules_to_save=args.lora_modules_to_save.split(","),
         )
         counts = {"trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)}

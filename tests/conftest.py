@@ -5,6 +5,7 @@ import sys
 import pytest
 import torch
 
+
 # Tests use tiny tensors: one thread avoids thread start-up/synchronisation costs that dominate small ops
 # (and oversubscription when several test processes share the 2 cores).
 torch.set_num_threads(1)
@@ -32,7 +33,7 @@ def write_mp4(path, frames, fps, crf=12):
 
     container = av.open(str(path), "w")
     stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-    stream.height, stream.width = (frames.shape[1:3] if len(frames) else (32, 32))
+    stream.height, stream.width = frames.shape[1:3] if len(frames) else (32, 32)
     stream.pix_fmt = "yuv420p"
     stream.options = {"crf": str(crf)}
     if not len(frames):

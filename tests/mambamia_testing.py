@@ -13,6 +13,7 @@ from conftest import load_example
 
 from mambamia_hf.configuration_mambamia import MambaMiaConfig
 
+
 load_example("synthetic_video_qa/tiny_models")  # its folder first on sys.path
 from tiny_models import (  # noqa: E402
     CHATML_SPECIAL_TOKENS,

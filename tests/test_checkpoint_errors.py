@@ -7,11 +7,11 @@ import os
 
 import pytest
 import torch
+from mambamia_testing import tiny_config
 from transformers import AutoModel, AutoModelForImageTextToText
 
 from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
 from mambamia_hf import MambaMiaForConditionalGeneration
-from mambamia_testing import tiny_config
 from ssm_layers.checkpoints import find_corrupt_safetensors
 
 
@@ -29,8 +29,15 @@ def _corruptions(data: bytes) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def hieramamba_dir(tmp_path_factory):
     torch.manual_seed(0)
-    config = HieraMambaConfig(video_input_dim=16, hidden_size=64, text_input_dim=8, text_hidden_size=32,
-                              num_amp_blocks=3, max_seq_len=64, hydra_head_dim=32)
+    config = HieraMambaConfig(
+        video_input_dim=16,
+        hidden_size=64,
+        text_input_dim=8,
+        text_hidden_size=32,
+        num_amp_blocks=3,
+        max_seq_len=64,
+        hydra_head_dim=32,
+    )
     folder = str(tmp_path_factory.mktemp("hieramamba"))
     HieraMambaForVideoGrounding(config).save_pretrained(folder)
     return folder

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import hieramamba_hf.data_hieramamba as data_module
-from hieramamba_hf.post_processing_hieramamba import grid_to_seconds
 from hieramamba_hf.data_hieramamba import (
     DATASET_PRESETS,
     GloVeTokenizer,
@@ -16,6 +15,7 @@ from hieramamba_hf.data_hieramamba import (
     load_grounding_dataset,
     seconds_to_grid,
 )
+from hieramamba_hf.post_processing_hieramamba import grid_to_seconds
 
 
 def _write_json(path, obj):
@@ -62,8 +62,15 @@ def test_ego4d_eval_rows_features_and_grid(tmp_path):
     torch.testing.assert_close(row["segments"][0], torch.tensor([2.75, 6.5]))
     assert (row["clip_size"], row["clip_stride"], row["downsample_rate"]) == (32.0, 8.0, 2)
     # round trip grid -> seconds with the post-processing's inverse map
-    back = grid_to_seconds(row["segments"], row["fps"], row["clip_size"], row["clip_stride"], row["downsample_rate"],
-                           embedding_stride=1, duration=row["duration"])
+    back = grid_to_seconds(
+        row["segments"],
+        row["fps"],
+        row["clip_size"],
+        row["clip_stride"],
+        row["downsample_rate"],
+        embedding_stride=1,
+        duration=row["duration"],
+    )
     torch.testing.assert_close(back, torch.tensor(row["segments_sec"], dtype=torch.float32))
 
 
@@ -108,9 +115,18 @@ def _mad_grouping_layout(tmp_path):
 def test_training_greedy_grouping_matches_official_rule(tmp_path):
     anno_file, vid_dir, text_dir = _mad_grouping_layout(tmp_path)
     ds = load_grounding_dataset(
-        anno_file, "train", vid_dir, text_dir, clip_size=1, clip_stride=1, is_training=True,
-        max_vid_len=200, max_text_len=3, max_num_text=2, crop_ratio=(0.9, 1.0),
-    )  # fmt: skip
+        anno_file,
+        "train",
+        vid_dir,
+        text_dir,
+        clip_size=1,
+        clip_stride=1,
+        is_training=True,
+        max_vid_len=200,
+        max_text_len=3,
+        max_num_text=2,
+        crop_ratio=(0.9, 1.0),
+    )
     # window = (1 * (200 - 1) + 1) / 5 = 40 s: {A, B} (C ends at 45 > 0 + 40), {C}, {D}, {E} (50 s > window)
     assert [r for r in ds["sentence_ids"]] == [["sA", "sB"], ["sC"], ["sD"], ["sE"]]
 
@@ -118,9 +134,17 @@ def test_training_greedy_grouping_matches_official_rule(tmp_path):
 def test_training_crop_and_collate(tmp_path):
     anno_file, vid_dir, text_dir = _mad_grouping_layout(tmp_path)
     ds = load_grounding_dataset(
-        anno_file, "train", vid_dir, text_dir, clip_size=1, clip_stride=1, is_training=True,
-        max_vid_len=200, max_text_len=3, max_num_text=2,
-    )  # fmt: skip
+        anno_file,
+        "train",
+        vid_dir,
+        text_dir,
+        clip_size=1,
+        clip_stride=1,
+        is_training=True,
+        max_vid_len=200,
+        max_text_len=3,
+        max_num_text=2,
+    )
     random.seed(0)
     full = np.arange(1000 * 4, dtype=np.float32).reshape(1000, 4)
     for i in range(len(ds)):
@@ -150,15 +174,30 @@ def test_tacos_glove_layout(tmp_path):
     torch.save(torch.from_numpy(rng.normal(size=(400, 10)).astype(np.float32)), vid_dir / "s13-d21.pt")  # .pt file
     glove = tmp_path / "glove.txt"
     glove.write_text("the 0.1 0.2 0.3\nperson 1 2 3\nonion -1 -2 -3\nunused 9 9 9\n")
-    anno = {"test": {"s13-d21": {"fps": 29.4, "duration": 200.0, "annotations": [
-        {"segment": [10.0, 30.0], "sentence": "The person cuts an Onion."},
-    ]}}}  # fmt: skip
+    anno = {
+        "test": {
+            "s13-d21": {
+                "fps": 29.4,
+                "duration": 200.0,
+                "annotations": [
+                    {"segment": [10.0, 30.0], "sentence": "The person cuts an Onion."},
+                ],
+            }
+        }
+    }
     anno_file = _write_json(tmp_path / "tacos.json", anno)
     preset = DATASET_PRESETS["tacos"]
     ds = load_grounding_dataset(
-        anno_file, "test", str(vid_dir), None, glove_path=str(glove), glove_dim=3,
-        clip_size=preset["clip_size"], clip_stride=preset["clip_stride"], downsample_rate=preset["downsample_rate"],
-    )  # fmt: skip
+        anno_file,
+        "test",
+        str(vid_dir),
+        None,
+        glove_path=str(glove),
+        glove_dim=3,
+        clip_size=preset["clip_size"],
+        clip_stride=preset["clip_stride"],
+        downsample_rate=preset["downsample_rate"],
+    )
     row = ds[0]
     assert row["sentence_ids"] == ["s13-d21_0000"]  # official default id
     assert basic_english_tokenize("The person cuts an Onion.") == ["the", "person", "cuts", "an", "onion"]
@@ -170,21 +209,38 @@ def test_tacos_glove_layout(tmp_path):
     tokenizer = GloVeTokenizer.from_file(glove, 3, words={"onion"})
     assert list(tokenizer.vocab) == ["onion"]  # restricted vocabulary
     no_words = {"segment": [1, 2], "sentence": "?!"}
-    bad = _write_json(tmp_path / "bad.json", {"test": {"s13-d21": {"fps": 29.4, "duration": 200.0,
-                                                                  "annotations": [no_words]}}})  # fmt: skip
+    bad = _write_json(
+        tmp_path / "bad.json", {"test": {"s13-d21": {"fps": 29.4, "duration": 200.0, "annotations": [no_words]}}}
+    )
     with pytest.raises(ValueError, match="s13-d21_0000"):
-        load_grounding_dataset(bad, "test", str(vid_dir), glove_path=str(glove), glove_dim=3, clip_size=16,
-                               clip_stride=4, downsample_rate=4)[0]  # fmt: skip
+        load_grounding_dataset(
+            bad,
+            "test",
+            str(vid_dir),
+            glove_path=str(glove),
+            glove_dim=3,
+            clip_size=16,
+            clip_stride=4,
+            downsample_rate=4,
+        )[0]
 
 
 def test_mad_layouts_npy_and_h5(tmp_path):
     rng = np.random.default_rng(3)
     video = rng.normal(size=(600, 6)).astype(np.float32)
     tokens = {"1001": rng.normal(size=(5, 6)).astype(np.float32), "1002": rng.normal(size=(9, 6)).astype(np.float32)}
-    anno = {"test": {"3001_21_JUMP_STREET": {"fps": 5, "duration": 120.0, "annotations": [
-        {"segment": [10.0, 14.2], "sentence": "He smiles.", "sentence_id": "1001"},
-        {"segment": [50.0, 52.0], "sentence": "Someone runs.", "sentence_id": "1002"},
-    ]}}}  # fmt: skip
+    anno = {
+        "test": {
+            "3001_21_JUMP_STREET": {
+                "fps": 5,
+                "duration": 120.0,
+                "annotations": [
+                    {"segment": [10.0, 14.2], "sentence": "He smiles.", "sentence_id": "1001"},
+                    {"segment": [50.0, 52.0], "sentence": "Someone runs.", "sentence_id": "1002"},
+                ],
+            }
+        }
+    }
     anno_file = _write_json(tmp_path / "mad.json", anno)
     (tmp_path / "video").mkdir()
     (tmp_path / "text").mkdir()
@@ -206,9 +262,12 @@ def test_mad_layouts_npy_and_h5(tmp_path):
         for sid, t in tokens.items():
             f[sid] = t
     ds_h5 = load_grounding_dataset(
-        anno_file, "test", str(tmp_path / "CLIP_frames_features_5fps.h5"),
-        str(tmp_path / "CLIP_language_tokens_features.h5"), **clock,
-    )  # fmt: skip
+        anno_file,
+        "test",
+        str(tmp_path / "CLIP_frames_features_5fps.h5"),
+        str(tmp_path / "CLIP_language_tokens_features.h5"),
+        **clock,
+    )
     row_h5 = ds_h5[0]
     torch.testing.assert_close(row_h5["video_features"], row["video_features"])
     for a, b in zip(row_h5["text_features"], row["text_features"]):
@@ -216,8 +275,13 @@ def test_mad_layouts_npy_and_h5(tmp_path):
     with h5py.File(tmp_path / "CLIP_language_tokens_features.h5", "a") as f:
         del f["1002"]
     with pytest.raises(FileNotFoundError, match="CLIP_language_tokens_features.h5::1002"):
-        load_grounding_dataset(anno_file, "test", str(tmp_path / "CLIP_frames_features_5fps.h5"),
-                               str(tmp_path / "CLIP_language_tokens_features.h5"), **clock)  # fmt: skip
+        load_grounding_dataset(
+            anno_file,
+            "test",
+            str(tmp_path / "CLIP_frames_features_5fps.h5"),
+            str(tmp_path / "CLIP_language_tokens_features.h5"),
+            **clock,
+        )
 
 
 def test_building_reads_no_feature_file(tmp_path, monkeypatch):

@@ -12,23 +12,39 @@ import torch
 import yaml
 
 from hieramamba_hf import HieraMambaForVideoGrounding
-from hieramamba_hf.evaluate import format_metrics_table, load_model_for_evaluation, main as evaluate_main
+from hieramamba_hf.evaluate import format_metrics_table, load_model_for_evaluation
+from hieramamba_hf.evaluate import main as evaluate_main
 from hieramamba_hf.training_hieramamba import EMA_WEIGHTS_NAME
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY_MODEL = dict(
-    video_input_dim=8, hidden_size=16, text_hidden_size=16, text_num_heads=2, num_amp_blocks=3, max_seq_len=32,
-    hydra_head_dim=8, hydra_state_size=4, hydra_chunk_size=16, local_num_heads=2, fusion_num_heads=2,
-    num_windowed_blocks=2, projector_dim=8,
-)  # fmt: skip
+    video_input_dim=8,
+    hidden_size=16,
+    text_hidden_size=16,
+    text_num_heads=2,
+    num_amp_blocks=3,
+    max_seq_len=32,
+    hydra_head_dim=8,
+    hydra_state_size=4,
+    hydra_chunk_size=16,
+    local_num_heads=2,
+    fusion_num_heads=2,
+    num_windowed_blocks=2,
+    projector_dim=8,
+)
 # official clocks: fps, clip_size, clip_stride, downsample_rate
 LAYOUTS = {
     "ego4d": dict(preset="ego4d-nlq", fps=30.0, clock=(32, 8, 2), text_dim=6, model=dict(text_input_dim=6)),
-    "tacos": dict(preset="tacos", fps=29.4, clock=(16, 4, 4), text_dim=None,
-                  model=dict(text_input_dim=3, text_num_layers=1, text_max_seq_len=8, text_pad_length=10)),
+    "tacos": dict(
+        preset="tacos",
+        fps=29.4,
+        clock=(16, 4, 4),
+        text_dim=None,
+        model=dict(text_input_dim=3, text_num_layers=1, text_max_seq_len=8, text_pad_length=10),
+    ),
     "mad": dict(preset="mad", fps=5.0, clock=(1, 1, 1), text_dim=6, model=dict(text_input_dim=6, max_seq_len=32)),
-}  # fmt: skip
+}
 WORDS = ("the", "person", "cuts", "an", "onion", "opens", "door", "takes", "cup")
 
 
@@ -60,8 +76,12 @@ def write_layout(root, kind, duration=20.0, num_videos=3):
     if spec["text_dim"] is None:
         glove = root / "glove.txt"
         glove.write_text("".join(f"{w} {' '.join(f'{v:.3f}' for v in rng.normal(size=3))}\n" for w in WORDS))
-    return {"anno": str(root / "anno.json"), "video": str(vid_dir), "text": str(text_dir),
-            "glove": None if glove is None else str(glove)}  # fmt: skip
+    return {
+        "anno": str(root / "anno.json"),
+        "video": str(vid_dir),
+        "text": str(text_dir),
+        "glove": None if glove is None else str(glove),
+    }
 
 
 def load_example():
@@ -78,20 +98,33 @@ def write_config(root, kind, paths, max_steps=2):
     model = {"preset": spec["preset"], **TINY_MODEL, **spec["model"]}
     model.update(fps=spec["fps"], clip_size=clip_size, clip_stride=clip_stride, downsample_rate=downsample)
     data = {
-        "dataset": {"ego4d": "ego4d", "tacos": "tacos", "mad": "mad"}[kind], "anno_file": paths["anno"],
-        "train_split": "train", "eval_split": "test", "vid_feat_dir": paths["video"],
-        "max_vid_len": model["max_seq_len"] * (2 if kind == "mad" else 1), "max_text_len": 8,
-    }  # fmt: skip
+        "dataset": {"ego4d": "ego4d", "tacos": "tacos", "mad": "mad"}[kind],
+        "anno_file": paths["anno"],
+        "train_split": "train",
+        "eval_split": "test",
+        "vid_feat_dir": paths["video"],
+        "max_vid_len": model["max_seq_len"] * (2 if kind == "mad" else 1),
+        "max_text_len": 8,
+    }
     if paths["glove"]:
         data["glove_path"] = paths["glove"]
     else:
         data["text_feat_dir"] = paths["text"]
     training = {
-        "output_dir": str(root / "run"), "max_steps": max_steps, "warmup_epochs": 1, "learning_rate": 1e-3,
-        "per_device_train_batch_size": 1, "report_to": [], "save_strategy": "steps", "save_steps": max_steps,
-        "eval_strategy": "no", "logging_steps": 1, "disable_tqdm": True, "use_cpu": True,
+        "output_dir": str(root / "run"),
+        "max_steps": max_steps,
+        "warmup_epochs": 1,
+        "learning_rate": 1e-3,
+        "per_device_train_batch_size": 1,
+        "report_to": [],
+        "save_strategy": "steps",
+        "save_steps": max_steps,
+        "eval_strategy": "no",
+        "logging_steps": 1,
+        "disable_tqdm": True,
+        "use_cpu": True,
         "dataloader_pin_memory": False,
-    }  # fmt: skip
+    }
     if kind == "mad":
         training.update(eval_ranks=[1, 5, 10, 50], eval_iou_thresholds=[0.1, 0.3, 0.5])
     path = root / f"{kind}.yaml"
@@ -112,8 +145,16 @@ def test_train_and_evaluate_official_layouts(tmp_path, kind, capsys):
     assert (checkpoint / EMA_WEIGHTS_NAME).is_file()
 
     text_args = ["--glove", paths["glove"]] if paths["glove"] else ["--text-features", paths["text"]]
-    args = ["--annotations", paths["anno"], "--video-features", paths["video"], *text_args, "--split", "test",
-            "--no-progress"]  # fmt: skip
+    args = [
+        "--annotations",
+        paths["anno"],
+        "--video-features",
+        paths["video"],
+        *text_args,
+        "--split",
+        "test",
+        "--no-progress",
+    ]
     # the exported folder (EMA weights) gives the numbers printed at the end of training
     metrics = evaluate_main(["--model", summary["final_model"], *args, "--output", str(tmp_path / "pred.json")])
     assert metrics == pytest.approx(summary["metrics"])
@@ -148,8 +189,14 @@ def test_init_from_starts_a_stage_from_earlier_weights(tmp_path):
     example = load_example()
     example.main([config])
     first = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "run" / "final"), dtype=torch.float32)
-    stage = ["--set", f"training.output_dir={tmp_path / 'stage2'}", "--set", "training.learning_rate=0.0",
-             "--set", 'training.save_strategy="no"']  # fmt: skip
+    stage = [
+        "--set",
+        f"training.output_dir={tmp_path / 'stage2'}",
+        "--set",
+        "training.learning_rate=0.0",
+        "--set",
+        'training.save_strategy="no"',
+    ]
     example.main([config, *stage, "--init-from", str(tmp_path / "run" / "final")])
     second = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "stage2" / "final"), dtype=torch.float32)
     for (name, p), (_, q) in zip(first.named_parameters(), second.named_parameters()):
@@ -169,8 +216,16 @@ def test_init_from_a_late_fusion_model_starts_an_early_fusion_stage(tmp_path, ca
     example.main([config, "--set", "model.early_fusion=false"])
     late = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "run" / "final"), dtype=torch.float32)
     assert not late.config.early_fusion and late.model.video_proj is None
-    stage = ["--set", f"training.output_dir={tmp_path / 'early'}", "--set", "training.learning_rate=0.0",
-             "--set", 'training.save_strategy="no"', "--set", "model.early_fusion=true"]  # fmt: skip
+    stage = [
+        "--set",
+        f"training.output_dir={tmp_path / 'early'}",
+        "--set",
+        "training.learning_rate=0.0",
+        "--set",
+        'training.save_strategy="no"',
+        "--set",
+        "model.early_fusion=true",
+    ]
     example.main([config, *stage, "--init-from", str(tmp_path / "run" / "final")])
     assert "early fusion warm-started from the late-fusion model" in capsys.readouterr().out
     early = HieraMambaForVideoGrounding.from_pretrained(str(tmp_path / "early" / "final"), dtype=torch.float32)
@@ -189,8 +244,13 @@ def test_init_from_a_late_fusion_model_starts_an_early_fusion_stage(tmp_path, ca
 
 
 def test_metrics_table_layouts():
-    metrics = {"R@1,IoU=0.3": 18.81, "R@1,IoU=0.5": 13.04, "R@5,IoU=0.3": 40.82, "R@5,IoU=0.5": 29.96,
-               "average": 25.6575}  # fmt: skip
+    metrics = {
+        "R@1,IoU=0.3": 18.81,
+        "R@1,IoU=0.5": 13.04,
+        "R@5,IoU=0.3": 40.82,
+        "R@5,IoU=0.5": 29.96,
+        "average": 25.6575,
+    }
     table = format_metrics_table(metrics, (1, 5), (0.3, 0.5)).splitlines()
     assert table[0].split() == ["R@1", "R@5"]
     assert table[1].split() == ["IoU=0.3", "IoU=0.5", "IoU=0.3", "IoU=0.5", "avg"]
@@ -208,8 +268,17 @@ def test_evaluate_reports_bad_data_with_the_file(tmp_path):
     HieraMambaForVideoGrounding(example.build_model_config(yaml.safe_load(open(config))["model"])).save_pretrained(
         model_dir
     )
-    args = ["--model", str(model_dir), "--video-features", paths["video"], "--text-features", paths["text"],
-            "--split", "test", "--no-progress"]  # fmt: skip
+    args = [
+        "--model",
+        str(model_dir),
+        "--video-features",
+        paths["video"],
+        "--text-features",
+        paths["text"],
+        "--split",
+        "test",
+        "--no-progress",
+    ]
     with pytest.raises(FileNotFoundError, match=r"ego4d_1_s1\.npy"):
         evaluate_main([*args, "--annotations", paths["anno"]])
     np.save(os.path.join(paths["text"], "ego4d_1_s1.npy"), np.zeros((3, 6), np.float32))
@@ -243,8 +312,10 @@ def test_time_budget_stops_every_process_on_the_same_step(tmp_path):
     ctx = torch.multiprocessing.get_context("fork")
     results = ctx.Manager().dict()
     minutes = [0.0, 60.0]  # rank 0's budget is spent, rank 1's is not
-    workers = [ctx.Process(target=_stop_after_minutes_worker, args=(r, minutes, tmp_path / "store", results))
-               for r in range(2)]  # fmt: skip
+    workers = [
+        ctx.Process(target=_stop_after_minutes_worker, args=(r, minutes, tmp_path / "store", results))
+        for r in range(2)
+    ]
     for w in workers:
         w.start()
     for w in workers:
@@ -261,8 +332,16 @@ def test_config_overrides_read_yaml_values(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("model: {hidden_size: 64}\ndata: {}\ntraining: {learning_rate: 2e-3, weight_decay: 0.05}\n")
     example = load_example()
-    config = example.load_config(str(path), ["training.learning_rate=5e-4", "model.early_fusion=true",
-                                             "training.seed=3", "model.focal_gamma=0", "data.crop_ratio=null"])
+    config = example.load_config(
+        str(path),
+        [
+            "training.learning_rate=5e-4",
+            "model.early_fusion=true",
+            "training.seed=3",
+            "model.focal_gamma=0",
+            "data.crop_ratio=null",
+        ],
+    )
     assert config["training"]["learning_rate"] == 5e-4 and isinstance(config["training"]["learning_rate"], float)
     assert config["training"]["weight_decay"] == 0.05
     assert config["model"] == {"hidden_size": 64, "early_fusion": True, "focal_gamma": 0}

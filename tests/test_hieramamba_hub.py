@@ -18,26 +18,30 @@ import torch
 import transformers.utils.hub
 import yaml
 from huggingface_hub import ModelCard
+from test_video_grounding_pipeline import clip_features, make_checkpoint, moving_square_frames
 
 from hieramamba_hf import HieraMambaForVideoGrounding, HieraMambaProcessor
 from hieramamba_hf.configuration_hieramamba import AUTO_MAP
 from hieramamba_hf.hub_hieramamba import make_model_card, push_to_hub, save_checkpoint
 from ssm_layers.remote_code import shim_sources
 
-from test_video_grounding_pipeline import clip_features, make_checkpoint, moving_square_frames
-
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 SHIMS = shim_sources("hieramamba_hf", AUTO_MAP)  # {"<module>.py": source}
-
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     root = tmp_path_factory.mktemp("hub")
     folder, model, processor = make_checkpoint(root / "tiny", frame="simple", text="bert")
-    save_checkpoint(folder, model, processor, repo_id="org/hieramamba-tiny", metrics={"R@1,IoU=0.5": 12.5,
-                    "R@5,IoU=0.5": 40.0}, dataset="synthetic-grounding")
+    save_checkpoint(
+        folder,
+        model,
+        processor,
+        repo_id="org/hieramamba-tiny",
+        metrics={"R@1,IoU=0.5": 12.5, "R@5,IoU=0.5": 40.0},
+        dataset="synthetic-grounding",
+    )
     features = clip_features(model, processor, moving_square_frames(30))
     return {"root": root, "folder": folder, "model": model, "processor": processor, "features": features}
 
@@ -55,8 +59,14 @@ def hub_cache(hf_home, folder, repo="org/hieramamba-tiny"):
 def test_saved_folder_layout_shims_and_model_card(saved):
     folder = saved["folder"]
     files = set(os.listdir(folder))
-    assert {"config.json", "model.safetensors", "processor_config.json", "README.md", "tokenizer.json",
-            *SHIMS} <= files
+    assert {
+        "config.json",
+        "model.safetensors",
+        "processor_config.json",
+        "README.md",
+        "tokenizer.json",
+        *SHIMS,
+    } <= files
     assert not any(f.endswith(".bin") for f in files)
     config = json.load(open(os.path.join(folder, "config.json")))
     model_entries = {k: v for k, v in AUTO_MAP.items() if k != "AutoProcessor"}  # the processor's is in its file
@@ -99,8 +109,9 @@ def test_plain_model_save_pretrained_writes_auto_map_and_model_shims(saved, tmp_
 
 def test_from_pretrained_hub_cache_layout_in_process(saved, tmp_path):
     cache = hub_cache(str(tmp_path), saved["folder"])
-    model = HieraMambaForVideoGrounding.from_pretrained("org/hieramamba-tiny", cache_dir=cache,
-                                                        local_files_only=True, dtype=torch.float32)
+    model = HieraMambaForVideoGrounding.from_pretrained(
+        "org/hieramamba-tiny", cache_dir=cache, local_files_only=True, dtype=torch.float32
+    )
     for a, b in zip(model.state_dict().values(), saved["model"].state_dict().values()):
         assert torch.equal(a, b)
     processor = HieraMambaProcessor.from_pretrained("org/hieramamba-tiny", cache_dir=cache, local_files_only=True)
@@ -143,8 +154,9 @@ def test_offline_hub_cache_and_trust_remote_code_without_importing_the_package(s
     )
     env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     env.pop("HF_HUB_CACHE", None)
-    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=str(tmp_path), capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0 and "RESULT" in result.stdout, result.stderr[-3000:]
     from transformers import pipeline
 
@@ -206,8 +218,14 @@ class StandInHub:
                 parts = self.path.split("/")
                 if self.path.startswith("/api/models/") and parts[5] == "preupload":
                     files = json.loads(body)["files"]
-                    return self.reply(200, {"files": [{"path": f["path"], "uploadMode": "regular",
-                                                       "shouldIgnore": False} for f in files]})  # fmt: skip
+                    return self.reply(
+                        200,
+                        {
+                            "files": [
+                                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files
+                            ]
+                        },
+                    )
                 if self.path.startswith("/api/models/") and parts[5] == "commit":
                     repo = "/".join(parts[3:5])
                     header, files = None, {}
@@ -220,8 +238,9 @@ class StandInHub:
                     hub.repos[repo]["files"].update(files)
                     hub.repos[repo]["commits"].append(header)
                     oid = hashlib.sha1(body).hexdigest()
-                    return self.reply(200, {"commitUrl": f"{host}/{repo}/commit/{oid}", "commitOid": oid,
-                                            "pullRequestUrl": None})  # fmt: skip
+                    return self.reply(
+                        200, {"commitUrl": f"{host}/{repo}/commit/{oid}", "commitOid": oid, "pullRequestUrl": None}
+                    )
                 self.reply(404, {"error": f"endpoint {self.path} not in the stand-in"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -241,8 +260,9 @@ def stand_in_hub(monkeypatch):
     hub = StandInHub()
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)  # read once at import
-    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                        hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(
+        huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+    )
     monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)  # transformers' shared HfApi, built lazily
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
@@ -251,19 +271,31 @@ def stand_in_hub(monkeypatch):
 
 
 def test_push_to_hub_uploads_model_processor_shims_and_card(saved, stand_in_hub, tmp_path):
-    info = push_to_hub(saved["model"], saved["processor"], "org/hieramamba-tiny", token="hf_test", private=True,
-                       commit_message="add tiny HieraMamba", metrics={"R@1,IoU=0.5": 12.5},
-                       dataset="synthetic-grounding")  # fmt: skip
+    info = push_to_hub(
+        saved["model"],
+        saved["processor"],
+        "org/hieramamba-tiny",
+        token="hf_test",
+        private=True,
+        commit_message="add tiny HieraMamba",
+        metrics={"R@1,IoU=0.5": 12.5},
+        dataset="synthetic-grounding",
+    )
     repo = stand_in_hub.repos["org/hieramamba-tiny"]
     assert str(info.commit_url).startswith(stand_in_hub.url) and repo["visibility"] == "private"
     assert [c["summary"] for c in repo["commits"]] == ["add tiny HieraMamba"]  # model + processor: ONE commit
     paths = [p for _, p in stand_in_hub.calls]
-    assert paths[-4:] == ["/api/repos/create", "/api/validate-yaml", "/api/models/org/hieramamba-tiny/preupload/main",
-                          "/api/models/org/hieramamba-tiny/commit/main"]  # fmt: skip
+    assert paths[-4:] == [
+        "/api/repos/create",
+        "/api/validate-yaml",
+        "/api/models/org/hieramamba-tiny/preupload/main",
+        "/api/models/org/hieramamba-tiny/commit/main",
+    ]
     local = str(tmp_path / "local")
     save_checkpoint(local, saved["model"], saved["processor"], model_card=False)
-    expected = {os.path.relpath(os.path.join(d, f), local).replace(os.sep, "/")
-                for d, _, fs in os.walk(local) for f in fs}  # fmt: skip
+    expected = {
+        os.path.relpath(os.path.join(d, f), local).replace(os.sep, "/") for d, _, fs in os.walk(local) for f in fs
+    }
     assert set(repo["files"]) == expected | {"README.md"}
     for path in expected:  # the uploaded bytes are the saved files
         assert repo["files"][path] == open(os.path.join(local, path), "rb").read(), path
@@ -276,12 +308,13 @@ def test_push_to_hub_uploads_model_processor_shims_and_card(saved, stand_in_hub,
         os.makedirs(os.path.dirname(pushed / path), exist_ok=True)
         (pushed / path).write_bytes(data)
     cache = hub_cache(str(tmp_path / "home"), str(pushed))
-    model = HieraMambaForVideoGrounding.from_pretrained("org/hieramamba-tiny", cache_dir=cache,
-                                                        local_files_only=True)  # fmt: skip
+    model = HieraMambaForVideoGrounding.from_pretrained("org/hieramamba-tiny", cache_dir=cache, local_files_only=True)
     for a, b in zip(model.state_dict().values(), saved["model"].state_dict().values()):
         assert torch.equal(a, b)
-    assert HieraMambaProcessor.from_pretrained("org/hieramamba-tiny", cache_dir=cache,
-                                               local_files_only=True).tokenizer is not None
+    assert (
+        HieraMambaProcessor.from_pretrained("org/hieramamba-tiny", cache_dir=cache, local_files_only=True).tokenizer
+        is not None
+    )
     # the standard PushToHubMixin path of the processor alone works too (it looks for a README first: 404 -> new card)
     saved["processor"].push_to_hub("org/processor-only", token="hf_test")
     files = stand_in_hub.repos["org/processor-only"]["files"]

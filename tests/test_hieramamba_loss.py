@@ -41,11 +41,22 @@ def _golden_loss(case, seed=None, **overrides):
     i = case["inputs"]
     settings = dict(case["settings"], **overrides)
     return compute_grounding_loss(
-        i["logits"], i["offsets"], i["points"], i["points_mask"], i["segments"], i["level_sizes"].tolist(),
-        i["sequence_features"], i["sequence_masks"], i["anchor_features"], i["anchor_masks"],
-        _projector(case["acc_projector"]), _projector(case["spc_projector"]), loss_norm=case["loss_norm"],
+        i["logits"],
+        i["offsets"],
+        i["points"],
+        i["points_mask"],
+        i["segments"],
+        i["level_sizes"].tolist(),
+        i["sequence_features"],
+        i["sequence_masks"],
+        i["anchor_features"],
+        i["anchor_masks"],
+        _projector(case["acc_projector"]),
+        _projector(case["spc_projector"]),
+        loss_norm=case["loss_norm"],
         queries_per_video=i["queries_per_video"],
-        generator=torch.Generator().manual_seed(case["seed"] if seed is None else seed), **settings,
+        generator=torch.Generator().manual_seed(case["seed"] if seed is None else seed),
+        **settings,
     )
 
 
@@ -92,8 +103,18 @@ def test_acc_single_level_matches_official_variants(variant):
     c = GOLDEN["acc_direct"]
     kw = c["cases"][variant]["kwargs"]
     value = anchor_child_contrastive_loss(
-        c["anc"], c["anc_mask"], c["seq"], c["seq_mask"], _projector(c["projector"]), 0.07, kw["neg_ratio"],
-        kw["gap_ratio"], kw["radius"], kw["hard_neg"], kw["cross_video_neg"], torch.Generator().manual_seed(c["seed"]),
+        c["anc"],
+        c["anc_mask"],
+        c["seq"],
+        c["seq_mask"],
+        _projector(c["projector"]),
+        0.07,
+        kw["neg_ratio"],
+        kw["gap_ratio"],
+        kw["radius"],
+        kw["hard_neg"],
+        kw["cross_video_neg"],
+        torch.Generator().manual_seed(c["seed"]),
     )
     torch.testing.assert_close(value.detach(), c["cases"][variant]["value"], rtol=1e-5, atol=1e-6)
 
@@ -124,8 +145,9 @@ def test_iou_and_diou_by_hand():
 def test_point_assignment_by_hand():
     # level 0: t = 0..15, stride 1, range [0, 4); level 1: t = 0, 2, .., 14, stride 2, range [2, 8)
     p0 = torch.stack([torch.arange(16.0), torch.zeros(16), torch.full((16,), 4.0), torch.ones(16)], 1)
-    p1 = torch.stack([torch.arange(0, 16, 2.0), torch.full((8,), 2.0), torch.full((8,), 8.0), torch.full((8,), 2.0)],
-                     1)
+    p1 = torch.stack(
+        [torch.arange(0, 16, 2.0), torch.full((8,), 2.0), torch.full((8,), 8.0), torch.full((8,), 2.0)], 1
+    )
     labels, offsets = assign_points(torch.cat([p0, p1]), torch.tensor([[4.0, 9.0]]))
     # centre 6.5; stride 1: window (5, 8) -> t = 6, 7 (reach 3); stride 2: window (4, 9) clipped -> t = 6, 8
     assert labels[0, :16].nonzero().flatten().tolist() == [6, 7]
@@ -154,7 +176,8 @@ def _acc_by_hand(anc, anc_mask, seq, seq_mask, projector, tau, gap_ratio, drop_w
             neg = sum(
                 math.exp(float(za[b, t] @ za[b, u]) / tau)
                 for u in range(la)
-                if anc_mask[b, u] and abs(u - t) > gap
+                if anc_mask[b, u]
+                and abs(u - t) > gap
                 and (flat_mask[b * length + 2 * u] or (2 * u + 1 < length and flat_mask[b * length + 2 * u + 1]))
             )
             losses.append(-math.log(pos / (pos + neg + 1e-9)))
@@ -172,10 +195,20 @@ def test_acc_with_all_negatives_equals_closed_form(fix_quirks):
     with torch.no_grad():
         expected = _acc_by_hand(anc, anc_mask, seq, seq_mask, projector, 0.07, 0.2, fix_quirks)
         values = [
-            float(anchor_child_contrastive_loss(
-                anc, anc_mask, seq, seq_mask, projector, 0.07, neg_ratio=100.0, gap_ratio=0.2,
-                generator=torch.Generator().manual_seed(s), fix_quirks=fix_quirks,
-            ))
+            float(
+                anchor_child_contrastive_loss(
+                    anc,
+                    anc_mask,
+                    seq,
+                    seq_mask,
+                    projector,
+                    0.07,
+                    neg_ratio=100.0,
+                    gap_ratio=0.2,
+                    generator=torch.Generator().manual_seed(s),
+                    fix_quirks=fix_quirks,
+                )
+            )
             for s in (0, 1)
         ]
     assert values[0] == pytest.approx(expected, rel=1e-5)
@@ -225,9 +258,14 @@ def test_spc_draws_int_pos_times_ratio_negatives():
     # with neg_ratio 0.1, int(4 * 0.1) = 0 negatives -> no term -> 0
     assert float(segment_prototype_contrastive_loss(feats, mask, positives, span, projector, neg_ratio=0.1)) == 0.0
     values = {
-        round(float(segment_prototype_contrastive_loss(
-            feats, mask, positives, span, projector, neg_ratio=1.0, generator=torch.Generator().manual_seed(s)
-        )), 6)
+        round(
+            float(
+                segment_prototype_contrastive_loss(
+                    feats, mask, positives, span, projector, neg_ratio=1.0, generator=torch.Generator().manual_seed(s)
+                )
+            ),
+            6,
+        )
         for s in range(4)
     }
     assert len(values) > 1  # 4 of 36 negatives drawn at random
@@ -263,12 +301,30 @@ def test_gradients_reach_the_projectors_and_config_is_read():
     case = GOLDEN["early_fusion_iou"]
     i = case["inputs"]
     acc_p, spc_p = _projector(case["acc_projector"]), _projector(case["spc_projector"])
-    config = SimpleNamespace(reg_loss="iou", acc_loss_weight=100.0, acc_neg_ratio=8.0, acc_gap_ratio=0.2,
-                             spc_loss_weight=10.0, spc_neg_ratio=1.0)
+    config = SimpleNamespace(
+        reg_loss="iou",
+        acc_loss_weight=100.0,
+        acc_neg_ratio=8.0,
+        acc_gap_ratio=0.2,
+        spc_loss_weight=10.0,
+        spc_neg_ratio=1.0,
+    )
     out = compute_grounding_loss(
-        i["logits"], i["offsets"], i["points"], i["points_mask"], i["segments"], i["level_sizes"].tolist(),
-        i["sequence_features"], i["sequence_masks"], i["anchor_features"], i["anchor_masks"], acc_p, spc_p,
-        loss_norm=case["loss_norm"], generator=torch.Generator().manual_seed(case["seed"]), config=config,
+        i["logits"],
+        i["offsets"],
+        i["points"],
+        i["points_mask"],
+        i["segments"],
+        i["level_sizes"].tolist(),
+        i["sequence_features"],
+        i["sequence_masks"],
+        i["anchor_features"],
+        i["anchor_masks"],
+        acc_p,
+        spc_p,
+        loss_norm=case["loss_norm"],
+        generator=torch.Generator().manual_seed(case["seed"]),
+        config=config,
     )
     torch.testing.assert_close(out["total"].detach(), case["expected"]["total"], rtol=1e-5, atol=1e-6)
     out["total"].backward()
@@ -278,8 +334,14 @@ def test_gradients_reach_the_projectors_and_config_is_read():
 def test_zero_weights_skip_contrastive_terms():
     i = GOLDEN["early_fusion_iou"]["inputs"]
     out = compute_grounding_loss(
-        i["logits"], i["offsets"], i["points"], i["points_mask"], i["segments"], i["level_sizes"].tolist(),
-        acc_loss_weight=0.0, spc_loss_weight=0.0,
+        i["logits"],
+        i["offsets"],
+        i["points"],
+        i["points_mask"],
+        i["segments"],
+        i["level_sizes"].tolist(),
+        acc_loss_weight=0.0,
+        spc_loss_weight=0.0,
     )
     assert float(out["acc"]) == 0.0 and float(out["spc"]) == 0.0
     torch.testing.assert_close(out["total"], out["cls"] + out["reg"])
@@ -287,9 +349,16 @@ def test_zero_weights_skip_contrastive_terms():
 
 def _base_inputs():
     i = GOLDEN["early_fusion_iou"]["inputs"]
-    return dict(logits=i["logits"], offsets=i["offsets"], points=i["points"], points_mask=i["points_mask"],
-                segments=i["segments"], level_sizes=i["level_sizes"].tolist(), acc_loss_weight=0.0,
-                spc_loss_weight=0.0)
+    return dict(
+        logits=i["logits"],
+        offsets=i["offsets"],
+        points=i["points"],
+        points_mask=i["points_mask"],
+        segments=i["segments"],
+        level_sizes=i["level_sizes"].tolist(),
+        acc_loss_weight=0.0,
+        spc_loss_weight=0.0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -324,8 +393,12 @@ def test_missing_or_misshaped_contrastive_inputs_raise():
         compute_grounding_loss(**kwargs)
     bad_anchors = list(i["anchor_features"])
     bad_anchors[1] = bad_anchors[1][:, :-1]
-    kwargs.update(sequence_features=i["sequence_features"], sequence_masks=i["sequence_masks"],
-                  anchor_features=bad_anchors, anchor_masks=i["anchor_masks"])
+    kwargs.update(
+        sequence_features=i["sequence_features"],
+        sequence_masks=i["sequence_masks"],
+        anchor_features=bad_anchors,
+        anchor_masks=i["anchor_masks"],
+    )
     with pytest.raises(ValueError, match="level 1 anchors"):
         compute_grounding_loss(**kwargs)
 

@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from transformers import AutoConfig, AutoModel
 
 from hieramamba_hf import (
@@ -17,12 +16,18 @@ from hieramamba_hf import (
 from hieramamba_hf.modeling_hieramamba import pack_pyramid, unpack_pyramid
 
 
-
 def tiny_config(preset="ego4d-nlq", **overrides):
     kwargs = dict(
-        video_input_dim=12, hidden_size=16, text_input_dim=10, text_hidden_size=8, num_amp_blocks=6,
-        hydra_state_size=8, hydra_head_dim=8, max_seq_len=64 // HieraMambaConfig.from_preset(preset).embedding_stride,
-        text_num_layers=2, projector_dim=8,
+        video_input_dim=12,
+        hidden_size=16,
+        text_input_dim=10,
+        text_hidden_size=8,
+        num_amp_blocks=6,
+        hydra_state_size=8,
+        hydra_head_dim=8,
+        max_seq_len=64 // HieraMambaConfig.from_preset(preset).embedding_stride,
+        text_num_layers=2,
+        projector_dim=8,
     )
     kwargs.update(overrides)
     return HieraMambaConfig.from_preset(preset, **kwargs)
@@ -133,8 +138,9 @@ def test_preset_parameter_counts(preset, official_millions):
     total = sum(p.numel() for p in model.parameters())
     projectors = sum(p.numel() for n, p in model.named_parameters() if "projector" in n)
     assert round((total - projectors) / 1e6, 2) == official_millions
-    assert projectors == 2 * (model.config.hidden_size**2 + 2 * model.config.hidden_size
-                              + model.config.hidden_size * 256 + 256)
+    assert projectors == 2 * (
+        model.config.hidden_size**2 + 2 * model.config.hidden_size + model.config.hidden_size * 256 + 256
+    )
 
 
 def test_presets_hold_the_released_switches():
@@ -183,11 +189,21 @@ def test_batch_summed_mask_modes():
             for q in range(4):
                 v = q // 2
                 if alone_queries:
-                    alone.append(model(video[v:v + 1, :45], video_mask[v:v + 1, :45], text[q:q + 1],
-                                       text_mask[q:q + 1]).logits)
+                    alone.append(
+                        model(
+                            video[v : v + 1, :45], video_mask[v : v + 1, :45], text[q : q + 1], text_mask[q : q + 1]
+                        ).logits
+                    )
                 elif q % 2 == 0:
-                    alone.append(model(video[v:v + 1, :45], video_mask[v:v + 1, :45], text[q:q + 2],
-                                       text_mask[q:q + 2], torch.tensor([2])).logits)
+                    alone.append(
+                        model(
+                            video[v : v + 1, :45],
+                            video_mask[v : v + 1, :45],
+                            text[q : q + 2],
+                            text_mask[q : q + 2],
+                            torch.tensor([2]),
+                        ).logits
+                    )
             alone = torch.cat(alone)
         return (both - alone)[:, :64].abs().max().item()
 
@@ -224,8 +240,7 @@ def test_eval_pads_text_like_the_official_evaluator():
         (lambda b: {**b, "queries_per_video": torch.tensor([1, 1])}, "sums to 2 but there are 3"),
         (lambda b: {**b, "queries_per_video": torch.tensor([3])}, "one entry per video"),
         (lambda b: {**b, "video_mask": b["video_mask"] & torch.tensor([[True], [False]])}, "empty video"),
-        (lambda b: {**b, "video_features": b["video_features"].index_fill(1, torch.tensor([3]), float("nan"))},
-         "NaN"),
+        (lambda b: {**b, "video_features": b["video_features"].index_fill(1, torch.tensor([3]), float("nan"))}, "NaN"),
         (lambda b: {**b, "video_mask": b["video_mask"].float()}, "bool"),
         (lambda b: {**b, "video_features": b["video_features"][0]}, r"\(B, T, C_video\)"),
         (lambda b: {**b, "segments": torch.zeros(2, 2)}, "segments must be"),
@@ -233,8 +248,9 @@ def test_eval_pads_text_like_the_official_evaluator():
 )
 def test_bad_input_raises_clear_errors(ego4d_model, mutate, message):
     video, video_mask, text, text_mask, qpv = make_batch(ego4d_model.config)
-    batch = dict(video_features=video, video_mask=video_mask, text_features=text, text_mask=text_mask,
-                 queries_per_video=qpv)
+    batch = dict(
+        video_features=video, video_mask=video_mask, text_features=text, text_mask=text_mask, queries_per_video=qpv
+    )
     with pytest.raises(ValueError, match=message):
         ego4d_model(**mutate(batch))
 
@@ -256,8 +272,9 @@ def test_training_loss_backward_reaches_projectors():
     model = HieraMambaForVideoGrounding(tiny_config()).train()
     video, video_mask, text, text_mask, qpv = make_batch(model.config)
     segments = torch.tensor([[3.0, 20.0], [10.0, 40.0], [0.0, 12.0]])
-    out = model(video, video_mask, text, text_mask, qpv, segments=segments,
-                loss_generator=torch.Generator().manual_seed(0))
+    out = model(
+        video, video_mask, text, text_mask, qpv, segments=segments, loss_generator=torch.Generator().manual_seed(0)
+    )
     assert set(out.loss_dict) >= {"cls", "reg", "acc", "spc", "total", "num_pos"}
     assert torch.isfinite(out.loss) and out.loss_dict["num_pos"] > 0
     out.loss.backward()

@@ -21,9 +21,9 @@ import yaml
 from hieramamba_hf import HieraMambaForVideoGrounding
 from hieramamba_hf.convert_hieramamba_original_to_hf import convert_official_state_dict, main, map_official_key
 
+
 DATA = Path(__file__).parent / "data" / "hieramamba"
 PRESETS = ["ego4d-nlq", "tacos", "mad-v2"]
-
 
 
 def pad(seqs, length=None):
@@ -46,8 +46,9 @@ def test_parity_with_official_evaluator(preset):
         text, text_mask = pad(g["texts"])
         video = g["video"][None]
         with torch.no_grad():
-            out = model(video, torch.ones(video.shape[:2], dtype=torch.bool), text, text_mask,
-                        torch.tensor([len(g["texts"])]))
+            out = model(
+                video, torch.ones(video.shape[:2], dtype=torch.bool), text, text_mask, torch.tensor([len(g["texts"])])
+            )
         assert out.logits.shape == g["logits"].shape
         torch.testing.assert_close(out.logits, g["logits"], atol=1e-4, rtol=0)
         torch.testing.assert_close(out.offsets, g["offsets"], atol=1e-4, rtol=0)
@@ -60,8 +61,9 @@ def test_parity_with_official_evaluator(preset):
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_parity_with_official_batched_forward(preset):
-    model = HieraMambaForVideoGrounding.from_pretrained(DATA / preset, dtype=torch.float32,
-                                                        block_mask_mode="batch").eval()
+    model = HieraMambaForVideoGrounding.from_pretrained(
+        DATA / preset, dtype=torch.float32, block_mask_mode="batch"
+    ).eval()
     golden = torch.load(DATA / preset / "golden.pt", weights_only=True)
     video, video_mask = pad([g["video"] for g in golden["eval"]])
     text, text_mask = pad([t for g in golden["eval"] for t in g["texts"]])
@@ -92,8 +94,9 @@ def test_conversion_script_maps_every_official_key(preset, tmp_path):
     torch.save({"model": raw, "model_ema": ema}, exp / "models" / "last.pth")
     for weights, source in (("ema", ema), ("model", raw)):
         out = tmp_path / f"hf-{weights}"
-        args = ["--experiment-dir", str(exp), "--output", str(out)] + (["--weights", "model"] if weights == "model"
-                                                                        else [])
+        args = ["--experiment-dir", str(exp), "--output", str(out)] + (
+            ["--weights", "model"] if weights == "model" else []
+        )
         main(args)
         model = HieraMambaForVideoGrounding.from_pretrained(out, dtype=torch.float32)
         params = model.state_dict()
@@ -144,7 +147,12 @@ def test_parity_on_cuda(preset):
         text, text_mask = pad(g["texts"])
         video = g["video"][None]
         with torch.no_grad():
-            out = model(video.cuda(), torch.ones(video.shape[:2], dtype=torch.bool).cuda(), text.cuda(),
-                        text_mask.cuda(), torch.tensor([len(g["texts"])]).cuda())
+            out = model(
+                video.cuda(),
+                torch.ones(video.shape[:2], dtype=torch.bool).cuda(),
+                text.cuda(),
+                text_mask.cuda(),
+                torch.tensor([len(g["texts"])]).cuda(),
+            )
         torch.testing.assert_close(out.logits.cpu(), g["logits"], atol=1e-4, rtol=0)
         torch.testing.assert_close(out.offsets.cpu(), g["offsets"], atol=1e-4, rtol=0)

@@ -31,10 +31,18 @@ GOLDEN = torch.load(
 def _run_golden(case, **extra):
     nms = case["nms"]
     settings = dict(
-        pre_nms_topk=case["pre_nms_topk"], nms_mode=nms["mode"], nms_iou_thresh=nms["iou_thresh"],
-        nms_min_score=nms["min_score"], nms_sigma=nms["sigma"], voting_thresh=nms["voting_thresh"],
-        max_num_segments=nms["max_num_segs"], fps=case["fps"], clip_size=case["clip_size"],
-        clip_stride=case["clip_stride_eff"], downsample_rate=1, embedding_stride=case["vid_stride"],
+        pre_nms_topk=case["pre_nms_topk"],
+        nms_mode=nms["mode"],
+        nms_iou_thresh=nms["iou_thresh"],
+        nms_min_score=nms["min_score"],
+        nms_sigma=nms["sigma"],
+        voting_thresh=nms["voting_thresh"],
+        max_num_segments=nms["max_num_segs"],
+        fps=case["fps"],
+        clip_size=case["clip_size"],
+        clip_stride=case["clip_stride_eff"],
+        downsample_rate=1,
+        embedding_stride=case["vid_stride"],
     )
     settings.update(extra)
     return post_process_video_grounding(
@@ -62,14 +70,22 @@ def test_config_names_match_the_released_presets():
     # the golden Ego4D / MAD cases used exactly the released evaluation and feature-clock settings
     _assert_matches(
         post_process_video_grounding(
-            GOLDEN["ego4d"]["logits"], GOLDEN["ego4d"]["offsets"], GOLDEN["ego4d"]["points"],
-            GOLDEN["ego4d"]["points_mask"], GOLDEN["ego4d"]["duration"], config=HieraMambaConfig(),
+            GOLDEN["ego4d"]["logits"],
+            GOLDEN["ego4d"]["offsets"],
+            GOLDEN["ego4d"]["points"],
+            GOLDEN["ego4d"]["points_mask"],
+            GOLDEN["ego4d"]["duration"],
+            config=HieraMambaConfig(),
         ),
         GOLDEN["ego4d"],
     )
     mad = GOLDEN["mad"]
     results = post_process_video_grounding(
-        mad["logits"], mad["offsets"], mad["points"], mad["points_mask"], mad["duration"],
+        mad["logits"],
+        mad["offsets"],
+        mad["points"],
+        mad["points_mask"],
+        mad["duration"],
         config=HieraMambaConfig.from_preset("mad"),
     )
     _assert_matches(results, mad)
@@ -163,8 +179,9 @@ def test_grid_to_seconds_by_hand():
         segs, fps=30.0, clip_size=32, clip_stride=8, downsample_rate=2, embedding_stride=1, duration=50.0
     )
     torch.testing.assert_close(out, torch.tensor([[176 / 30, 50.0], [0.0, 64 / 30]]))
-    out = grid_to_seconds(torch.tensor([[3.0, 4.0]]), fps=5.0, clip_size=1, clip_stride=1, downsample_rate=1,
-                          embedding_stride=2)
+    out = grid_to_seconds(
+        torch.tensor([[3.0, 4.0]]), fps=5.0, clip_size=1, clip_stride=1, downsample_rate=1, embedding_stride=2
+    )
     torch.testing.assert_close(out, torch.tensor([[6.5 / 5, 8.5 / 5]]))
 
 
@@ -173,8 +190,16 @@ def test_post_process_output_format():
     logits = torch.tensor([[3.0, -1.0, 0.0, -9.0], [-9.0, -9.0, -9.0, -9.0]])
     offsets = torch.ones(2, 4, 2)
     results = post_process_video_grounding(
-        logits, offsets, points, torch.ones(4, dtype=torch.bool), [100.0, 100.0],
-        fps=1.0, clip_size=0.0, clip_stride=1.0, downsample_rate=1, max_num_segments=2,
+        logits,
+        offsets,
+        points,
+        torch.ones(4, dtype=torch.bool),
+        [100.0, 100.0],
+        fps=1.0,
+        clip_size=0.0,
+        clip_stride=1.0,
+        downsample_rate=1,
+        max_num_segments=2,
     )
     assert len(results) == 2 and results[1] == []  # every score <= pre_nms_thresh
     assert [r["score"] for r in results[0]] == sorted((r["score"] for r in results[0]), reverse=True)
@@ -200,9 +225,11 @@ def test_post_process_output_format():
 )
 def test_bad_inputs_raise(change, message):
     kwargs = dict(
-        logits=torch.zeros(2, 4), offsets=torch.ones(2, 4, 2),
+        logits=torch.zeros(2, 4),
+        offsets=torch.ones(2, 4, 2),
         points=torch.tensor([[0.0, 0, 4, 1], [1.0, 0, 4, 1], [2.0, 0, 4, 1], [3.0, 0, 4, 1]]),
-        points_mask=None, durations=10.0,
+        points_mask=None,
+        durations=10.0,
     )
     kwargs.update(change)
     with pytest.raises(ValueError, match=message):

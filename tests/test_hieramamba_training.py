@@ -26,12 +26,30 @@ from hieramamba_hf.training_hieramamba import (
 
 def tiny_config(**overrides):
     kwargs = dict(
-        video_input_dim=8, hidden_size=16, max_seq_len=32, num_amp_blocks=3, text_input_dim=6, text_hidden_size=16,
-        text_num_heads=2, text_max_seq_len=8, text_pad_length=None, hydra_head_dim=8, hydra_state_size=4,
-        hydra_chunk_size=16, local_num_heads=2, fusion_num_heads=2, num_windowed_blocks=2, acc_loss_weight=1.0,
-        spc_loss_weight=1.0, projector_dim=8, fps=2.0, clip_size=2, clip_stride=2, downsample_rate=1,
+        video_input_dim=8,
+        hidden_size=16,
+        max_seq_len=32,
+        num_amp_blocks=3,
+        text_input_dim=6,
+        text_hidden_size=16,
+        text_num_heads=2,
+        text_max_seq_len=8,
+        text_pad_length=None,
+        hydra_head_dim=8,
+        hydra_state_size=4,
+        hydra_chunk_size=16,
+        local_num_heads=2,
+        fusion_num_heads=2,
+        num_windowed_blocks=2,
+        acc_loss_weight=1.0,
+        spc_loss_weight=1.0,
+        projector_dim=8,
+        fps=2.0,
+        clip_size=2,
+        clip_stride=2,
+        downsample_rate=1,
         initial_loss_norm=5.0,
-    )  # fmt: skip
+    )
     kwargs.update(overrides)
     return HieraMambaConfig(**kwargs)
 
@@ -46,15 +64,32 @@ def test_parameter_groups_follow_the_official_decay_rule():
     assert decay | no_decay == {n for n, p in model.named_parameters() if p.requires_grad}
     hydra = "model.backbone.blocks.0.global_mixer."
     # Linear / Conv1d weights (masked convs too) and Hydra A_log, D decay
-    for name in (hydra + "in_proj.weight", hydra + "conv1d.weight", hydra + "fc_D.weight", hydra + "out_proj.weight",
-                 hydra + "A_log", hydra + "D", "model.backbone.embed_convs.0.weight", "cls_head.output.weight",
-                 "model.backbone.blocks.0.gate1.weight", "model.fusion.layers.0.cross_attn.query.weight"):  # fmt: skip
+    for name in (
+        hydra + "in_proj.weight",
+        hydra + "conv1d.weight",
+        hydra + "fc_D.weight",
+        hydra + "out_proj.weight",
+        hydra + "A_log",
+        hydra + "D",
+        "model.backbone.embed_convs.0.weight",
+        "cls_head.output.weight",
+        "model.backbone.blocks.0.gate1.weight",
+        "model.fusion.layers.0.cross_attn.query.weight",
+    ):
         assert name in decay, name
     # biases (dt_bias too), norms, LayerScales, level scales, background token do not
-    for name in (hydra + "dt_bias", hydra + "conv1d.bias", hydra + "norm.weight", "model.backbone.blocks.0.gate1.bias",
-                 "model.backbone.blocks.0.global_norm.weight", "model.backbone.blocks.0.global_scale.scale",
-                 "model.backbone.embed_norms.0.weight", "reg_head.level_scales", "model.text_encoder.background_token",
-                 "model.fusion.final_norm.weight"):  # fmt: skip
+    for name in (
+        hydra + "dt_bias",
+        hydra + "conv1d.bias",
+        hydra + "norm.weight",
+        "model.backbone.blocks.0.gate1.bias",
+        "model.backbone.blocks.0.global_norm.weight",
+        "model.backbone.blocks.0.global_scale.scale",
+        "model.backbone.embed_norms.0.weight",
+        "reg_head.level_scales",
+        "model.text_encoder.background_token",
+        "model.fusion.final_norm.weight",
+    ):
         assert name in no_decay, name
     # every remaining no-decay parameter is a bias, a norm / scale weight or a token: nothing with a matrix shape
     assert all(p.ndim <= 1 for n, p in model.named_parameters() if n in no_decay)
@@ -119,8 +154,11 @@ def write_synthetic_layout(root, num_videos=3, num_clips=24, video_dim=8, text_d
             annotations.append({"segment": [s + i, e + i], "sentence": f"q{j}", "sentence_id": sid})
         duration = (num_clips * 2) / 2.0
         anno["train" if i < num_videos - 1 else "test"][vid] = {
-            "fps": 2.0, "duration": duration, "num_clips": num_clips, "annotations": annotations,
-        }  # fmt: skip
+            "fps": 2.0,
+            "duration": duration,
+            "num_clips": num_clips,
+            "annotations": annotations,
+        }
     (root / "anno.json").write_text(json.dumps(anno))
     return str(root / "anno.json"), str(root / "video"), str(root / "text")
 
@@ -129,21 +167,43 @@ def make_trainer(tmp_path, layout, config=None, **args):
     anno, vid_dir, text_dir = layout
     config = config or tiny_config()
     common = dict(clip_size=2, clip_stride=2, downsample_rate=1)
-    train = load_grounding_dataset(anno, "train", vid_dir, text_dir, is_training=True, max_vid_len=32,
-                                   max_text_len=8, max_num_text=2, crop_ratio=None, **common)  # fmt: skip
+    train = load_grounding_dataset(
+        anno,
+        "train",
+        vid_dir,
+        text_dir,
+        is_training=True,
+        max_vid_len=32,
+        max_text_len=8,
+        max_num_text=2,
+        crop_ratio=None,
+        **common,
+    )
     evaluation = load_grounding_dataset(anno, "test", vid_dir, text_dir, **common)
     torch.manual_seed(0)
     defaults = dict(
-        output_dir=str(tmp_path / "out"), num_train_epochs=2, per_device_train_batch_size=1, learning_rate=1e-3,
-        warmup_epochs=1, report_to=[], save_strategy="no", logging_steps=1, disable_tqdm=True, seed=0,
-        use_cpu=True, dataloader_pin_memory=False,
-    )  # fmt: skip
+        output_dir=str(tmp_path / "out"),
+        num_train_epochs=2,
+        per_device_train_batch_size=1,
+        learning_rate=1e-3,
+        warmup_epochs=1,
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+        use_cpu=True,
+        dataloader_pin_memory=False,
+    )
     training_args = HieraMambaTrainingArguments(**{**defaults, **args})
     trainer = HieraMambaTrainer(
-        model=HieraMambaForVideoGrounding(config), args=training_args, train_dataset=train, eval_dataset=evaluation,
+        model=HieraMambaForVideoGrounding(config),
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=evaluation,
         data_collator=HieraMambaGroundingCollator(max_seq_len=32),
         eval_data_collator=HieraMambaGroundingCollator(pad_to_multiple_of=config.padding_unit),
-    )  # fmt: skip
+    )
     return trainer
 
 
@@ -182,7 +242,7 @@ def test_trainer_recipe_loss_norm_ema_and_eval(tmp_path):
     assert all(loss == pytest.approx(trained) for _, _, loss, trained in seen)  # one process: x1
     norm = 5.0
     for step in range(2):
-        micro = seen[2 * step: 2 * step + 2]
+        micro = seen[2 * step : 2 * step + 2]
         assert all(m[0] == pytest.approx(norm) for m in micro)
         norm = 0.9 * norm + 0.1 * max(sum(m[1] for m in micro), 1)
     assert trainer.loss_norm == pytest.approx(norm)
@@ -210,10 +270,15 @@ def test_trainer_optimizer_is_fused_adamw_with_the_reference_steps(tmp_path):
     reference_model = copy.deepcopy(trainer.model)
     twin = dict(zip(trainer.model.parameters(), reference_model.parameters()))  # parameter -> its reference copy
     reference = torch.optim.AdamW(
-        [{**{k: v for k, v in g.items() if k not in ("params", "fused", "foreach")},
-          "params": [twin[p] for p in g["params"]]} for g in optimizer.param_groups],
+        [
+            {
+                **{k: v for k, v in g.items() if k not in ("params", "fused", "foreach")},
+                "params": [twin[p] for p in g["params"]],
+            }
+            for g in optimizer.param_groups
+        ],
         foreach=False,
-    )  # fmt: skip
+    )
     generator = torch.Generator().manual_seed(0)
     for _ in range(3):
         for p, q in twin.items():
@@ -229,10 +294,17 @@ def test_warmup_epochs_set_the_scheduler(tmp_path):
     layout = write_synthetic_layout(tmp_path, num_videos=5)
     trainer = make_trainer(tmp_path, layout, max_steps=4)
     lrs = []
-    trainer.add_callback(type("LR", (__import__("transformers").TrainerCallback,), {
-        "on_optimizer_step": lambda self, args, state, control, optimizer=None, **kw: lrs.append(
-            optimizer.param_groups[0]["lr"])
-    })())  # fmt: skip
+    trainer.add_callback(
+        type(
+            "LR",
+            (__import__("transformers").TrainerCallback,),
+            {
+                "on_optimizer_step": lambda self, args, state, control, optimizer=None, **kw: lrs.append(
+                    optimizer.param_groups[0]["lr"]
+                )
+            },
+        )()
+    )
     trainer.train()
     # 4 training rows, batch 1: 4 steps per epoch, warmup 1 epoch = 4 steps -> lr k / 3 * 1e-3
     assert trainer.num_warmup_steps(100) == 4

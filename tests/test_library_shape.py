@@ -38,10 +38,14 @@ def imported_modules(path: Path):
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             # `from . import x` / `from pkg import x` may name submodules
-            targets = [f"{base}.{alias.name}" if (SRC / (base.replace(".", "/") + f"/{alias.name}.py")).exists() else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if (SRC / (base.replace(".", "/") + f"/{alias.name}.py")).exists() else base
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -50,13 +54,19 @@ def imported_modules(path: Path):
 
 
 def test_no_function_level_imports_of_the_project_packages():
-    nested = [f"{module_name(path)} -> {target}" for path in module_files()
-              for target, top in imported_modules(path) if not top]
+    nested = [
+        f"{module_name(path)} -> {target}"
+        for path in module_files()
+        for target, top in imported_modules(path)
+        if not top
+    ]
     assert nested == []
 
 
 def test_no_import_cycles():
-    graph = {module_name(path): {t for t, _ in imported_modules(path)} - {module_name(path)} for path in module_files()}
+    graph = {
+        module_name(path): {t for t, _ in imported_modules(path)} - {module_name(path)} for path in module_files()
+    }
     state, cycles = {}, []
 
     def visit(node, stack):
@@ -67,7 +77,7 @@ def test_no_import_cycles():
             if node.startswith(target + "."):
                 continue
             if state.get(target) == "open":
-                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
             elif target not in state:
                 visit(target, stack + [target])
         state[node] = "done"
@@ -100,7 +110,9 @@ def test_import_registers_the_task_the_auto_classes_and_no_pipeline_class():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
     assert out.stdout.split() == [
-        "hieramamba_hf.pipeline_video_grounding.VideoGroundingPipeline", "AutoModelForVideoGrounding", "False",
+        "hieramamba_hf.pipeline_video_grounding.VideoGroundingPipeline",
+        "AutoModelForVideoGrounding",
+        "False",
         "simple_frame_encoder",
     ]
 

@@ -11,6 +11,8 @@ import torch
 from conftest import load_example
 
 from mambamia_hf.data_mambamia import IGNORE_INDEX, MambaMiaDataCollator, load_video_records, validate_record
+from ssm_layers.video_io import open_video
+
 
 load_example("synthetic_video_qa/synthetic_qa")  # its folder first on sys.path
 from synthetic_qa import (  # noqa: E402
@@ -22,7 +24,6 @@ from synthetic_qa import (  # noqa: E402
     synthetic_qa_config,
     synthetic_qa_processor,
 )
-from ssm_layers.video_io import open_video
 
 
 @pytest.fixture(scope="module")
@@ -142,20 +143,29 @@ def test_bad_records_give_clear_errors_naming_the_record(synthetic, processor, t
     good = records_of(paths["train"])[0]
     video = os.path.join(root, good["video"])
     cases = {
-        "missing video": ({**good, "id": "bad-1", "video": "videos/nope.mp4"}, r"Record 'bad-1': video file not found"),
+        "missing video": (
+            {**good, "id": "bad-1", "video": "videos/nope.mp4"},
+            r"Record 'bad-1': video file not found",
+        ),
         "no placeholder": (
             {**good, "id": "bad-2", "conversations": [{"from": "human", "value": "what ?"}, good["conversations"][1]]},
             r"Record 'bad-2': no '<video>' placeholder",
         ),
         "empty conversation": ({**good, "id": "bad-3", "conversations": []}, r"Record 'bad-3': empty conversation"),
-        "no video field": ({"id": "bad-4", "conversations": good["conversations"]}, r"Record 'bad-4': missing 'video'"),
+        "no video field": (
+            {"id": "bad-4", "conversations": good["conversations"]},
+            r"Record 'bad-4': missing 'video'",
+        ),
         "no answer": (
             {**good, "id": "bad-5", "conversations": good["conversations"][:1]},
             r"Record 'bad-5': the conversation has no 'gpt'",
         ),
         "two placeholders": (
-            {**good, "id": "bad-6", "conversations": [{"from": "human", "value": "<video> <video> a"},
-                                                      good["conversations"][1]]},
+            {
+                **good,
+                "id": "bad-6",
+                "conversations": [{"from": "human", "value": "<video> <video> a"}, good["conversations"][1]],
+            },
             r"Record 'bad-6': 2 '<video>' placeholders",
         ),
     }

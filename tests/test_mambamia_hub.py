@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 import torch
+from mambamia_testing import TINY_COMPRESSOR, tiny_config, tiny_processor, write_tiny_parts
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -21,8 +22,6 @@ from transformers import (
 )
 
 from mambamia_hf import MambaMiaConfig, MambaMiaForConditionalGeneration, MambaMiaModel, MambaMiaProcessor
-from mambamia_testing import TINY_COMPRESSOR, tiny_config, tiny_processor, write_tiny_parts
-
 
 
 def inputs_for(config, frames=3):
@@ -138,8 +137,9 @@ def test_trust_remote_code_from_offline_hub_without_importing_the_package(saved,
         """
     )
     env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONPATH="")
-    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=str(tmp_path), capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0 and "OK" in result.stdout, result.stderr[-3000:]
 
 
@@ -168,8 +168,9 @@ def test_from_components_loads_parts_and_initialises_compressor(tmp_path):
 
     processor = MambaMiaProcessor.from_components(vision_dir, text_dir, tokens_per_frame=model.config.tokens_per_frame)
     assert processor.video_token_id == model.config.video_token_id
-    inputs = processor(text="<video> what is in the video ?", videos=torch.randint(0, 255, (3, 40, 40, 3)).numpy()
-                       .astype("uint8"))
+    inputs = processor(
+        text="<video> what is in the video ?", videos=torch.randint(0, 255, (3, 40, 40, 3)).numpy().astype("uint8")
+    )
     with torch.no_grad():
         out = model(**inputs)
     assert out.logits.shape[:2] == inputs["input_ids"].shape
@@ -181,14 +182,21 @@ def test_from_components_loads_parts_and_initialises_compressor(tmp_path):
 
 
 def test_from_components_takes_the_vision_half_of_a_full_siglip(tmp_path):
-    from transformers import SiglipConfig, SiglipModel
-
     from mambamia_testing import TINY_VISION
+    from transformers import SiglipConfig, SiglipModel
 
     _, text_dir = write_tiny_parts(str(tmp_path))
     vision_kwargs = {k: v for k, v in TINY_VISION.items() if k != "model_type"}
-    text_kwargs = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                       vocab_size=50, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    text_kwargs = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        vocab_size=50,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
     full = SiglipModel(SiglipConfig(vision_config=vision_kwargs, text_config=text_kwargs))
     full.save_pretrained(str(tmp_path / "full-siglip"))
     model = MambaMiaForConditionalGeneration.from_components(

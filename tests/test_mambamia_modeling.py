@@ -3,9 +3,9 @@
 import math
 
 import numpy as np
-
 import pytest
 import torch
+from mambamia_testing import tiny_config
 from transformers import AutoModel, AutoModelForCausalLM
 
 from mambamia_hf import (
@@ -15,12 +15,10 @@ from mambamia_hf import (
     delta_sampling,
     select_video_tokens,
 )
-from mambamia_testing import tiny_config
 
 
 def n_params(module):
     return sum(p.numel() for p in module.parameters())
-
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +128,9 @@ def test_query_layout_and_kept_positions(model):
     hook = compressor.norm_f.register_forward_hook(lambda m, i, o: captured.setdefault("seq", o))
     try:
         with torch.no_grad():
-            anchors, deltas = compressor(torch.randn(1, 3, 16, config.vision_config.hidden_size),
-                                         torch.ones(1, 3, dtype=torch.bool))
+            anchors, deltas = compressor(
+                torch.randn(1, 3, 16, config.vision_config.hidden_size), torch.ones(1, 3, dtype=torch.bool)
+            )
     finally:
         hook.remove()
     kept = captured["seq"][:, n :: n + 1].reshape(1, 3, k, d)  # the query positions only
@@ -313,8 +312,15 @@ def test_bad_inputs_give_clear_errors(model):
 def test_siglip2_naflex_vision_tower_gets_processor_patch_layout():
     from transformers.models.siglip2.image_processing_pil_siglip2 import convert_image_to_patches
 
-    vision = dict(model_type="siglip2_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                  num_attention_heads=2, patch_size=8, num_patches=16)
+    vision = dict(
+        model_type="siglip2_vision_model",
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        patch_size=8,
+        num_patches=16,
+    )
     config = tiny_config(vision_config=vision)
     assert config.frame_size == 32 and config.queries_per_frame == 4
     torch.manual_seed(0)
@@ -324,8 +330,10 @@ def test_siglip2_naflex_vision_tower_gets_processor_patch_layout():
     with torch.no_grad():
         ours = model.model._run_vision_tower(frames).hidden_states[-2]
         reference = model.model.vision_tower(
-            patches, pixel_attention_mask=torch.ones(2, 16, dtype=torch.long),
-            spatial_shapes=torch.tensor([[4, 4], [4, 4]]), output_hidden_states=True,
+            patches,
+            pixel_attention_mask=torch.ones(2, 16, dtype=torch.long),
+            spatial_shapes=torch.tensor([[4, 4], [4, 4]]),
+            output_hidden_states=True,
         ).hidden_states[-2]
         features = model.get_video_features(frames[None])
     torch.testing.assert_close(ours, reference)

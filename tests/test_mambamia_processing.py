@@ -4,11 +4,10 @@ a rendered mp4, clear errors on bad input."""
 import numpy as np
 import pytest
 import torch
+from mambamia_testing import tiny_config, tiny_processor, write_tiny_mp4
 
 from mambamia_hf import MambaMiaForConditionalGeneration, processing_mambamia, select_video_tokens
-from mambamia_testing import tiny_config, tiny_processor, write_tiny_mp4
 from ssm_layers.video_io import open_video, uniform_frame_indices
-
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +112,13 @@ def test_token_counts_agree_with_delta_sampling(config, model, mp4):
     kept = int(features.kept_frames.sum())
     assert 0 < kept < 6
     ids, mask = select_video_tokens(
-        inputs["input_ids"], inputs["attention_mask"], features.kept_frames, torch.tensor([6]),
-        config.video_token_id, config.tokens_per_frame, pad_token_id=0,
+        inputs["input_ids"],
+        inputs["attention_mask"],
+        features.kept_frames,
+        torch.tensor([6]),
+        config.video_token_id,
+        config.tokens_per_frame,
+        pad_token_id=0,
     )
     assert int((ids == config.video_token_id).sum()) == features.pooler_output[0].shape[0] == kept * 5
     with torch.no_grad():
@@ -154,8 +158,13 @@ def test_generate_from_mp4_end_to_end(config, model, mp4, fps):
     with torch.no_grad():
         features = model.get_video_features(inputs["pixel_values_videos"], inputs["video_frame_mask"])
         ids, mask = select_video_tokens(
-            inputs["input_ids"], inputs["attention_mask"], features.kept_frames,
-            inputs["video_frame_mask"].sum(-1), config.video_token_id, config.tokens_per_frame, pad_token_id=0,
+            inputs["input_ids"],
+            inputs["attention_mask"],
+            features.kept_frames,
+            inputs["video_frame_mask"].sum(-1),
+            config.video_token_id,
+            config.tokens_per_frame,
+            pad_token_id=0,
         )
         for _ in range(4):
             logits = model(input_ids=ids, attention_mask=mask, mm_encoder_outputs={"video": features}).logits
@@ -217,8 +226,14 @@ def test_generate_with_beams_and_several_returns_under_delta_sampling(config, mo
     processor = tiny_processor(config, fps=2.0)
     inputs = processor(text=[chat_prompt(processor), chat_prompt(processor, "describe it")], videos=[mp4, mp4])
     with torch.no_grad():
-        output = model.generate(**inputs, max_new_tokens=2, min_new_tokens=2, num_beams=2, num_return_sequences=2,
-                                suppress_tokens=[config.video_token_id])
+        output = model.generate(
+            **inputs,
+            max_new_tokens=2,
+            min_new_tokens=2,
+            num_beams=2,
+            num_return_sequences=2,
+            suppress_tokens=[config.video_token_id],
+        )
     width = inputs["input_ids"].shape[1]
     assert output.shape == (4, width + 2)
     assert torch.equal(output[:, :width], inputs["input_ids"].repeat_interleave(2, dim=0))

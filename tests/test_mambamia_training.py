@@ -22,6 +22,7 @@ from mambamia_hf.training_mambamia import (
     trainable_parameter_names,
 )
 
+
 load_example("synthetic_video_qa/synthetic_qa")  # its folder first on sys.path
 from synthetic_qa import (  # noqa: E402
     answer_choices,
@@ -29,7 +30,6 @@ from synthetic_qa import (  # noqa: E402
     synthetic_qa_config,
     synthetic_qa_processor,
 )
-
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +67,13 @@ def changed(before, model, prefix):
 def trainer_for(model, data, output_dir, stage="align", **kwargs):
     config, collator, train, _ = data
     defaults = dict(
-        per_device_train_batch_size=2, max_steps=1, use_cpu=True, save_strategy="no", logging_steps=1,
-        disable_tqdm=True, dataloader_num_workers=0,
+        per_device_train_batch_size=2,
+        max_steps=1,
+        use_cpu=True,
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
     )
     defaults.update(kwargs)
     args = stage_training_arguments(stage, str(output_dir), **defaults)
@@ -83,8 +88,11 @@ def test_stage_parameter_groups(data):
     names = trainable_parameter_names(model)
     assert names and all(n.split(".")[1] in ("compressor", "multi_modal_projector", "frame_separator") for n in names)
     assert any(".temporal_aggregator." in n for n in names) and any(".gpa." in n for n in names)
-    assert len(names) == sum(1 for n, _ in model.named_parameters() if n.split(".")[1] != "vision_tower"
-                             and not n.startswith(("model.language_model", "lm_head")))
+    assert len(names) == sum(
+        1
+        for n, _ in model.named_parameters()
+        if n.split(".")[1] != "vision_tower" and not n.startswith(("model.language_model", "lm_head"))
+    )
     apply_stage(model, "instruct")
     names = set(trainable_parameter_names(model))
     assert {"lm_head.weight", "model.language_model.embed_tokens.weight", "model.frame_separator"} <= names
@@ -152,8 +160,11 @@ def test_lora_targets_attention_and_in_proj_and_round_trips(data, tmp_path):
     batch.pop("labels")
     model = apply_lora(new_model(config), r=4)
     targeted = {n.removeprefix("base_model.model.") for n, m in model.named_modules() if isinstance(m, LoraLayer)}
-    expected = {f"model.language_model.layers.{i}.self_attn.{p}" for i in range(2) for p in ("q_proj", "k_proj",
-                                                                                               "v_proj", "o_proj")}
+    expected = {
+        f"model.language_model.layers.{i}.self_attn.{p}"
+        for i in range(2)
+        for p in ("q_proj", "k_proj", "v_proj", "o_proj")
+    }
     expected |= {f"model.compressor.layers.{i}.mixer.in_proj" for i in range(2)}
     expected |= {"model.compressor.temporal_aggregator.mixer.in_proj"}
     assert targeted == expected
@@ -288,9 +299,26 @@ def load_script():
 
 def script_args(synthetic_root, out, *extra):
     return [
-        "--synthetic_dir", synthetic_root, "--max_steps", "2", "--per_device_train_batch_size", "2",
-        "--max_frames", "4", "--use_cpu", "--save_strategy", "no", "--disable_tqdm", "True", "--report_to", "none",
-        "--logging_steps", "1", "--output_dir", str(out), *extra,
+        "--synthetic_dir",
+        synthetic_root,
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--max_frames",
+        "4",
+        "--use_cpu",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "True",
+        "--report_to",
+        "none",
+        "--logging_steps",
+        "1",
+        "--output_dir",
+        str(out),
+        *extra,
     ]
 
 
@@ -307,9 +335,16 @@ def test_train_script_align_then_instruct_from_saved_folder(synthetic_root, tmp_
     assert moved["model.frame_separator"] and moved["model.multi_modal_projector.linear_2.weight"]
     compressor = [m for name, m in moved.items() if name.startswith("model.compressor")]
     assert sum(compressor) > 0.8 * len(compressor)  # (a few tiny-gradient SSM biases move below float32 rounding)
-    metrics = script.main(script_args(
-        synthetic_root, tmp_path / "instruct", "--stage", "instruct", "--model_name_or_path", str(tmp_path / "align")
-    ))
+    metrics = script.main(
+        script_args(
+            synthetic_root,
+            tmp_path / "instruct",
+            "--stage",
+            "instruct",
+            "--model_name_or_path",
+            str(tmp_path / "align"),
+        )
+    )
     instructed = MambaMiaForConditionalGeneration.from_pretrained(str(tmp_path / "instruct"), dtype=torch.float32)
     assert not torch.equal(instructed.lm_head.weight, aligned.lm_head.weight)
     for (name, a), b in zip(aligned.model.vision_tower.named_parameters(), instructed.model.vision_tower.parameters()):

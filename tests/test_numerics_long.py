@@ -6,17 +6,26 @@ path), hence the tiny widths."""
 
 import pytest
 import torch
+from mambamia_testing import tiny_config
 
 from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
 from mambamia_hf.modeling_mambamia import MambaMiaCompressor, MambaMiaPreTrainedModel
-from mambamia_testing import tiny_config
 from ssm_layers import BiMamba2Mixer, Hydra
 
 
 def _hieramamba_config(**overrides):
-    kwargs = dict(video_input_dim=16, hidden_size=32, text_input_dim=8, text_hidden_size=16, num_amp_blocks=5,
-                  max_seq_len=256, hydra_head_dim=16, hydra_state_size=16, hydra_chunk_size=32,
-                  layer_scale_init=0.5)  # large LayerScale: the global mixer really shapes the output
+    kwargs = dict(
+        video_input_dim=16,
+        hidden_size=32,
+        text_input_dim=8,
+        text_hidden_size=16,
+        num_amp_blocks=5,
+        max_seq_len=256,
+        hydra_head_dim=16,
+        hydra_state_size=16,
+        hydra_chunk_size=32,
+        layer_scale_init=0.5,
+    )  # large LayerScale: the global mixer really shapes the output
     kwargs.update(overrides)
     return HieraMambaConfig(**kwargs)
 

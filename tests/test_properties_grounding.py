@@ -83,8 +83,9 @@ def point_predictions(draw):
 @given(point_predictions(), st.integers(1, 50), st.floats(0.0, 0.9), st.floats(0.0, 2.0))
 def test_decoding_properties(pred, topk, thresh, seg_len):
     logits, offsets, points, mask = pred
-    segments, scores = decode_segments(logits, offsets, points, mask, pre_nms_thresh=thresh, pre_nms_topk=topk,
-                                       seg_len_thresh=seg_len)
+    segments, scores = decode_segments(
+        logits, offsets, points, mask, pre_nms_thresh=thresh, pre_nms_topk=topk, seg_len_thresh=seg_len
+    )
     assert len(segments) == len(scores) <= topk
     assert torch.all(scores > thresh) and torch.all(scores <= 1)
     assert torch.all(scores[:-1] >= scores[1:])
@@ -93,7 +94,7 @@ def test_decoding_properties(pred, topk, thresh, seg_len):
     for s in scores:
         assert torch.isclose(expected, s).any()
     # each segment contains a point t with start = t - o0 * stride, end = t + o1 * stride (offsets >= 0)
-    for (a, b) in segments.tolist():
+    for a, b in segments.tolist():
         assert any(a <= t + 1e-5 and t <= b + 1e-5 for t in points[:, 0].tolist())
 
 
@@ -102,9 +103,18 @@ def test_decoding_properties(pred, topk, thresh, seg_len):
 def test_post_processing_segments_inside_the_video_and_sorted(pred, num_queries, duration, max_segs):
     logits, offsets, points, mask = pred
     q_logits = logits[None].repeat(num_queries, 1) + torch.arange(num_queries)[:, None]
-    results = post_process_video_grounding(q_logits, offsets[None].repeat(num_queries, 1, 1), points,
-                                           mask[None].repeat(num_queries, 1), duration, max_num_segments=max_segs,
-                                           fps=2.0, clip_size=2, clip_stride=2, downsample_rate=1)
+    results = post_process_video_grounding(
+        q_logits,
+        offsets[None].repeat(num_queries, 1, 1),
+        points,
+        mask[None].repeat(num_queries, 1),
+        duration,
+        max_num_segments=max_segs,
+        fps=2.0,
+        clip_size=2,
+        clip_stride=2,
+        downsample_rate=1,
+    )
     assert len(results) == num_queries
     for ranked in results:
         assert len(ranked) <= max_segs
@@ -124,10 +134,16 @@ def grounding_predictions(draw):
         gs = draw(st.floats(0, 100, **finite))
         gts.append((gs, gs + draw(st.floats(0.1, 50, **finite))))
         k = draw(st.integers(0, 12))
-        preds.append([{"segment": (s, s + w), "score": c} for s, w, c in zip(
-            draw(st.lists(st.floats(0, 120, **finite), min_size=k, max_size=k)),
-            draw(st.lists(st.floats(0, 60, **finite), min_size=k, max_size=k)),
-            draw(st.lists(st.floats(0, 1, **finite), min_size=k, max_size=k)))])
+        preds.append(
+            [
+                {"segment": (s, s + w), "score": c}
+                for s, w, c in zip(
+                    draw(st.lists(st.floats(0, 120, **finite), min_size=k, max_size=k)),
+                    draw(st.lists(st.floats(0, 60, **finite), min_size=k, max_size=k)),
+                    draw(st.lists(st.floats(0, 1, **finite), min_size=k, max_size=k)),
+                )
+            ]
+        )
     return preds, gts
 
 
@@ -159,14 +175,24 @@ def collator_examples(draw):
         n = draw(st.integers(1, 40))
         queries = draw(st.integers(1, 3))
         rng = np.random.default_rng(draw(st.integers(0, 10**6)))
-        examples.append({
-            "video_id": f"v{b}", "video_features": rng.standard_normal((n, dim)).astype(np.float32),
-            "text_features": [rng.standard_normal((draw(st.integers(1, 7)), text_dim)).astype(np.float32)
-                              for _ in range(queries)],
-            "segments": np.sort(rng.uniform(0, n, (queries, 2)), axis=1).astype(np.float32),
-            "segments_sec": [(0.0, 1.0)] * queries, "sentence_ids": [f"v{b}q{i}" for i in range(queries)],
-            "duration": 10.0, "fps": 30.0, "num_frames": 300, "clip_size": 32, "clip_stride": 8, "downsample_rate": 2,
-        })
+        examples.append(
+            {
+                "video_id": f"v{b}",
+                "video_features": rng.standard_normal((n, dim)).astype(np.float32),
+                "text_features": [
+                    rng.standard_normal((draw(st.integers(1, 7)), text_dim)).astype(np.float32) for _ in range(queries)
+                ],
+                "segments": np.sort(rng.uniform(0, n, (queries, 2)), axis=1).astype(np.float32),
+                "segments_sec": [(0.0, 1.0)] * queries,
+                "sentence_ids": [f"v{b}q{i}" for i in range(queries)],
+                "duration": 10.0,
+                "fps": 30.0,
+                "num_frames": 300,
+                "clip_size": 32,
+                "clip_stride": 8,
+                "downsample_rate": 2,
+            }
+        )
     return examples
 
 
@@ -183,8 +209,8 @@ def test_eval_collator_pads_without_touching_the_data(examples, unit):
     assert batch["text_mask"].sum(1).tolist() == [len(t) for t in texts]
     for b, e in enumerate(examples):
         assert torch.equal(batch["video_features"][b, : lengths[b]], torch.from_numpy(e["video_features"]))
-        assert not batch["video_features"][b, lengths[b]:].any()  # zero padding
-        assert not batch["video_mask"][b, lengths[b]:].any()
+        assert not batch["video_features"][b, lengths[b] :].any()  # zero padding
+        assert not batch["video_mask"][b, lengths[b] :].any()
     for q, t in enumerate(texts):
         assert torch.equal(batch["text_features"][q, : len(t)], torch.from_numpy(t))
     assert batch["segments"].shape == (len(texts), 2)

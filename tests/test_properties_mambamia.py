@@ -8,15 +8,16 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mambamia_testing import WORDS, tiny_processor, write_tiny_mp4
 
 from mambamia_hf.data_mambamia import IGNORE_INDEX, MambaMiaDataCollator
 from mambamia_hf.modeling_mambamia import delta_sampling, find_video_runs, select_video_tokens
-from mambamia_testing import WORDS, tiny_processor, write_tiny_mp4
 from ssm_layers.video_io import uniform_frame_indices
 
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                          HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 finite = dict(allow_nan=False, allow_infinity=False)
 
 
@@ -56,14 +57,15 @@ def test_select_video_tokens_removes_exactly_the_dropped_frames(data):
     input_ids = torch.full((len(rows), width), pad)
     attention = torch.zeros((len(rows), width), dtype=torch.long)
     for b, r in enumerate(rows):  # left padding, as for generation
-        input_ids[b, width - len(r):] = torch.tensor(r)
-        attention[b, width - len(r):] = 1
+        input_ids[b, width - len(r) :] = torch.tensor(r)
+        attention[b, width - len(r) :] = 1
     longest = max(frames)
     kept = torch.zeros(len(rows), longest, dtype=torch.bool)
     for b, keep in enumerate(kept_rows):
         kept[b, : len(keep)] = torch.tensor(keep)
-    new_ids, new_mask = select_video_tokens(input_ids, attention, kept, torch.tensor(frames), video,
-                                            tokens_per_frame, pad)
+    new_ids, new_mask = select_video_tokens(
+        input_ids, attention, kept, torch.tensor(frames), video, tokens_per_frame, pad
+    )
     for b, r in enumerate(rows):
         row = new_ids[b][new_mask[b].bool()].tolist()
         n_kept = sum(kept_rows[b])
@@ -113,8 +115,9 @@ def conversations(draw):
     return turns
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(conversations(), min_size=1, max_size=3), st.integers(1, 12))
 def test_collator_trains_exactly_the_assistant_replies(processor, video_path, convs, max_frames):
     collator = MambaMiaDataCollator(processor, fps=4.0, max_frames=max_frames, cache_videos=True)
@@ -130,6 +133,10 @@ def test_collator_trains_exactly_the_assistant_replies(processor, video_path, co
         assert not (trained & ~mask).any()
         assert torch.equal(labels[trained], ids[trained])
         assert not (trained & (ids == processor.video_token_id)).any()
-        expected = [t for turn in conv if turn["from"] == "gpt"
-                    for t in tokenizer(turn["value"] + "<|im_end|>", add_special_tokens=False)["input_ids"]]
+        expected = [
+            t
+            for turn in conv
+            if turn["from"] == "gpt"
+            for t in tokenizer(turn["value"] + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        ]
         assert labels[trained].tolist() == expected

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ssm_layers import ssd_chunk_scan, ssd_scan_reference
-from ssm_layers.ssd import _ssd_chunk_scan_torch, _process_dt
+from ssm_layers.ssd import _process_dt, _ssd_chunk_scan_torch
 
 
 def make_inputs(b, l, h, p, g, n, seed=0, dtype=torch.float32, dt_scale=1.0):
@@ -25,11 +25,11 @@ def rel_err(a, b):
 
 CASES = [
     # b, l, h, p, g, n, chunk
-    (2, 100, 4, 8, 2, 16, 256),   # l < chunk, g > 1
-    (1, 130, 2, 4, 1, 8, 64),     # l not a multiple of the chunk
-    (2, 257, 6, 16, 3, 8, 256),   # just over a kernel chunk
-    (1, 1, 2, 4, 1, 4, 256),      # a single token
-    (2, 700, 4, 8, 1, 16, 256),   # several internal blocks
+    (2, 100, 4, 8, 2, 16, 256),  # l < chunk, g > 1
+    (1, 130, 2, 4, 1, 8, 64),  # l not a multiple of the chunk
+    (2, 257, 6, 16, 3, 8, 256),  # just over a kernel chunk
+    (1, 1, 2, 4, 1, 4, 256),  # a single token
+    (2, 700, 4, 8, 1, 16, 256),  # several internal blocks
 ]
 
 
@@ -42,8 +42,15 @@ def test_chunked_equals_reference(b, l, h, p, g, n, chunk, d_shape):
     z = torch.randn(b, l, h, p, generator=gen)
     dt_bias = torch.randn(h, generator=gen)
     init = torch.randn(b, h, p, n, generator=gen)
-    kw = dict(D=D, z=z, dt_bias=dt_bias, dt_softplus=True, dt_limit=(0.01, 2.0), initial_states=init,
-              return_final_states=True)
+    kw = dict(
+        D=D,
+        z=z,
+        dt_bias=dt_bias,
+        dt_softplus=True,
+        dt_limit=(0.01, 2.0),
+        initial_states=init,
+        return_final_states=True,
+    )
     y, s = ssd_chunk_scan(x, dt, A, B, C, chunk, **kw)
     y_ref, s_ref = ssd_scan_reference(x, dt, A, B, C, chunk, **kw)
     assert y.shape == (b, l, h, p) and s.shape == (b, h, p, n)
@@ -122,8 +129,9 @@ def test_no_grad_and_autograd_paths_agree():
     init = torch.randn(2, 4, 8, 16)
     with torch.no_grad():
         y0, s0 = ssd_chunk_scan(x, dt, A, B, C, 256, dt_softplus=True, initial_states=init, return_final_states=True)
-    y1, s1 = ssd_chunk_scan(x.requires_grad_(True), dt, A, B, C, 256, dt_softplus=True, initial_states=init,
-                            return_final_states=True)
+    y1, s1 = ssd_chunk_scan(
+        x.requires_grad_(True), dt, A, B, C, 256, dt_softplus=True, initial_states=init, return_final_states=True
+    )
     assert rel_err(y0, y1) <= 1e-5 and rel_err(s0, s1) <= 1e-5
 
 
@@ -131,8 +139,9 @@ def test_bf16_long_sequence_is_finite_and_close_to_fp32():
     l = 65536
     x, dt, A, B, C = make_inputs(1, l, 2, 16, 1, 16, seed=8)
     y32 = ssd_chunk_scan(x, dt, A, B, C, 256, D=torch.ones(2), dt_softplus=True)
-    y16 = ssd_chunk_scan(*(t.bfloat16() for t in (x, dt)), A, *(t.bfloat16() for t in (B, C)), 256,
-                         D=torch.ones(2), dt_softplus=True)
+    y16 = ssd_chunk_scan(
+        *(t.bfloat16() for t in (x, dt)), A, *(t.bfloat16() for t in (B, C)), 256, D=torch.ones(2), dt_softplus=True
+    )
     assert y16.dtype == torch.bfloat16 and torch.isfinite(y16).all()
     # bf16 inputs carry ~3 significant digits; the scan itself runs in fp32
     assert rel_err(y16, y32) <= 3e-2

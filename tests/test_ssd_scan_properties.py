@@ -32,8 +32,9 @@ def scan_problem(draw):
         limit=draw(st.sampled_from([(0.0, float("inf")), (0.001, 5.0)])),
         packed=draw(st.booleans()) and l > 2,
     )
-    kw = dict(dt_softplus=True, dt_limit=options["limit"], return_final_states=True,
-              dt_bias=torch.randn(h, generator=gen))
+    kw = dict(
+        dt_softplus=True, dt_limit=options["limit"], return_final_states=True, dt_bias=torch.randn(h, generator=gen)
+    )
     if options["D"] == "head":
         kw["D"] = torch.randn(h, generator=gen)
     elif options["D"] == "channel":
@@ -69,10 +70,28 @@ def test_chunked_scan_matches_recurrence(problem, chunk):
 def test_internal_chunk_and_block_sizes_do_not_matter(problem, q, k):
     (x, dt, A, B, C), kw = problem
     dtp = _process_dt(dt, kw["dt_bias"], True, kw["dt_limit"])
-    y, s = _ssd_chunk_scan_torch(x, dtp, A, B, C, initial_states=kw.get("initial_states"),
-                                 seq_idx=kw.get("seq_idx"), chunk_size=q, block_chunks=k)
-    y_ref, s_ref = _ssd_chunk_scan_torch(x, dtp, A, B, C, initial_states=kw.get("initial_states"),
-                                         seq_idx=kw.get("seq_idx"), chunk_size=64, block_chunks=8)
+    y, s = _ssd_chunk_scan_torch(
+        x,
+        dtp,
+        A,
+        B,
+        C,
+        initial_states=kw.get("initial_states"),
+        seq_idx=kw.get("seq_idx"),
+        chunk_size=q,
+        block_chunks=k,
+    )
+    y_ref, s_ref = _ssd_chunk_scan_torch(
+        x,
+        dtp,
+        A,
+        B,
+        C,
+        initial_states=kw.get("initial_states"),
+        seq_idx=kw.get("seq_idx"),
+        chunk_size=64,
+        block_chunks=8,
+    )
     assert scale_err(y, y_ref) <= 1e-4 and scale_err(s, s_ref) <= 1e-4
 
 

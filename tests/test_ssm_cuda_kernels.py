@@ -11,9 +11,10 @@ import sys
 
 import pytest
 import torch
-
 from conftest import requires_cuda_kernels
+
 from ssm_layers import BiMamba2Mixer, Hydra, kernels_available, ssd_chunk_scan
+
 
 pytestmark = [pytest.mark.cuda, requires_cuda_kernels]
 
@@ -45,8 +46,13 @@ def test_scan_kernel_equals_torch_path(l, rel=float(os.environ.get("SCAN_TEST_RE
     dt = torch.randn(2, l, 4, device=dev)
     A = -torch.rand(4, device=dev) - 0.1
     B, C = torch.randn(2, l, 2, 16, device=dev), torch.randn(2, l, 2, 16, device=dev)
-    kw = dict(D=torch.randn(4, device=dev), z=torch.randn_like(x), dt_bias=torch.randn(4, device=dev),
-              dt_softplus=True, return_final_states=True)
+    kw = dict(
+        D=torch.randn(4, device=dev),
+        z=torch.randn_like(x),
+        dt_bias=torch.randn(4, device=dev),
+        dt_softplus=True,
+        return_final_states=True,
+    )
     (yk, sk), (yt, st) = both_paths(lambda: ssd_chunk_scan(x, dt, A, B, C, 256, **kw))
     assert_relative_close(yk, yt, rel)  # TF32: 1.5e-3 measured
     assert_relative_close(sk, st, rel)
@@ -57,8 +63,9 @@ def test_scan_kernel_equals_torch_path_with_ieee_dot_products(tmp_path):
     compiles): 1e-6 relative measured, so any difference of semantics would show."""
     env = dict(os.environ, TRITON_F32_DEFAULT="ieee", TRITON_CACHE_DIR=str(tmp_path), SCAN_TEST_REL="2e-5")
     test = f"{os.path.abspath(__file__)}::test_scan_kernel_equals_torch_path"
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test], env=env,
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test], env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout[-3000:]
 
 

@@ -1,7 +1,5 @@
 """Hydra, BiMamba2Mixer and RMSNormGated against their defining formulas, computed by hand here."""
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -31,7 +29,7 @@ def test_rmsnorm_gated_formula(norm_before_gate):
 def test_rmsnorm_gated_groups_and_dtype():
     norm = RMSNormGated(8, eps=1e-6, norm_before_gate=True, group_size=4)
     x, z = torch.randn(2, 8), torch.randn(2, 8)
-    halves = [rmsnorm_gate(x[:, i:i + 4], z[:, i:i + 4], 1.0, 1e-6) for i in (0, 4)]
+    halves = [rmsnorm_gate(x[:, i : i + 4], z[:, i : i + 4], 1.0, 1e-6) for i in (0, 4)]
     torch.testing.assert_close(norm(x, z), torch.cat(halves, -1))
     assert norm(x.bfloat16(), z.bfloat16()).dtype == torch.bfloat16
     with pytest.raises(ValueError, match="group_size"):
@@ -43,7 +41,9 @@ OFFICIAL_HYDRA_SHAPES = {  # d_model=16, d_state=4, d_conv=7, expand=2, headdim=
     "in_proj.weight": (2 * 32 + 4 * 4 + 2 * 4, 16),
     "conv1d.weight": (32 + 4 * 4, 1, 7),
     "conv1d.bias": (32 + 4 * 4,),
-    "dt_bias": (4,), "A_log": (4,), "D": (4,),
+    "dt_bias": (4,),
+    "A_log": (4,),
+    "D": (4,),
     "fc_D.weight": (4, 32),
     "norm.weight": (32,),
     "out_proj.weight": (16, 32),
@@ -66,10 +66,10 @@ def hydra_by_hand(m: Hydra, u):
     Bsz, L, _ = u.shape
     I, N, H, P = m.d_inner, m.d_state, m.nheads, m.headdim
     zxbcdt = u @ m.in_proj.weight.T
-    z, xBC, dt = zxbcdt[..., :I], zxbcdt[..., I:2 * I + 4 * N], zxbcdt[..., 2 * I + 4 * N:]
+    z, xBC, dt = zxbcdt[..., :I], zxbcdt[..., I : 2 * I + 4 * N], zxbcdt[..., 2 * I + 4 * N :]
     k = m.d_conv
     padded = F.pad(xBC, (0, 0, k // 2, k // 2))
-    conv = torch.stack([(padded[:, t:t + k] * m.conv1d.weight[:, 0].T).sum(1) for t in range(L)], 1)
+    conv = torch.stack([(padded[:, t : t + k] * m.conv1d.weight[:, 0].T).sum(1) for t in range(L)], 1)
     xBC = F.silu(conv + m.conv1d.bias)
     x, Bf, Cf, Bb, Cb = xBC.split([I, N, N, N, N], -1)
     A = -torch.exp(m.A_log)
@@ -80,11 +80,11 @@ def hydra_by_hand(m: Hydra, u):
     for t in range(L):
         for s in range(L):
             if s <= t - 1:  # forward, shifted: y_f[t] = s_f[t-1]
-                decay = torch.exp(A * dtf[:, s + 1:t].sum(1))  # (B, H)
+                decay = torch.exp(A * dtf[:, s + 1 : t].sum(1))  # (B, H)
                 w = (Cf[:, t - 1] * Bf[:, s]).sum(-1)[:, None] * decay * dtf[:, s]
                 y[:, t] += w[..., None] * xh[:, s]
             if s >= t + 1:  # backward, shifted: y_b[t] = s_b[t+1]
-                decay = torch.exp(A * dtb[:, t + 1:s].sum(1))
+                decay = torch.exp(A * dtb[:, t + 1 : s].sum(1))
                 w = (Cb[:, t + 1] * Bb[:, s]).sum(-1)[:, None] * decay * dtb[:, s]
                 y[:, t] += w[..., None] * xh[:, s]
     y = y + xh * (x @ m.fc_D.weight.T + m.D)[..., None]  # diagonal: x_t * (fc_D(x_t) + D)
@@ -129,8 +129,9 @@ def test_hydra_long_input_kernel_chunking_is_invisible():
 # ---------------------------------------------------------------------------------------------- BiMamba2Mixer
 def small_mixer(bidirectional=True, **kw):
     torch.manual_seed(0)
-    m = BiMamba2Mixer(16, state_size=8, expand=2, head_dim=8, n_groups=2, conv_kernel=4,
-                      bidirectional=bidirectional, **kw)
+    m = BiMamba2Mixer(
+        16, state_size=8, expand=2, head_dim=8, n_groups=2, conv_kernel=4, bidirectional=bidirectional, **kw
+    )
     with torch.no_grad():  # nonzero, distinct backward parameters
         for p in m.parameters():
             if p.dim() == 1:
@@ -144,18 +145,38 @@ def mamba2_direction_by_hand(m, zxbcdt, conv, dt_bias, A_log, D, norm):
     L = xBC.shape[1]
     k = m.conv_kernel_size
     padded = F.pad(xBC, (0, 0, k - 1, 0))  # causal
-    xBC = F.silu(torch.stack([(padded[:, t:t + k] * conv.weight[:, 0].T).sum(1) for t in range(L)], 1) + conv.bias)
+    xBC = F.silu(torch.stack([(padded[:, t : t + k] * conv.weight[:, 0].T).sum(1) for t in range(L)], 1) + conv.bias)
     x, B, C = xBC.split([I, G * N, G * N], -1)
-    y = ssd_scan_reference(x.unflatten(-1, (H, m.head_dim)), dt, -torch.exp(A_log), B.unflatten(-1, (G, N)),
-                           C.unflatten(-1, (G, N)), D=D, dt_bias=dt_bias, dt_softplus=True)
+    y = ssd_scan_reference(
+        x.unflatten(-1, (H, m.head_dim)),
+        dt,
+        -torch.exp(A_log),
+        B.unflatten(-1, (G, N)),
+        C.unflatten(-1, (G, N)),
+        D=D,
+        dt_bias=dt_bias,
+        dt_softplus=True,
+    )
     return rmsnorm_gate(y.flatten(2), z, norm.weight, norm.eps)
 
 
 def test_bimamba2_matches_shared_projection_formula():
     m = small_mixer()
     names = {k for k, _ in m.named_parameters()}
-    assert {"in_proj.weight", "out_proj.weight", "conv1d.weight", "conv1d_b.weight", "dt_bias", "dt_bias_b",
-            "A_log", "A_b_log", "D", "D_b", "norm.weight", "norm_b.weight"} <= names
+    assert {
+        "in_proj.weight",
+        "out_proj.weight",
+        "conv1d.weight",
+        "conv1d_b.weight",
+        "dt_bias",
+        "dt_bias_b",
+        "A_log",
+        "A_b_log",
+        "D",
+        "D_b",
+        "norm.weight",
+        "norm_b.weight",
+    } <= names
     u = torch.randn(2, 37, 16)
     with torch.no_grad():
         zxbcdt = u @ m.in_proj.weight.T
@@ -204,7 +225,7 @@ def test_unidirectional_mixer_is_causal_and_delta_is_softplus_dt():
         (o1, d1), (o2, _) = m(u, return_delta=True), m(u2, return_delta=True)
         torch.testing.assert_close(o1[:, :25], o2[:, :25])
         assert (o1[:, 25:] - o2[:, 25:]).abs().amax() > 0
-        expected = F.softplus((u @ m.in_proj.weight.T)[..., -m.num_heads:] + m.dt_bias).clamp(max=0.05)
+        expected = F.softplus((u @ m.in_proj.weight.T)[..., -m.num_heads :] + m.dt_bias).clamp(max=0.05)
     assert d1.shape == (1, 40, m.num_heads)
     torch.testing.assert_close(d1, expected)
 

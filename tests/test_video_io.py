@@ -22,6 +22,7 @@ from ssm_layers.video_io import (
     uniform_frame_indices,
 )
 
+
 # PyAV is a hard dependency: its tests never skip. decord is an optional extra.
 needs_decord = pytest.mark.skipif("decord" not in available_backends(), reason="decord (optional extra) not installed")
 BACKENDS = ["pyav", pytest.param("decord", marks=needs_decord)]

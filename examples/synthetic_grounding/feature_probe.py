@@ -39,7 +39,6 @@ import os
 
 import numpy as np
 import torch
-
 from kind_report import load_synthetic_split, query_targets
 from synthetic import sample_video_spec
 
@@ -86,8 +85,14 @@ def collect(set_dir, split, model=None):
                 tokens = model.model.text_encoder.input_proj(text)
             row["model text projection"] = torch.cat([tokens.mean(0), tokens.amax(0), tokens.amin(0)])
         inputs.append(row)
-        labels.append({"colour": event["colour"], "shape": event["shape"], "motion": event["motion"],
-                       "kind": f"{event['colour']} {event['shape']} {event['motion']}"})  # fmt: skip
+        labels.append(
+            {
+                "colour": event["colour"],
+                "shape": event["shape"],
+                "motion": event["motion"],
+                "kind": f"{event['colour']} {event['shape']} {event['motion']}",
+            }
+        )
     return inputs, labels, rivals
 
 
@@ -131,8 +136,10 @@ def rival_ranking_accuracy(train, test, hidden=64, steps=200, seed=0):
     c_mean, c_std = c_train[m_train].mean(0), c_train[m_train].std(0) + 1e-6
     t_mean, t_std = t_train.mean(0), t_train.std(0) + 1e-6
     torch.manual_seed(seed)
-    towers = [torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, hidden))
-              for d in (c_train.shape[2], t_train.shape[1])]  # fmt: skip
+    towers = [
+        torch.nn.Sequential(torch.nn.Linear(d, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, hidden))
+        for d in (c_train.shape[2], t_train.shape[1])
+    ]
     optimizer = torch.optim.Adam([p for tower in towers for p in tower.parameters()], lr=1e-3)
 
     def scores(candidates, mask, text):
@@ -163,8 +170,12 @@ def match_features(set_dir, split, model):
                 continue
             fusion_outputs.clear()
             with torch.no_grad():
-                out = model(clips[None], torch.ones(1, len(clips), dtype=torch.bool), text[None],
-                            torch.ones(1, len(text), dtype=torch.bool))  # fmt: skip
+                out = model(
+                    clips[None],
+                    torch.ones(1, len(clips), dtype=torch.bool),
+                    text[None],
+                    torch.ones(1, len(text), dtype=torch.bool),
+                )
             length = len(clips)
             features = {"clip features": clips}
             if model.config.early_fusion:
@@ -207,12 +218,18 @@ def pairwise_probe_accuracy(train, test, l2=1e-4):
 def fresh_fusion_accuracy(set_dir, fit_split, score_split, config, steps=100, batch_size=256, max_clips=12, seed=0):
     """Test accuracy and chance (%) of the checkpoint config's text encoder + video projection + fusion, freshly
     initialised and trained on the rival choice itself (see the docstring)."""
-    from hieramamba_hf.modeling_hieramamba import HieraMambaFusion, HieraMambaTextEncoder  # noqa: PLC0415
+    from hieramamba_hf.modeling_hieramamba import HieraMambaFusion, HieraMambaTextEncoder
 
     def pack(split):
-        items = [([c[e["start"] : e["end"]][:max_clips] for e in same.values()], text,
-                  list(same).index((event["shape"], event["motion"])))
-                 for c, text, event, same in iter_queries(set_dir, split) if len(same) > 1]  # fmt: skip
+        items = [
+            (
+                [c[e["start"] : e["end"]][:max_clips] for e in same.values()],
+                text,
+                list(same).index((event["shape"], event["motion"])),
+            )
+            for c, text, event, same in iter_queries(set_dir, split)
+            if len(same) > 1
+        ]
         n, k, length = len(items), max(len(c) for c, _, _ in items), max(len(t) for _, t, _ in items)
         clips = torch.zeros(n, k, max_clips, items[0][0][0].shape[1])
         clip_mask = torch.zeros(n, k, max_clips, dtype=torch.bool)
@@ -238,8 +255,13 @@ def fresh_fusion_accuracy(set_dir, fit_split, score_split, config, steps=100, ba
         tokens, token_mask = text_encoder(text, text_mask)
         video = video_proj((clips - mean) / std).flatten(0, 1)
         mask = clip_mask.flatten(0, 1)  # each (query, candidate) pair meets the query's tokens
-        fused, fused_mask = fusion(video, mask, tokens.repeat_interleave(k, 0), token_mask.repeat_interleave(k, 0),
-                                   torch.ones(n * k, dtype=torch.long))  # fmt: skip
+        fused, fused_mask = fusion(
+            video,
+            mask,
+            tokens.repeat_interleave(k, 0),
+            token_mask.repeat_interleave(k, 0),
+            torch.ones(n * k, dtype=torch.long),
+        )
         pooled = (fused * fused_mask[..., None]).sum(1) / fused_mask.sum(1).clamp(min=1)[:, None]
         return score(pooled).view(n, k).masked_fill(~clip_mask.any(-1), float("-inf"))
 
@@ -262,8 +284,10 @@ def print_binding(args, model):
     if not train or not test:
         print("binding: no query whose colour another kind of its video shares in both splits")
         return
-    print(f"binding: queried vs same-colour rival event, {len(train)} {args.fit_split} / {len(test)} "
-          f"{args.score_split} pairs; pairwise accuracy on {args.score_split} in % (chance 50)")
+    print(
+        f"binding: queried vs same-colour rival event, {len(train)} {args.fit_split} / {len(test)} "
+        f"{args.score_split} pairs; pairwise accuracy on {args.score_split} in % (chance 50)"
+    )
     own = [float(a[0] > b[0]) for a, b in (pair["classification logit"] for pair in test)]
     print(f"  {'the model (higher mean classification logit)':<46} {100.0 * sum(own) / len(own):>6.1f}")
     for name in test[0]:
@@ -278,8 +302,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("set_dir", help="the synthetic set (info.json, annotations, video and text features)")
     parser.add_argument("--model", help="a HieraMamba checkpoint: also probe its text projection")
-    parser.add_argument("--binding", action="store_true",
-                        help="with --model: where the model loses the same-colour rival choice (see above)")
+    parser.add_argument(
+        "--binding",
+        action="store_true",
+        help="with --model: where the model loses the same-colour rival choice (see above)",
+    )
     parser.add_argument("--fit-split", default="train", help="split the probes are fitted on")
     parser.add_argument("--score-split", default="test", help="split the probes are scored on")
     args = parser.parse_args(argv)
@@ -287,7 +314,7 @@ def main(argv=None):
         parser.error("--binding needs --model")
     model = None
     if args.model:
-        from hieramamba_hf import HieraMambaForVideoGrounding  # noqa: PLC0415
+        from hieramamba_hf import HieraMambaForVideoGrounding
 
         model = HieraMambaForVideoGrounding.from_pretrained(args.model).eval()
     train = collect(args.set_dir, args.fit_split, model)
@@ -295,8 +322,10 @@ def main(argv=None):
     for split, (inputs, _, _) in ((args.fit_split, train), (args.score_split, test)):
         if not inputs:
             raise SystemExit(f"{args.set_dir}: no unique or ordinal queries in the {split!r} split")
-    print(f"{len(train[0])} {args.fit_split} / {len(test[0])} {args.score_split} queries (unique and ordinal); "
-          f"accuracy on {args.score_split} in %")
+    print(
+        f"{len(train[0])} {args.fit_split} / {len(test[0])} {args.score_split} queries (unique and ordinal); "
+        f"accuracy on {args.score_split} in %"
+    )
     print(f"{'input':<24} {'dim':>5} " + " ".join(f"{a:>7}" for a in ATTRIBUTES))
     chance = []
     for attribute in ATTRIBUTES:
@@ -314,8 +343,10 @@ def main(argv=None):
         print("rival ranking: no query whose colour another kind of its video shares in both splits")
         return
     accuracy, chance = rival_ranking_accuracy(train[2], test[2])
-    print(f"rival ranking (queried kind among the same-colour kinds of its video, two-tower scorer on clip mean and "
-          f"query text): {accuracy:.1f}% of {len(test[2])} {args.score_split} queries (chance {chance:.1f}%)")
+    print(
+        f"rival ranking (queried kind among the same-colour kinds of its video, two-tower scorer on clip mean and "
+        f"query text): {accuracy:.1f}% of {len(test[2])} {args.score_split} queries (chance {chance:.1f}%)"
+    )
     if args.binding:
         print_binding(args, model)
 

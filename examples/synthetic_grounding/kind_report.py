@@ -97,10 +97,10 @@ def query_kind_report(set_dir: str | os.PathLike, predictions: list[dict], split
                 row["colour_distractor_kind_chance"] += distracted and sum(same_kind) / sum(same_colour)
                 for name, differs in _RIVAL_KINDS.items():  # queried kind against a kind differing in `differs` only
                     rival = [
-                        same_colour[i] and (e["shape"] != events[target]["shape"],
-                                            e["motion"] != events[target]["motion"]) == differs
+                        same_colour[i]
+                        and (e["shape"] != events[target]["shape"], e["motion"] != events[target]["motion"]) == differs
                         for i, e in enumerate(events)
-                    ]  # fmt: skip
+                    ]
                     chosen = any(rival) and (same_kind[hit] or rival[hit])
                     row[f"{name}_distractor_queries"] += chosen
                     row[f"{name}_distractor_kind_accuracy"] += chosen and same_kind[hit]
@@ -125,23 +125,32 @@ def main(argv=None):
     with open(args.predictions) as f:
         predictions = json.load(f)["predictions"]
     report = query_kind_report(args.set_dir, predictions, args.split)
-    print(f"{'':<10} {'':>7} {'':>9} {'':>8} {'':>11} {'top-1 event has the':^23} "
-          f"{'queried colour also on another kind':^37}")
-    print(f"{'query type':<10} {'queries':>7} {'event acc':>9} {'kind acc':>8} {'kind chance':>11} "
-          f"{'colour':>7} {'shape':>7} {'motion':>7} {'queries':>9} {'kind acc':>12} {'chance':>14}")
+    print(
+        f"{'':<10} {'':>7} {'':>9} {'':>8} {'':>11} {'top-1 event has the':^23} "
+        f"{'queried colour also on another kind':^37}"
+    )
+    print(
+        f"{'query type':<10} {'queries':>7} {'event acc':>9} {'kind acc':>8} {'kind chance':>11} "
+        f"{'colour':>7} {'shape':>7} {'motion':>7} {'queries':>9} {'kind acc':>12} {'chance':>14}"
+    )
     for key in sorted(report, key=lambda k: (k == "all", k)):
         row = report[key]
-        print(f"{key:<10} {row['queries']:>7} {row['event_accuracy']:>8.1f}% {row['kind_accuracy']:>7.1f}% "
-              f"{row['kind_chance']:>10.1f}% {row['colour_accuracy']:>6.1f}% {row['shape_accuracy']:>6.1f}% "
-              f"{row['motion_accuracy']:>6.1f}% {row['colour_distractor_queries']:>9} "
-              f"{row['colour_distractor_kind_accuracy']:>11.1f}% {row['colour_distractor_kind_chance']:>13.1f}%")
+        print(
+            f"{key:<10} {row['queries']:>7} {row['event_accuracy']:>8.1f}% {row['kind_accuracy']:>7.1f}% "
+            f"{row['kind_chance']:>10.1f}% {row['colour_accuracy']:>6.1f}% {row['shape_accuracy']:>6.1f}% "
+            f"{row['motion_accuracy']:>6.1f}% {row['colour_distractor_queries']:>9} "
+            f"{row['colour_distractor_kind_accuracy']:>11.1f}% {row['colour_distractor_kind_chance']:>13.1f}%"
+        )
     print()
     print(f"{'':<10} {'top-1 on the queried kind or a same-colour kind differing in: queries, acc, chance':^81}")
     print(f"{'query type':<10} " + "   ".join(f"{h:^25}" for h in ("shape only", "motion only", "shape and motion")))
     for key in sorted(report, key=lambda k: (k == "all", k)):
         row = report[key]
-        cells = [f"{row[f'{d}_distractor_queries']:>5} {row[f'{d}_distractor_kind_accuracy']:>8.1f}% "
-                 f"{row[f'{d}_distractor_kind_chance']:>8.1f}%" for d in ("shape", "motion", "shape_motion")]
+        cells = [
+            f"{row[f'{d}_distractor_queries']:>5} {row[f'{d}_distractor_kind_accuracy']:>8.1f}% "
+            f"{row[f'{d}_distractor_kind_chance']:>8.1f}%"
+            for d in ("shape", "motion", "shape_motion")
+        ]
         print(f"{key:<10} " + "   ".join(cells))
 
 

@@ -23,7 +23,6 @@ import json
 import os
 
 import numpy as np
-
 from tiny_models import (
     CHATML_SPECIAL_TOKENS,
     TINY_COMPRESSOR,
@@ -55,8 +54,14 @@ def answer_choices(question: str, max_squares: int = 4) -> list[str]:
 
 
 def render_video(
-    path: str, colors: list[str], positions: list[tuple[int, int]], fps: int = 4, size: int = 32,
-    square: int = 14, square_seconds: float = 1.0, gap_seconds: float = 0.5,
+    path: str,
+    colors: list[str],
+    positions: list[tuple[int, int]],
+    fps: int = 4,
+    size: int = 32,
+    square: int = 14,
+    square_seconds: float = 1.0,
+    gap_seconds: float = 0.5,
 ) -> str:
     """Write an mp4 (mpeg4, yuv420p) showing each square of `colors` at its (row, col) for `square_seconds`,
     each followed by `gap_seconds` of blank frames."""
@@ -97,8 +102,14 @@ def make_record(video_id: str, video: str, colors: list[str], rng: np.random.Gen
 
 
 def generate_synthetic_video_qa(
-    output_dir: str, num_train: int = 400, num_test: int = 100, max_squares: int = 4, seed: int = 2025,
-    fps: int = 4, size: int = 32, turns: int = 3,
+    output_dir: str,
+    num_train: int = 400,
+    num_test: int = 100,
+    max_squares: int = 4,
+    seed: int = 2025,
+    fps: int = 4,
+    size: int = 32,
+    turns: int = 3,
 ) -> dict[str, str]:
     """Render `num_train + num_test` videos under `output_dir/videos/` and write `train.jsonl` (JSON lines) and
     `test.json` (a JSON list) with video paths relative to `output_dir`. Returns the paths of both files.
@@ -167,7 +178,10 @@ def synthetic_qa_processor(config=None, fps: float = 2.0, max_frames: int = 64):
     size = config.vision_config.image_size
     image_processor = SiglipImageProcessorPil(size={"height": size, "width": size})
     return MambaMiaProcessor(
-        image_processor, synthetic_qa_tokenizer(), tokens_per_frame=config.tokens_per_frame, fps=fps,
+        image_processor,
+        synthetic_qa_tokenizer(),
+        tokens_per_frame=config.tokens_per_frame,
+        fps=fps,
         max_frames=max_frames,
     )
 

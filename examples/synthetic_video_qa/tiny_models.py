@@ -7,7 +7,6 @@ a tiny Qwen2 LLM and a tiny compressor.
 theirs from them too (`tests/mambamia_testing.py`).
 """
 
-
 CHATML_SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<video>"]
 WORDS = (
     "system user assistant you are a helpful . what is in the video ? describe it red green blue square moving "
@@ -67,7 +66,7 @@ TINY_COMPRESSOR = dict(
 def tiny_tokenizer(words=None):
     """PreTrainedTokenizerFast over a word-level vocabulary (`WORDS` by default); special tokens first
     (pad = <|endoftext|> = 0, eos = <|im_end|> = 2, <video> = 3)."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     words = WORDS if words is None else words

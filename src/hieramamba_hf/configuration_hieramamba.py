@@ -85,7 +85,11 @@ _PRESETS: dict[str, dict] = {
 # MAD-v2: the MAD recipe on CLIP-L/14 features (768-d) without the absolute position encoding
 _PRESETS["mad-v2"] = {
     **_PRESETS["mad"],
-    "video_input_dim": 768, "hidden_size": 768, "text_input_dim": 768, "text_hidden_size": 768, "use_abs_pe": False,
+    "video_input_dim": 768,
+    "hidden_size": 768,
+    "text_input_dim": 768,
+    "text_hidden_size": 768,
+    "use_abs_pe": False,
 }
 
 
@@ -352,9 +356,7 @@ class HieraMambaConfig(PreTrainedConfig):
         if self.text_encoder not in ("identity", "transformer"):
             raise ValueError(f"text_encoder must be 'identity' or 'transformer', got {self.text_encoder!r}.")
         if self.cross_attention_mode not in ("adaln", "affine"):
-            raise ValueError(
-                f"cross_attention_mode must be 'adaln' or 'affine', got {self.cross_attention_mode!r}."
-            )
+            raise ValueError(f"cross_attention_mode must be 'adaln' or 'affine', got {self.cross_attention_mode!r}.")
         if self.embedding_stride < 1 or self.embedding_stride & (self.embedding_stride - 1):
             raise ValueError(f"embedding_stride must be a power of two, got {self.embedding_stride}.")
         if self.num_embedding_convs < int(math.log2(self.embedding_stride)):
@@ -423,7 +425,10 @@ class HieraMambaConfig(PreTrainedConfig):
         self.auto_map = {k: v for k, v in AUTO_MAP.items() if k != "AutoProcessor"}
         try:
             write_auto_map_shims(
-                str(save_directory), "hieramamba_hf", AUTO_MAP, ("configuration_hieramamba.py", "modeling_hieramamba.py")
+                str(save_directory),
+                "hieramamba_hf",
+                AUTO_MAP,
+                ("configuration_hieramamba.py", "modeling_hieramamba.py"),
             )
             return super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
         finally:

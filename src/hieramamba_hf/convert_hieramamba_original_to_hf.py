@@ -28,13 +28,28 @@ from .modeling_hieramamba import HieraMambaForVideoGrounding
 
 # defaults of the official `libs/core/opt.py` / module signatures for the keys the released yamls may omit
 _VID_NET_DEFAULTS = {
-    "stride": 1, "use_abs_pe": True, "local_window_size": 5, "local_encode": False, "local_encode_num_layers": 0,
-    "pool_method": "mean", "block_type": "AnchorMambaPoolingBlockGated", "local_encoder_type": "transformer",
-    "mamba_headdim": 64, "mamba_dstate": 64, "mamba_expand": 2, "mamba_dconv": 7, "bidirectional": True,
+    "stride": 1,
+    "use_abs_pe": True,
+    "local_window_size": 5,
+    "local_encode": False,
+    "local_encode_num_layers": 0,
+    "pool_method": "mean",
+    "block_type": "AnchorMambaPoolingBlockGated",
+    "local_encoder_type": "transformer",
+    "mamba_headdim": 64,
+    "mamba_dstate": 64,
+    "mamba_expand": 2,
+    "mamba_dconv": 7,
+    "bidirectional": True,
     "arch": (2, 0, 7),
 }
 _NMS_DEFAULTS = {
-    "mode": "soft_nms", "iou_thresh": 0.1, "min_score": 0.001, "max_num_segs": 5, "sigma": 0.9, "voting_thresh": 0.95,
+    "mode": "soft_nms",
+    "iou_thresh": 0.1,
+    "min_score": 0.001,
+    "max_num_segs": 5,
+    "sigma": 0.9,
+    "voting_thresh": 0.95,
 }
 
 # projectors live in the official trainer's loss modules, which are never saved
@@ -185,8 +200,11 @@ _HEAD_RULES = [
 ]
 _TOP_RULES = [
     (r"text_net\.embd_fc\.conv\.(weight|bias)", r"model.text_encoder.input_proj.\1", None),
-    (r"text_net\.attn_pool\.attn\.(query|key|value|proj)\.(weight|bias)", r"model.text_encoder.attention_pool.\1.\2",
-     None),
+    (
+        r"text_net\.attn_pool\.attn\.(query|key|value|proj)\.(weight|bias)",
+        r"model.text_encoder.attention_pool.\1.\2",
+        None,
+    ),
     (r"text_net\.bkgd_token", r"model.text_encoder.background_token", None),
     (r"text_net\.transformer\.(\d+)\.(.+)", r"model.text_encoder.layers.\1.", _LAYER_RULES),
     (r"vid_proj\.conv\.(weight|bias)", r"model.video_proj.\1", None),
@@ -263,8 +281,13 @@ def convert_official_state_dict(official: dict, model: HieraMambaForVideoGroundi
     return converted
 
 
-def convert_experiment(experiment_dir: str, output: str | None = None, weights: str = "ema",
-                       checkpoint: str | None = None, **config_overrides) -> HieraMambaForVideoGrounding:
+def convert_experiment(
+    experiment_dir: str,
+    output: str | None = None,
+    weights: str = "ema",
+    checkpoint: str | None = None,
+    **config_overrides,
+) -> HieraMambaForVideoGrounding:
     """Load DIR/opt.yaml and the checkpoint, build and fill the model; save it to `output` when given."""
     if weights not in ("ema", "model"):
         raise ValueError(f"--weights must be 'ema' or 'model', got {weights!r}.")
@@ -302,8 +325,10 @@ def main(argv=None):
     model = convert_experiment(args.experiment_dir, args.output, args.weights, args.checkpoint, **overrides)
     n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(PROJECTOR_PREFIXES))
     print(f"Converted {args.weights} weights ({n_params / 1e6:.2f}M parameters) to {args.output}.")
-    print("Note: the contrastive projectors (acc_projector, spc_projector) are not in official checkpoints; "
-          "they keep a fresh initialisation.")
+    print(
+        "Note: the contrastive projectors (acc_projector, spc_projector) are not in official checkpoints; "
+        "they keep a fresh initialisation."
+    )
 
 
 if __name__ == "__main__":

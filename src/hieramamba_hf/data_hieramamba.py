@@ -70,22 +70,46 @@ __all__ = [
 # text net's max_seq_len (training truncation); `eval_padding_unit` = 2**(num_levels - 1) * vid_stride.
 DATASET_PRESETS = {
     "ego4d": {
-        "clip_size": 32, "clip_stride": 8, "downsample_rate": 2, "crop_ratio": None, "max_num_text": 2,
-        "max_vid_len": 2304, "max_text_len": 24, "eval_padding_unit": 128,
+        "clip_size": 32,
+        "clip_stride": 8,
+        "downsample_rate": 2,
+        "crop_ratio": None,
+        "max_num_text": 2,
+        "max_vid_len": 2304,
+        "max_text_len": 24,
+        "eval_padding_unit": 128,
     },
     "tacos": {
-        "clip_size": 16, "clip_stride": 4, "downsample_rate": 4, "crop_ratio": (0.9, 1.0), "max_num_text": 4,
-        "max_vid_len": 2304, "max_text_len": 48, "eval_padding_unit": 128,
+        "clip_size": 16,
+        "clip_stride": 4,
+        "downsample_rate": 4,
+        "crop_ratio": (0.9, 1.0),
+        "max_num_text": 4,
+        "max_vid_len": 2304,
+        "max_text_len": 48,
+        "eval_padding_unit": 128,
     },
     "mad": {
-        "clip_size": 1, "clip_stride": 1, "downsample_rate": 1, "crop_ratio": (0.9, 1.0), "max_num_text": 16,
-        "max_vid_len": 8192, "max_text_len": 75, "eval_padding_unit": 512,
+        "clip_size": 1,
+        "clip_stride": 1,
+        "downsample_rate": 1,
+        "crop_ratio": (0.9, 1.0),
+        "max_num_text": 16,
+        "max_vid_len": 8192,
+        "max_text_len": 75,
+        "eval_padding_unit": 512,
     },
     "madv2": {
-        "clip_size": 1, "clip_stride": 1, "downsample_rate": 1, "crop_ratio": (0.9, 1.0), "max_num_text": 16,
-        "max_vid_len": 8192, "max_text_len": 75, "eval_padding_unit": 512,
+        "clip_size": 1,
+        "clip_stride": 1,
+        "downsample_rate": 1,
+        "crop_ratio": (0.9, 1.0),
+        "max_num_text": 16,
+        "max_vid_len": 8192,
+        "max_text_len": 75,
+        "eval_padding_unit": 512,
     },
-}  # fmt: skip
+}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -317,7 +341,7 @@ def _is_h5(path: str) -> bool:
 
 def _open_h5(path: str):
     try:
-        import h5py  # noqa: PLC0415
+        import h5py
     except ImportError as error:
         raise ImportError(f"reading HDF5 features ({path}) needs h5py: pip install h5py") from error
     return h5py.File(path, "r")
@@ -540,7 +564,7 @@ def load_grounding_dataset(
         adds `video_features (T, C)`, `text_features` (list of `(L, C)`) and `segments` (grid units,
         cropped in training) as torch tensors.
     """
-    import datasets  # noqa: PLC0415
+    import datasets
 
     if not isinstance(downsample_rate, int) or downsample_rate < 1:
         raise ValueError(f"downsample_rate must be a positive int, got {downsample_rate!r}")
@@ -555,9 +579,11 @@ def load_grounding_dataset(
         raise ValueError("text features need text_feat_dir, or GloVe (glove_path / glove_tokenizer)")
 
     anno_file = os.fspath(anno_file)
-    vid_dirs = [os.fspath(vid_feat_dir)] if isinstance(vid_feat_dir, (str, os.PathLike)) else [
-        os.fspath(d) for d in vid_feat_dir
-    ]  # fmt: skip
+    vid_dirs = (
+        [os.fspath(vid_feat_dir)]
+        if isinstance(vid_feat_dir, (str, os.PathLike))
+        else [os.fspath(d) for d in vid_feat_dir]
+    )
     for d in vid_dirs:
         if not (os.path.isdir(d) or _is_h5(d)):
             raise FileNotFoundError(f"video feature directory not found: {d}")
@@ -580,10 +606,24 @@ def load_grounding_dataset(
                 h5_keys[d] = _h5_keys(d)
 
     rng = np.random.RandomState(seed)
-    rows = {key: [] for key in (
-        "video_id", "sentence_ids", "sentences", "segments_sec", "fps", "duration", "num_frames", "num_clips",
-        "clip_size", "clip_stride", "downsample_rate", "video_feature_paths", "text_feature_paths",
-    )}  # fmt: skip
+    rows = {
+        key: []
+        for key in (
+            "video_id",
+            "sentence_ids",
+            "sentences",
+            "segments_sec",
+            "fps",
+            "duration",
+            "num_frames",
+            "num_clips",
+            "clip_size",
+            "clip_stride",
+            "downsample_rate",
+            "video_feature_paths",
+            "text_feature_paths",
+        )
+    }
     for video_id, video in videos.items():
         video_sources = [_resolve_video_source(d, video_id) for d in vid_dirs]
         text_sources = ["" if use_glove else _text_source(text_feat_dir, s) for s in video["sentence_ids"]]

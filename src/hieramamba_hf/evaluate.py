@@ -36,7 +36,14 @@ from .modeling_hieramamba import HieraMambaForVideoGrounding
 # the EMA weights a HieraMambaTrainer checkpoint keeps next to its raw weights (the official evaluator's model_ema)
 EMA_WEIGHTS_NAME = "ema_model.safetensors"
 
-__all__ = ["EMA_WEIGHTS_NAME", "METRIC_LAYOUTS", "evaluate_grounding", "format_metrics_table", "load_model_for_evaluation", "main"]
+__all__ = [
+    "EMA_WEIGHTS_NAME",
+    "METRIC_LAYOUTS",
+    "evaluate_grounding",
+    "format_metrics_table",
+    "load_model_for_evaluation",
+    "main",
+]
 
 METRIC_LAYOUTS = {
     "ego4d": {"ranks": (1, 5), "iou_thresholds": (0.3, 0.5), "average": True},
@@ -45,8 +52,17 @@ METRIC_LAYOUTS = {
 
 
 @torch.no_grad()
-def evaluate_grounding(model, dataset, *, ranks=(1, 5), iou_thresholds=(0.3, 0.5), batch_size: int = 1,
-                       progress: bool = True, device=None, num_workers: int = 0):  # fmt: skip
+def evaluate_grounding(
+    model,
+    dataset,
+    *,
+    ranks=(1, 5),
+    iou_thresholds=(0.3, 0.5),
+    batch_size: int = 1,
+    progress: bool = True,
+    device=None,
+    num_workers: int = 0,
+):
     """Run `model` over an evaluation dataset (`load_grounding_dataset(..., is_training=False)`: one row per video
     with all its queries) and score it.
 
@@ -83,16 +99,24 @@ def evaluate_grounding(model, dataset, *, ranks=(1, 5), iou_thresholds=(0.3, 0.5
                 raise ValueError(f"videos of one batch have different clocks {sorted(clocks)}; use batch_size=1")
             clip_size, clip_stride, downsample_rate = clocks.pop()
             results = model.post_process_video_grounding(
-                outputs, durations=[m["duration"] for m in metadata], queries_per_video=batch["queries_per_video"],
-                fps=[m["fps"] for m in metadata], clip_size=clip_size, clip_stride=clip_stride,
+                outputs,
+                durations=[m["duration"] for m in metadata],
+                queries_per_video=batch["queries_per_video"],
+                fps=[m["fps"] for m in metadata],
+                clip_size=clip_size,
+                clip_stride=clip_stride,
                 downsample_rate=downsample_rate,
-            )  # fmt: skip
+            )
             queries = [(m, sid, gt) for m in metadata for sid, gt in zip(m["sentence_ids"], m["gt_segments_sec"])]
             for (meta, sentence_id, gt), preds in zip(queries, results):
-                records.append({
-                    "video_id": meta["video_id"], "sentence_id": sentence_id, "gt_segment": list(gt),
-                    "predictions": [{"segment": list(p["segment"]), "score": p["score"]} for p in preds],
-                })  # fmt: skip
+                records.append(
+                    {
+                        "video_id": meta["video_id"],
+                        "sentence_id": sentence_id,
+                        "gt_segment": list(gt),
+                        "predictions": [{"segment": list(p["segment"]), "score": p["score"]} for p in preds],
+                    }
+                )
     finally:
         model.train(was_training)
     metrics = compute_grounding_metrics(
@@ -146,15 +170,23 @@ def _parser():
     parser.add_argument("--clip-size", type=float, default=None, help="default: the model config's")
     parser.add_argument("--clip-stride", type=float, default=None, help="default: the model config's")
     parser.add_argument("--downsample-rate", type=int, default=None, help="default: the model config's")
-    parser.add_argument("--layout", choices=sorted(METRIC_LAYOUTS), default=None,
-                        help="metrics table: ego4d (R@1,5 x 0.3,0.5) or mad (R@1,5,10,50 x 0.1,0.3,0.5); "
-                             "default: mad when config.max_num_segments >= 50, else ego4d")  # fmt: skip
+    parser.add_argument(
+        "--layout",
+        choices=sorted(METRIC_LAYOUTS),
+        default=None,
+        help="metrics table: ego4d (R@1,5 x 0.3,0.5) or mad (R@1,5,10,50 x 0.1,0.3,0.5); "
+        "default: mad when config.max_num_segments >= 50, else ego4d",
+    )
     parser.add_argument("--ranks", type=int, nargs="+", default=None, help="override the layout's ranks")
     parser.add_argument("--iou-thresholds", type=float, nargs="+", default=None, help="override the IoU thresholds")
     parser.add_argument("--batch-size", type=int, default=1, help="videos per forward (1 = official)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights of a training checkpoint")
-    parser.add_argument("--invalid-segments", choices=("error", "drop"), default="error",
-                        help="ground truth empty after clamping: error (default) or drop (official)")  # fmt: skip
+    parser.add_argument(
+        "--invalid-segments",
+        choices=("error", "drop"),
+        default="error",
+        help="ground truth empty after clamping: error (default) or drop (official)",
+    )
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     parser.add_argument("--output", default=None, help="write metrics and per-query predictions to this JSON")
     parser.add_argument("--no-progress", action="store_true")
@@ -175,19 +207,33 @@ def main(argv=None) -> dict:
     if float(clip_stride) != int(clip_stride):
         raise ValueError(f"clip stride must be a whole number of frames, got {clip_stride}")
     dataset = load_grounding_dataset(
-        args.annotations, args.split, args.video_features, args.text_features, clip_size=clip_size,
-        clip_stride=int(clip_stride), downsample_rate=int(downsample_rate), is_training=False,
-        glove_path=args.glove, glove_dim=config.text_input_dim if args.glove else 300,
+        args.annotations,
+        args.split,
+        args.video_features,
+        args.text_features,
+        clip_size=clip_size,
+        clip_stride=int(clip_stride),
+        downsample_rate=int(downsample_rate),
+        is_training=False,
+        glove_path=args.glove,
+        glove_dim=config.text_input_dim if args.glove else 300,
         invalid_segments=args.invalid_segments,
-    )  # fmt: skip
+    )
     metrics, records = evaluate_grounding(
-        model, dataset, ranks=ranks, iou_thresholds=thresholds, batch_size=args.batch_size,
-        progress=not args.no_progress, device=device,
-    )  # fmt: skip
+        model,
+        dataset,
+        ranks=ranks,
+        iou_thresholds=thresholds,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        device=device,
+    )
     weights = "EMA weights (ema_model.safetensors)" if used_ema else "saved weights"
     splits = args.split if isinstance(args.split, str) else "+".join(args.split)
-    print(f"HieraMamba {args.model} [{weights}] on {args.annotations} split {splits}: "
-          f"{len(records)} queries, {len(dataset)} videos")  # fmt: skip
+    print(
+        f"HieraMamba {args.model} [{weights}] on {args.annotations} split {splits}: "
+        f"{len(records)} queries, {len(dataset)} videos"
+    )
     print(format_metrics_table(metrics, ranks, thresholds, average=METRIC_LAYOUTS[layout]["average"]))
     if args.output:
         with open(args.output, "w") as f:

@@ -70,9 +70,16 @@ def _encoder_description(model, name: str) -> str:
     return f"{type(encoder).__name__} ({feature}), {where}"
 
 
-def make_model_card(model, repo_id: str | None = None, metrics: dict | None = None, dataset: str | None = None,
-                    dataset_name: str | None = None, license: str | None = "apache-2.0", description: str | None = None,
-                    template_path: str | None = None):
+def make_model_card(
+    model,
+    repo_id: str | None = None,
+    metrics: dict | None = None,
+    dataset: str | None = None,
+    dataset_name: str | None = None,
+    license: str | None = "apache-2.0",
+    description: str | None = None,
+    template_path: str | None = None,
+):
     """A `huggingface_hub.ModelCard` for a HieraMamba checkpoint.
 
     metrics: {"R@1,IoU=0.5": 42.0, ...} (percent) -> `EvalResult`s (task video-temporal-grounding) on `dataset`
@@ -83,17 +90,28 @@ def make_model_card(model, repo_id: str | None = None, metrics: dict | None = No
         if not dataset:
             raise ValueError("metrics need the dataset they were measured on (dataset=...).")
         eval_results = [
-            EvalResult(task_type="video-temporal-grounding", task_name="Video temporal grounding",
-                       dataset_type=dataset, dataset_name=dataset_name or dataset, metric_type=key.lower(),
-                       metric_name=key, metric_value=float(value))  # fmt: skip
+            EvalResult(
+                task_type="video-temporal-grounding",
+                task_name="Video temporal grounding",
+                dataset_type=dataset,
+                dataset_name=dataset_name or dataset,
+                metric_type=key.lower(),
+                metric_name=key,
+                metric_value=float(value),
+            )
             for key, value in metrics.items()
         ]
     base = _base_models(model.config)
     card_data = ModelCardData(
-        library_name="transformers", pipeline_tag="video-grounding", tags=list(TAGS), license=license,
-        base_model=base or None, datasets=[dataset] if dataset and "/" in dataset else None,
-        model_name=name, eval_results=eval_results,
-    )  # fmt: skip
+        library_name="transformers",
+        pipeline_tag="video-grounding",
+        tags=list(TAGS),
+        license=license,
+        base_model=base or None,
+        datasets=[dataset] if dataset and "/" in dataset else None,
+        model_name=name,
+        eval_results=eval_results,
+    )
     config = model.config
     clock = (
         f"{config.fps:g} fps, clips of {config.clip_size:g} frames every {config.clip_stride:g} frames, "
@@ -118,8 +136,9 @@ def make_model_card(model, repo_id: str | None = None, metrics: dict | None = No
     return ModelCard.from_template(card_data, template_path=template, **kwargs)
 
 
-def save_checkpoint(save_directory: str, model, processor, model_card: bool = True, repo_id: str | None = None,
-                    **card_kwargs) -> str:  # fmt: skip
+def save_checkpoint(
+    save_directory: str, model, processor, model_card: bool = True, repo_id: str | None = None, **card_kwargs
+) -> str:
     """Save model + processor + auto_map shims (+ README.md model card) into one folder; returns the folder."""
     os.makedirs(save_directory, exist_ok=True)
     model.save_pretrained(save_directory)  # config.json with auto_map + the model shims
@@ -131,9 +150,18 @@ def save_checkpoint(save_directory: str, model, processor, model_card: bool = Tr
     return save_directory
 
 
-def push_to_hub(model, processor, repo_id: str, *, commit_message: str | None = None, private: bool | None = None,
-                token: str | bool | None = None, revision: str | None = None, create_pr: bool = False,
-                **card_kwargs):  # fmt: skip
+def push_to_hub(
+    model,
+    processor,
+    repo_id: str,
+    *,
+    commit_message: str | None = None,
+    private: bool | None = None,
+    token: str | bool | None = None,
+    revision: str | None = None,
+    create_pr: bool = False,
+    **card_kwargs,
+):
     """Push model + processor + shims + generated model card to `repo_id` in one commit (honours HF_ENDPOINT).
     Returns the `CommitInfo`."""
     api = HfApi(token=token)
@@ -141,6 +169,9 @@ def push_to_hub(model, processor, repo_id: str, *, commit_message: str | None = 
     with tempfile.TemporaryDirectory() as folder:
         save_checkpoint(folder, model, processor, repo_id=repo_id, **card_kwargs)
         return api.upload_folder(
-            repo_id=repo_id, folder_path=folder, commit_message=commit_message or "Upload HieraMamba model + processor",
-            revision=revision, create_pr=create_pr,
-        )  # fmt: skip
+            repo_id=repo_id,
+            folder_path=folder,
+            commit_message=commit_message or "Upload HieraMamba model + processor",
+            revision=revision,
+            create_pr=create_pr,
+        )

@@ -67,9 +67,22 @@ from .configuration_hieramamba import HieraMambaConfig
 _SETTINGS = {
     name: name
     for name in (
-        "center_sampling_radius", "label_smoothing", "focal_alpha", "focal_gamma", "reg_loss", "reg_loss_weight",
-        "acc_loss_weight", "acc_neg_ratio", "acc_gap_ratio", "acc_temperature", "acc_radius", "acc_hard_negatives",
-        "acc_cross_video_negatives", "spc_loss_weight", "spc_neg_ratio", "spc_temperature",
+        "center_sampling_radius",
+        "label_smoothing",
+        "focal_alpha",
+        "focal_gamma",
+        "reg_loss",
+        "reg_loss_weight",
+        "acc_loss_weight",
+        "acc_neg_ratio",
+        "acc_gap_ratio",
+        "acc_temperature",
+        "acc_radius",
+        "acc_hard_negatives",
+        "acc_cross_video_negatives",
+        "spc_loss_weight",
+        "spc_neg_ratio",
+        "spc_temperature",
     )
 }
 _SETTINGS["fix_quirks"] = "fix_loss_quirks"
@@ -179,7 +192,9 @@ def assign_points(
     return inside_window & inside_range, offsets
 
 
-def gt_span_masks(segments: torch.Tensor, level_sizes: Sequence[int], fix_quirks: bool = _DEFAULTS.fix_loss_quirks) -> torch.Tensor:
+def gt_span_masks(
+    segments: torch.Tensor, level_sizes: Sequence[int], fix_quirks: bool = _DEFAULTS.fix_loss_quirks
+) -> torch.Tensor:
     """(Q, P) bool: point i of level l lies in the GT span, i.e. ceil(s * L_l / L_0) <= i <= floor(e * L_l / L_0)
     (official `generate_multiscale_gt_masks`; see the module docstring for the clamping quirk)."""
     if segments.ndim != 2 or segments.shape[-1] != 2:
@@ -348,7 +363,9 @@ def segment_prototype_contrastive_loss(
 
 
 # ---------------------------------------------------------------------------------------------- entry point
-def update_loss_norm(loss_norm: float, num_pos: int | torch.Tensor, momentum: float = _DEFAULTS.loss_norm_momentum) -> float:
+def update_loss_norm(
+    loss_norm: float, num_pos: int | torch.Tensor, momentum: float = _DEFAULTS.loss_norm_momentum
+) -> float:
     """Trainer's running normaliser, updated after each optimisation step:
     loss_norm <- momentum * loss_norm + (1 - momentum) * max(num_pos, 1), with num_pos the positive count of
     the whole step (summed over micro-batches and, under DDP, over ranks)."""
@@ -386,7 +403,8 @@ def compute_grounding_loss(
     """All HieraMamba losses of one micro-batch (shapes in the module docstring).
 
     Settings come from `settings` keywords, else from `config` attributes (HieraMambaConfig names; `fix_quirks` is
-    the config's `fix_loss_quirks`), else HieraMambaConfig's defaults (the Ego4D-NLQ setup): center_sampling_radius, label_smoothing, focal_alpha, focal_gamma, reg_loss, reg_loss_weight,
+    the config's `fix_loss_quirks`), else HieraMambaConfig's defaults (the Ego4D-NLQ setup):
+    center_sampling_radius, label_smoothing, focal_alpha, focal_gamma, reg_loss, reg_loss_weight,
     acc_loss_weight, acc_neg_ratio, acc_gap_ratio, acc_temperature, acc_radius, acc_hard_negatives,
     acc_cross_video_negatives, spc_loss_weight, spc_neg_ratio, spc_temperature, fix_quirks.
     ACC (all levels) runs before SPC, so with `generator` seeded like the official global RNG the negative
@@ -417,9 +435,12 @@ def compute_grounding_loss(
     labels, gt_offsets = assign_points(points, segments, s["center_sampling_radius"])
     positive = labels & points_mask
     num_pos = positive.sum()
-    cls = sigmoid_focal_loss(
-        logits[points_mask], labels[points_mask], s["focal_alpha"], s["focal_gamma"], s["label_smoothing"]
-    ) / loss_norm
+    cls = (
+        sigmoid_focal_loss(
+            logits[points_mask], labels[points_mask], s["focal_alpha"], s["focal_gamma"], s["label_smoothing"]
+        )
+        / loss_norm
+    )
     reg = center_offset_iou_loss(offsets[positive], gt_offsets[positive], s["reg_loss"]) / loss_norm
 
     if queries_per_video is not None:
@@ -432,29 +453,50 @@ def compute_grounding_loss(
     acc = spc = zero
     if s["acc_loss_weight"] != 0:
         _check_levels(
-            "ACC", level_sizes, expected_batch, acc_projector,
-            sequence_features=sequence_features, sequence_masks=sequence_masks,
-            anchor_features=anchor_features, anchor_masks=anchor_masks,
+            "ACC",
+            level_sizes,
+            expected_batch,
+            acc_projector,
+            sequence_features=sequence_features,
+            sequence_masks=sequence_masks,
+            anchor_features=anchor_features,
+            anchor_masks=anchor_masks,
         )
         acc = zero
         for seq, seq_mask, anc, anc_mask in zip(sequence_features, sequence_masks, anchor_features, anchor_masks):
             acc = acc + anchor_child_contrastive_loss(
-                anc, anc_mask, seq, seq_mask, acc_projector, s["acc_temperature"], s["acc_neg_ratio"],
-                s["acc_gap_ratio"], s["acc_radius"], s["acc_hard_negatives"], s["acc_cross_video_negatives"],
-                generator, s["fix_quirks"],
+                anc,
+                anc_mask,
+                seq,
+                seq_mask,
+                acc_projector,
+                s["acc_temperature"],
+                s["acc_neg_ratio"],
+                s["acc_gap_ratio"],
+                s["acc_radius"],
+                s["acc_hard_negatives"],
+                s["acc_cross_video_negatives"],
+                generator,
+                s["fix_quirks"],
             )
         acc = acc / loss_norm
         if queries_per_video is not None:
             acc = queries_per_video.float().mean() * acc  # official: per-video backbone, scaled by queries
     if s["spc_loss_weight"] != 0:
         _check_levels(
-            "SPC", level_sizes, expected_batch, spc_projector, sequence_features=sequence_features,
+            "SPC",
+            level_sizes,
+            expected_batch,
+            spc_projector,
+            sequence_features=sequence_features,
             sequence_masks=sequence_masks,
         )
         span = gt_span_masks(segments, level_sizes, s["fix_quirks"])
         spc = zero
         for feats, pos_l, mask_l, span_l in zip(
-            sequence_features, labels.split(level_sizes, 1), points_mask.split(level_sizes, 1),
+            sequence_features,
+            labels.split(level_sizes, 1),
+            points_mask.split(level_sizes, 1),
             span.split(level_sizes, 1),
         ):
             if queries_per_video is not None:

@@ -149,8 +149,7 @@ class HieraMambaMaskedAttention(nn.Module):
     its keys (cross-attention of one video with several queries).
     """
 
-    def __init__(self, dim, num_heads, kv_dim=None, out_dim=None, window_size=0, attn_dropout=0.0,
-                 proj_dropout=0.0):
+    def __init__(self, dim, num_heads, kv_dim=None, out_dim=None, window_size=0, attn_dropout=0.0, proj_dropout=0.0):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"attention width {dim} is not a multiple of num_heads={num_heads}")
@@ -216,8 +215,17 @@ class HieraMambaTransformerLayer(nn.Module):
     """SnAG transformer encoder layer: [depthwise conv3 + LayerNorm on q, k, v] -> masked MHA -> FFN x4.
     Used as the AMP local encoder (with convs, windowed) and as the text transformer layer (no convs)."""
 
-    def __init__(self, dim, num_heads, window_size=0, use_conv=True, attn_dropout=0.0, proj_dropout=0.0,
-                 path_dropout=0.0, layer_scale_init=1e-4):
+    def __init__(
+        self,
+        dim,
+        num_heads,
+        window_size=0,
+        use_conv=True,
+        attn_dropout=0.0,
+        proj_dropout=0.0,
+        path_dropout=0.0,
+        layer_scale_init=1e-4,
+    ):
         super().__init__()
         self.use_conv = use_conv
         if use_conv:
@@ -225,8 +233,9 @@ class HieraMambaTransformerLayer(nn.Module):
             self.k_conv = HieraMambaMaskedConv(dim, dim, 3, padding=1, groups=dim, bias=False)
             self.v_conv = HieraMambaMaskedConv(dim, dim, 3, padding=1, groups=dim, bias=False)
             self.q_norm, self.k_norm, self.v_norm = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = HieraMambaMaskedAttention(dim, num_heads, window_size=window_size, attn_dropout=attn_dropout,
-                                              proj_dropout=proj_dropout)
+        self.attn = HieraMambaMaskedAttention(
+            dim, num_heads, window_size=window_size, attn_dropout=attn_dropout, proj_dropout=proj_dropout
+        )
         self.attn_norm = nn.LayerNorm(dim)
         self.attn_scale = HieraMambaLayerScale(dim, path_dropout, layer_scale_init)
         self.ffn = HieraMambaFeedForward(dim, 4, proj_dropout)
@@ -270,10 +279,16 @@ class HieraMambaTextEncoder(nn.Module):
             if config.text_use_background_token:
                 self.background_token = nn.Parameter(torch.zeros(dim))
             for _ in range(config.text_num_layers):
-                self.layers.append(HieraMambaTransformerLayer(
-                    dim, config.text_num_heads, use_conv=False, attn_dropout=config.text_attn_dropout,
-                    proj_dropout=config.text_proj_dropout, path_dropout=config.text_path_dropout,
-                ))
+                self.layers.append(
+                    HieraMambaTransformerLayer(
+                        dim,
+                        config.text_num_heads,
+                        use_conv=False,
+                        attn_dropout=config.text_attn_dropout,
+                        proj_dropout=config.text_proj_dropout,
+                        path_dropout=config.text_path_dropout,
+                    )
+                )
 
     def forward(self, text, mask):
         m = mask[..., None].to(text.dtype)
@@ -301,8 +316,8 @@ class HieraMambaTextEncoder(nn.Module):
 # ----------------------------------------------------------------------------------------------------------------
 class HieraMambaFusionLayer(nn.Module):
     """SnAG cross-attention decoder layer (no self-attention, no residual around the cross-attention):
-        q' = LN(dwconv3(LN_q(q)));  [scale | shift] = MHA(q', LN_kv(text))
-        q = AdaLN(q) * scale + shift;  q = q + LS(FFN(LN(q)))"""
+    q' = LN(dwconv3(LN_q(q)));  [scale | shift] = MHA(q', LN_kv(text))
+    q = AdaLN(q) * scale + shift;  q = q + LS(FFN(LN(q)))"""
 
     def __init__(self, config: HieraMambaConfig):
         super().__init__()
@@ -312,8 +327,12 @@ class HieraMambaFusionLayer(nn.Module):
         self.query_conv = HieraMambaMaskedConv(dim, dim, 3, padding=1, groups=dim, bias=False)
         self.query_norm = nn.LayerNorm(dim)
         self.cross_attn = HieraMambaMaskedAttention(
-            dim, config.fusion_num_heads, kv_dim=config.text_hidden_size, out_dim=2 * dim,
-            attn_dropout=config.fusion_attn_dropout, proj_dropout=config.fusion_proj_dropout,
+            dim,
+            config.fusion_num_heads,
+            kv_dim=config.text_hidden_size,
+            out_dim=2 * dim,
+            attn_dropout=config.fusion_attn_dropout,
+            proj_dropout=config.fusion_proj_dropout,
         )
         # "adaln": LayerNorm without affine before the text-conditioned scale/shift; "affine": no norm
         self.adaln = config.cross_attention_mode == "adaln"
@@ -393,18 +412,30 @@ class HieraMambaAMPBlock(nn.Module):
         n_local = config.num_local_encoder_blocks
         self.local_encode = config.local_encode and (n_local is None or n_local == 0 or index < n_local)
         self.global_norm = HieraMambaRMSNorm(dim, config.rms_norm_eps)
-        self.global_mixer = None if not config.use_global_mixer else Hydra(
-            dim, d_state=config.hydra_state_size, d_conv=config.hydra_conv_kernel, expand=config.hydra_expand,
-            headdim=config.hydra_head_dim, ngroups=config.hydra_ngroups, chunk_size=config.hydra_chunk_size,
-            layer_idx=index,
-        ) if config.global_mixer_type == "hydra" else HieraMambaGlobalSelfAttention(dim, config.hydra_head_dim)
+        self.global_mixer = (
+            None
+            if not config.use_global_mixer
+            else Hydra(
+                dim,
+                d_state=config.hydra_state_size,
+                d_conv=config.hydra_conv_kernel,
+                expand=config.hydra_expand,
+                headdim=config.hydra_head_dim,
+                ngroups=config.hydra_ngroups,
+                chunk_size=config.hydra_chunk_size,
+                layer_idx=index,
+            )
+            if config.global_mixer_type == "hydra"
+            else HieraMambaGlobalSelfAttention(dim, config.hydra_head_dim)
+        )
         self.global_scale = HieraMambaLayerScale(dim, config.amp_dropout, config.layer_scale_init)
         self.gate1 = nn.Linear(2 * dim, dim)
         if self.local_encode:
             window = config.local_window_size if index < config.num_windowed_blocks else 0
             self.local_norm = HieraMambaRMSNorm(dim, config.rms_norm_eps)
-            self.local_encoder = HieraMambaTransformerLayer(dim, config.local_num_heads, window_size=window,
-                                                            layer_scale_init=config.layer_scale_init)
+            self.local_encoder = HieraMambaTransformerLayer(
+                dim, config.local_num_heads, window_size=window, layer_scale_init=config.layer_scale_init
+            )
             self.local_scale = HieraMambaLayerScale(dim, config.amp_dropout, config.layer_scale_init)
             self.gate2 = nn.Linear(2 * dim, dim)
             self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Dropout(config.amp_dropout))
@@ -696,7 +727,9 @@ def resolve_named_encoder(name_or_path: str | None, package: str | None, **hub_k
         except ImportError:
             module = None
         if module is not None:
-            return str(module.get_model_path()) if hasattr(module, "get_model_path") else os.path.dirname(module.__file__)
+            return (
+                str(module.get_model_path()) if hasattr(module, "get_model_path") else os.path.dirname(module.__file__)
+            )
     if not name_or_path:
         raise MissingEncoderError(f"the encoder's package {package!r} is not installed and no name_or_path is given.")
     if os.path.isdir(name_or_path):
@@ -823,9 +856,16 @@ class HieraMambaPreTrainedModel(CheckpointErrorsMixin, PreTrainedModel):  # clea
         return loaded
 
     @classmethod
-    def from_components(cls, config: HieraMambaConfig, vision_model=None, text_model=None, *,
-                        store_encoders: bool = True, vision_model_package: str | None = None,
-                        text_model_package: str | None = None):
+    def from_components(
+        cls,
+        config: HieraMambaConfig,
+        vision_model=None,
+        text_model=None,
+        *,
+        store_encoders: bool = True,
+        vision_model_package: str | None = None,
+        text_model_package: str | None = None,
+    ):
         """A model with a freshly initialised grounding part (from `config`) and pretrained encoders.
 
         Args:
@@ -884,7 +924,9 @@ def load_encoder(name_or_path: str, kind: str, feature: str) -> PreTrainedModel:
         if getattr(config, "projection_dim", None) is not None:
             sub.projection_dim = config.projection_dim
         config = sub
-    model_class = type(encoder_from_config(config, feature)) if not isinstance(config, SimpleFrameEncoderConfig) else None
+    model_class = (
+        type(encoder_from_config(config, feature)) if not isinstance(config, SimpleFrameEncoderConfig) else None
+    )
     if model_class is None:
         return SimpleFrameEncoderModel.from_pretrained(name_or_path)
     return model_class.from_pretrained(name_or_path, config=config)
@@ -990,7 +1032,9 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
             try:
                 module.load_state_dict(weights, strict=True)
             except RuntimeError as error:
-                raise ValueError(f"the {name} weights in {folder} do not fit config.{name[:-6]}_config: {error}") from None
+                raise ValueError(
+                    f"the {name} weights in {folder} do not fit config.{name[:-6]}_config: {error}"
+                ) from None
 
     def require_encoder(self, name: str) -> PreTrainedModel:
         """The `vision_model` or `text_model`, or a clear error naming what the checkpoint takes instead."""
@@ -1029,7 +1073,9 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
         for index, chunk in enumerate(chunks):
             clips = pooler.push(self.get_frame_features(chunk))
             if features is None:
-                features = clips.new_empty((max(num_clips(num_frames or 0, self.config), len(clips), 1), clips.shape[1]))
+                features = clips.new_empty(
+                    (max(num_clips(num_frames or 0, self.config), len(clips), 1), clips.shape[1])
+                )
             if count + len(clips) > len(features):
                 grown = features.new_empty((max(2 * len(features), count + len(clips)), features.shape[1]))
                 grown[:count] = features[:count]
@@ -1094,13 +1140,20 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
         fused, fused_masks = self.fusion(packed, packed_mask, text, text_mask, repeats)
         fused, fused_masks = unpack_pyramid(fused, sizes), unpack_pyramid(fused_masks, sizes)
         return HieraMambaModelOutput(
-            pyramid_features=fused, pyramid_masks=fused_masks, sequence_features=sequences,
-            sequence_masks=sequence_masks, anchor_features=anchors, anchor_masks=anchor_masks,
-            text_features=text, text_mask=text_mask, queries_per_video=queries_per_video,
+            pyramid_features=fused,
+            pyramid_masks=fused_masks,
+            sequence_features=sequences,
+            sequence_masks=sequence_masks,
+            anchor_features=anchors,
+            anchor_masks=anchor_masks,
+            text_features=text,
+            text_mask=text_mask,
+            queries_per_video=queries_per_video,
         )
 
-    def prepare_inputs(self, video_features, video_mask, text_features, text_mask, queries_per_video, input_ids,
-                       attention_mask):
+    def prepare_inputs(
+        self, video_features, video_mask, text_features, text_mask, queries_per_video, input_ids, attention_mask
+    ):
         """Default masks (all valid) and `queries_per_video` (one query per video), token ids through the text
         model, then clear errors for malformed input."""
         if input_ids is not None:
@@ -1198,22 +1251,38 @@ class HieraMambaForVideoGrounding(HieraMambaPreTrainedModel):
         loss = loss_dict = None
         if segments is not None:
             loss_dict = compute_grounding_loss(
-                logits, offsets, points, points_mask, segments / self.config.embedding_stride,
+                logits,
+                offsets,
+                points,
+                points_mask,
+                segments / self.config.embedding_stride,
                 [m.size(1) for m in out.pyramid_masks],
-                sequence_features=out.sequence_features, sequence_masks=out.sequence_masks,
-                anchor_features=out.anchor_features, anchor_masks=out.anchor_masks,
-                acc_projector=self.acc_projector, spc_projector=self.spc_projector,
+                sequence_features=out.sequence_features,
+                sequence_masks=out.sequence_masks,
+                anchor_features=out.anchor_features,
+                anchor_masks=out.anchor_masks,
+                acc_projector=self.acc_projector,
+                spc_projector=self.spc_projector,
                 loss_norm=self.config.initial_loss_norm if loss_norm is None else loss_norm,
                 queries_per_video=None if self.config.early_fusion else out.queries_per_video,
-                generator=loss_generator, config=self.config,
+                generator=loss_generator,
+                config=self.config,
             )
             loss = loss_dict["total"]
         return HieraMambaVideoGroundingOutput(
-            loss=loss, loss_dict=loss_dict, logits=logits, offsets=offsets, points=points, points_mask=points_mask,
+            loss=loss,
+            loss_dict=loss_dict,
+            logits=logits,
+            offsets=offsets,
+            points=points,
+            points_mask=points_mask,
             queries_per_video=out.queries_per_video,
-            pyramid_features=out.pyramid_features, pyramid_masks=out.pyramid_masks,
-            sequence_features=out.sequence_features, sequence_masks=out.sequence_masks,
-            anchor_features=out.anchor_features, anchor_masks=out.anchor_masks,
+            pyramid_features=out.pyramid_features,
+            pyramid_masks=out.pyramid_masks,
+            sequence_features=out.sequence_features,
+            sequence_masks=out.sequence_masks,
+            anchor_features=out.anchor_features,
+            anchor_masks=out.anchor_masks,
         )
 
     @torch.no_grad()

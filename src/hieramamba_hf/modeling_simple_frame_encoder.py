@@ -23,18 +23,19 @@ at least `grid_size` pixels a side), it computes:
    `k * pi / orientation_bins`, average-pooled to an `orientation_grid` (2) grid and multiplied by
    `gradient_gain` (`orientation_bins * orientation_grid**2` numbers). Step 2 tells where the edges are; this
    block tells which way they run, in a form a linear read-out can use: a square's edges run at 0 and 90 degrees, a
-   disc's at every angle. A linear probe of the shape of the clips of 300 synthetic videos
-   (the synthetic grounding set of `examples/synthetic_grounding`) reads it at 91% from steps 1-3 and at 100% with `orientation_bins=4`; the
-   small grounding models trained on such features still bind mostly the colour word (README, Status);
-5. the concatenation `r` (`5 * grid_size**2 + 16 + orientation_bins * orientation_grid**2` numbers, 96 by
-   default) is centred by 0.5 and, optionally, standardised per entry, `(r - feature_mean) / feature_std`, like an
-   image processor's `image_mean` / `image_std` (buffers `feature_mean` / `feature_std`, identity by default). Without it the features are badly conditioned: the frames are
-   dark and mostly static, so an entry's mean is ~5x its spread, and the small object's colour lives in low-variance
-   entries (the palette bins) that a model's first layers wash out. Standardising `r` itself, before the
-   projection, gives each of these cues unit variance (a linear read-out of the event colour from an untrained
-   HieraMamba's first pyramid level: 88%, against 60% when the projected features are standardised per channel
-   instead). `SimpleFrameEncoderModel.fit_normalization` sets the two vectors from sample frames (the synthetic
-   generator fits them on calibration videos outside its splits and saves them with the encoder);
+   disc's at every angle. A linear probe of the shape of the clips of 300 synthetic videos (the synthetic
+   grounding set of `examples/synthetic_grounding`) reads it at 91% from steps 1-3 and at 100% with
+   `orientation_bins=4`; the small grounding models trained on such features still bind mostly the colour word;
+5. the concatenation `r` (`5 * grid_size**2 + 16 + orientation_bins * orientation_grid**2` numbers, 96 by default)
+   is centred by 0.5 and standardised per entry, `(r - feature_mean) / feature_std`, like an image processor's
+   `image_mean` / `image_std` (buffers, identity until `fit_normalization`). Without the standardisation the
+   synthetic set's features are badly conditioned: the frames are dark and mostly static, so an entry's mean is ~5x
+   its spread, and the small object's colour lives in low-variance entries (the palette bins) that a model's first
+   layers wash out. Standardising `r` itself, before the projection, gives each of these cues unit variance (a
+   linear read-out of the event colour from an untrained HieraMamba's first pyramid level: 88%, against 60% when the
+   projected features are standardised per channel instead). `SimpleFrameEncoderModel.fit_normalization` sets the
+   two vectors from sample frames (the synthetic generator fits them on calibration videos outside its splits and
+   saves them with the encoder);
 6. projected by a fixed matrix `W ~ N(0, 1/len(r))` of shape `(len(r), feature_dim)` drawn from
    `torch.Generator().manual_seed(projection_seed)` (`feature_dim=0` keeps `r` itself).
 """
@@ -52,9 +53,22 @@ from .configuration_hieramamba import SimpleFrameEncoderConfig
 
 # 16 fixed RGB reference colours in [0, 1]: black, white, two greys, the 6 primaries/secondaries, and 6 mixtures.
 PALETTE = (
-    (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (0.33, 0.33, 0.33), (0.67, 0.67, 0.67),
-    (1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 1.0), (0.0, 1.0, 1.0),
-    (1.0, 0.5, 0.0), (0.5, 0.0, 1.0), (0.0, 0.5, 0.25), (0.5, 0.25, 0.0), (0.2, 0.2, 0.45), (1.0, 0.6, 0.7),
+    (0.0, 0.0, 0.0),
+    (1.0, 1.0, 1.0),
+    (0.33, 0.33, 0.33),
+    (0.67, 0.67, 0.67),
+    (1.0, 0.0, 0.0),
+    (0.0, 1.0, 0.0),
+    (0.0, 0.0, 1.0),
+    (1.0, 1.0, 0.0),
+    (1.0, 0.0, 1.0),
+    (0.0, 1.0, 1.0),
+    (1.0, 0.5, 0.0),
+    (0.5, 0.0, 1.0),
+    (0.0, 0.5, 0.25),
+    (0.5, 0.25, 0.0),
+    (0.2, 0.2, 0.45),
+    (1.0, 0.6, 0.7),
 )
 
 

@@ -92,8 +92,9 @@ class VideoGroundingPipeline(Pipeline):
             raise ValueError("each input needs a 'video' and a 'query' (a string or a list of strings).")
         return {"video": item["video"], "query": item["query"]}
 
-    def _sanitize_parameters(self, top_k=None, video_fps=None, progress=None, backend=None, duration=None,
-                             query_batch_size=None, **kwargs):
+    def _sanitize_parameters(
+        self, top_k=None, video_fps=None, progress=None, backend=None, duration=None, query_batch_size=None, **kwargs
+    ):
         if kwargs:
             raise ValueError(f"unknown video-grounding arguments: {sorted(kwargs)}.")
         if duration is not None and not duration > 0:
@@ -158,8 +159,12 @@ class VideoGroundingPipeline(Pipeline):
             video_features = inputs["video_features"].to(model.dtype)
         else:
             chunks = inputs["pixel_values_videos"]
-            with tqdm(total=inputs["num_frames"], unit="frame", desc="encoding video",
-                      disable=None if progress is None else not progress) as bar:
+            with tqdm(
+                total=inputs["num_frames"],
+                unit="frame",
+                desc="encoding video",
+                disable=None if progress is None else not progress,
+            ) as bar:
                 counted = (bar.update(len(chunk)) or chunk for chunk in chunks)
                 video_features = model.model.get_video_features(counted, inputs["num_frames"])[None]
         duration = inputs["duration"]
@@ -175,8 +180,10 @@ class VideoGroundingPipeline(Pipeline):
         parts = []
         for lo in range(0, num_queries, size):
             out = model(
-                video_features=video_features, text_features=text_features[lo : lo + size],
-                text_mask=text_mask[lo : lo + size], queries_per_video=torch.tensor([min(size, num_queries - lo)]),
+                video_features=video_features,
+                text_features=text_features[lo : lo + size],
+                text_mask=text_mask[lo : lo + size],
+                queries_per_video=torch.tensor([min(size, num_queries - lo)]),
             )
             parts.append({k: out[k] for k in ("logits", "offsets", "points_mask")})
             points = out["points"]
@@ -191,8 +198,10 @@ class VideoGroundingPipeline(Pipeline):
         results = self.processor.post_process_video_grounding(
             model_outputs["outputs"], [model_outputs["duration"]], self.model.config, **settings
         )
-        ranked = [[{"start": r["segment"][0], "end": r["segment"][1], "score": r["score"]} for r in query]
-                  for query in results]
+        ranked = [
+            [{"start": r["segment"][0], "end": r["segment"][1], "score": r["score"]} for r in query]
+            for query in results
+        ]
         return ranked[0] if model_outputs["single"] else ranked
 
     def save_pretrained(self, save_directory: str, **kwargs):

@@ -52,8 +52,20 @@ from .configuration_hieramamba import HieraMambaConfig
 
 # the settings read from the config; their defaults are HieraMambaConfig's
 _SETTINGS = (
-    "pre_nms_thresh", "pre_nms_topk", "seg_len_thresh", "nms_mode", "nms_iou_thresh", "nms_min_score", "nms_sigma",
-    "voting_thresh", "max_num_segments", "fps", "clip_size", "clip_stride", "downsample_rate", "embedding_stride",
+    "pre_nms_thresh",
+    "pre_nms_topk",
+    "seg_len_thresh",
+    "nms_mode",
+    "nms_iou_thresh",
+    "nms_min_score",
+    "nms_sigma",
+    "voting_thresh",
+    "max_num_segments",
+    "fps",
+    "clip_size",
+    "clip_stride",
+    "downsample_rate",
+    "embedding_stride",
 )
 _DEFAULTS = HieraMambaConfig()
 
@@ -152,7 +164,10 @@ def hard_nms_1d(
 
 
 def segment_voting(
-    nms_segments: torch.Tensor, all_segments: torch.Tensor, all_scores: torch.Tensor, iou_thresh: float = _DEFAULTS.voting_thresh
+    nms_segments: torch.Tensor,
+    all_segments: torch.Tensor,
+    all_scores: torch.Tensor,
+    iou_thresh: float = _DEFAULTS.voting_thresh,
 ) -> torch.Tensor:
     """(k, 2): each NMS segment replaced by the score-weighted mean of the segments of `all_segments` (n, 2) whose
     IoU with it (no epsilon) is >= iou_thresh (official `segment_voting`)."""
@@ -160,9 +175,11 @@ def segment_voting(
     left = torch.maximum(nms_segments[:, None, 0], all_segments[None, :, 0])
     right = torch.minimum(nms_segments[:, None, 1], all_segments[None, :, 1])
     overlap = (right - left).clamp(min=0)
-    union = (nms_segments[:, None, 1] - nms_segments[:, None, 0]) + (
-        all_segments[None, :, 1] - all_segments[None, :, 0]
-    ) - overlap
+    union = (
+        (nms_segments[:, None, 1] - nms_segments[:, None, 0])
+        + (all_segments[None, :, 1] - all_segments[None, :, 0])
+        - overlap
+    )
     weights = (overlap / union >= iou_thresh).float() * all_scores[None]
     weights = weights / weights.sum(dim=1, keepdim=True)
     return weights @ all_segments  # segment voting
@@ -271,7 +288,10 @@ def post_process_video_grounding(
     if unknown:
         raise ValueError(f"Unknown post-processing settings: {sorted(unknown)}.")
     s = {
-        k: settings[k] if k in settings else getattr(config, k, getattr(_DEFAULTS, k)) if config is not None
+        k: settings[k]
+        if k in settings
+        else getattr(config, k, getattr(_DEFAULTS, k))
+        if config is not None
         else getattr(_DEFAULTS, k)
         for k in _SETTINGS
     }
@@ -304,16 +324,32 @@ def post_process_video_grounding(
     results = []
     for q in range(num_queries):
         segs, scores = decode_segments(
-            logits[q].cpu(), offsets[q].cpu(), points, None if points_mask is None else points_mask[q].cpu(),
-            s["pre_nms_thresh"], s["pre_nms_topk"], s["seg_len_thresh"],
+            logits[q].cpu(),
+            offsets[q].cpu(),
+            points,
+            None if points_mask is None else points_mask[q].cpu(),
+            s["pre_nms_thresh"],
+            s["pre_nms_topk"],
+            s["seg_len_thresh"],
         )
         order = scores.argsort(descending=True)[: min(len(segs), s["pre_nms_topk"])]
         segs, scores = batched_nms(
-            segs[order], scores[order], s["nms_mode"], s["nms_iou_thresh"], s["nms_min_score"],
-            s["max_num_segments"], s["nms_sigma"], s["voting_thresh"],
+            segs[order],
+            scores[order],
+            s["nms_mode"],
+            s["nms_iou_thresh"],
+            s["nms_min_score"],
+            s["max_num_segments"],
+            s["nms_sigma"],
+            s["voting_thresh"],
         )
         segs = grid_to_seconds(
-            segs, s["fps"], s["clip_size"], s["clip_stride"], s["downsample_rate"], s["embedding_stride"],
+            segs,
+            s["fps"],
+            s["clip_size"],
+            s["clip_stride"],
+            s["downsample_rate"],
+            s["embedding_stride"],
             float(durations[q]),
         )
         results.append(
@@ -350,8 +386,13 @@ def post_process_model_outputs(outputs, durations, config, queries_per_video=Non
         rows = slice(start, start + n)
         video_settings = dict(settings) if fps is None else dict(settings, fps=fps[b])
         results += post_process_video_grounding(
-            outputs["logits"][rows], outputs["offsets"][rows], outputs["points"], outputs["points_mask"][rows],
-            float(durations[b]), config=config, **video_settings,
+            outputs["logits"][rows],
+            outputs["offsets"][rows],
+            outputs["points"],
+            outputs["points_mask"][rows],
+            float(durations[b]),
+            config=config,
+            **video_settings,
         )
         start += n
     return results

@@ -30,9 +30,10 @@ from huggingface_hub import snapshot_download
 from transformers import AutoImageProcessor, AutoTokenizer, BatchFeature
 from transformers.processing_utils import ProcessorMixin
 
+from ssm_layers.remote_code import write_auto_map_shims
+
 from .configuration_hieramamba import AUTO_MAP
 from .post_processing_hieramamba import post_process_model_outputs
-from ssm_layers.remote_code import write_auto_map_shims
 
 
 __all__ = ["HieraMambaProcessor", "MissingProcessorConfigError"]
@@ -80,7 +81,9 @@ class HieraMambaProcessor(ProcessorMixin):
         """`pixel_values` `(N, 3, H, W)` float32 of decoded RGB frames `(N, H, W, 3)` uint8 (numpy or torch)."""
         frames = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise ValueError(f"frames must be (num_frames, height, width, 3) uint8 RGB, got {frames.shape} {frames.dtype}.")
+            raise ValueError(
+                f"frames must be (num_frames, height, width, 3) uint8 RGB, got {frames.shape} {frames.dtype}."
+            )
         if len(frames) == 0:
             raise ValueError("the video has zero frames.")
         if self.image_processor is None:
@@ -190,12 +193,20 @@ class HieraMambaProcessor(ProcessorMixin):
 
     @property
     def model_input_names(self):
-        return ["video_features", "video_mask", "text_features", "text_mask", "input_ids", "attention_mask",
-                "queries_per_video"]
+        return [
+            "video_features",
+            "video_mask",
+            "text_features",
+            "text_mask",
+            "input_ids",
+            "attention_mask",
+            "queries_per_video",
+        ]
 
     # ------------------------------------------------------------------ outputs
-    def post_process_video_grounding(self, outputs, video_durations, config, queries_per_video=None, fps=None,
-                                     **settings) -> list[list[dict]]:
+    def post_process_video_grounding(
+        self, outputs, video_durations, config, queries_per_video=None, fps=None, **settings
+    ) -> list[list[dict]]:
         """Ranked moments in seconds for every query of a `HieraMambaForVideoGrounding` output: decoding, Gaussian
         soft-NMS and segment voting with the settings of `config` (the model's; keyword `settings` override them).
 
@@ -210,7 +221,10 @@ class HieraMambaProcessor(ProcessorMixin):
             "chunk_size": self.chunk_size,
             # which sub-processors are saved next to this file (a flat "image_processor" key would be read by
             # AutoImageProcessor as the image processor's own config)
-            "components": {"image_processor": self.image_processor is not None, "tokenizer": self.tokenizer is not None},
+            "components": {
+                "image_processor": self.image_processor is not None,
+                "tokenizer": self.tokenizer is not None,
+            },
             "auto_map": {"AutoProcessor": AUTO_MAP["AutoProcessor"]},
         }
 
@@ -236,18 +250,32 @@ class HieraMambaProcessor(ProcessorMixin):
         return [path]
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, cache_dir=None, force_download=False,
-                        local_files_only=False, token=None, revision=None, **kwargs) -> HieraMambaProcessor:
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path,
+        cache_dir=None,
+        force_download=False,
+        local_files_only=False,
+        token=None,
+        revision=None,
+        **kwargs,
+    ) -> HieraMambaProcessor:
         """Load from a checkpoint folder or Hub id (cache and HF_HUB_OFFLINE honoured)."""
         origin = os.fspath(pretrained_model_name_or_path)
-        hub_kwargs = {"cache_dir": cache_dir, "force_download": force_download, "token": token,
-                      "local_files_only": local_files_only, "revision": revision}
+        hub_kwargs = {
+            "cache_dir": cache_dir,
+            "force_download": force_download,
+            "token": token,
+            "local_files_only": local_files_only,
+            "revision": revision,
+        }
         if os.path.isdir(origin):
             folder = origin
         else:
             try:
-                folder = snapshot_download(origin, allow_patterns=["*.json", "*.txt", "*.model", "*.jinja"],
-                                           **hub_kwargs)
+                folder = snapshot_download(
+                    origin, allow_patterns=["*.json", "*.txt", "*.model", "*.jinja"], **hub_kwargs
+                )
             except Exception as error:
                 raise OSError(f"could not find a HieraMamba processor for {origin!r}: {error}") from error
         path = os.path.join(folder, PROCESSOR_CONFIG_NAME)
@@ -261,6 +289,8 @@ class HieraMambaProcessor(ProcessorMixin):
         if config.get("processor_class") != cls.__name__:
             raise ValueError(f"{path} is a {config.get('processor_class')!r}, not a {cls.__name__}.")
         components = config.get("components", {})
-        image_processor = AutoImageProcessor.from_pretrained(folder, backend="pil") if components.get("image_processor") else None
+        image_processor = (
+            AutoImageProcessor.from_pretrained(folder, backend="pil") if components.get("image_processor") else None
+        )
         tokenizer = AutoTokenizer.from_pretrained(folder) if components.get("tokenizer") else None
         return cls(image_processor, tokenizer, chunk_size=config.get("chunk_size", 16), _origin=origin)

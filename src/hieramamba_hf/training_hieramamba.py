@@ -49,8 +49,8 @@ import os
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 from safetensors.torch import load_file, save_file
+from torch import nn
 from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -259,11 +259,16 @@ class HieraMambaTrainer(Trainer):
             groups = hieramamba_parameter_groups(model, self.args.weight_decay)
             groups = [{k: v for k, v in g.items() if k != "names"} for g in groups if g["params"]]
             # the fused kernel (one call for all tensors; on CPU about 4x faster than foreach) where it exists
-            fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for g in groups for p in g["params"])
+            fused = all(
+                p.device.type in ("cpu", "cuda") and p.is_floating_point() for g in groups for p in g["params"]
+            )
             self.optimizer = torch.optim.AdamW(
-                groups, lr=self.args.learning_rate, betas=(self.args.adam_beta1, self.args.adam_beta2),
-                eps=self.args.adam_epsilon, **({"fused": True} if fused else {"foreach": True}),
-            )  # fmt: skip
+                groups,
+                lr=self.args.learning_rate,
+                betas=(self.args.adam_beta1, self.args.adam_beta2),
+                eps=self.args.adam_epsilon,
+                **({"fused": True} if fused else {"foreach": True}),
+            )
         return self.optimizer
 
     def num_warmup_steps(self, num_training_steps: int) -> int:
@@ -316,8 +321,9 @@ class HieraMambaTrainer(Trainer):
         self.ema.update(self.accelerator.unwrap_model(self.model))
 
     # ---------------------------------------------------------------------------------------------- evaluation
-    def _get_dataloader(self, dataset, description, batch_size, sampler_fn=None, is_training=False,
-                        dataloader_key=None):  # fmt: skip
+    def _get_dataloader(
+        self, dataset, description, batch_size, sampler_fn=None, is_training=False, dataloader_key=None
+    ):
         if is_training or self.eval_data_collator is None:
             return super()._get_dataloader(dataset, description, batch_size, sampler_fn, is_training, dataloader_key)
         train_collator, self.data_collator = self.data_collator, self.eval_data_collator
@@ -339,9 +345,13 @@ class HieraMambaTrainer(Trainer):
                 if isinstance(dataset, dict):
                     raise ValueError("eval_grounding_metrics supports a single eval dataset")
                 grounding, _ = evaluate_grounding(
-                    model, dataset, ranks=self.args.eval_ranks, iou_thresholds=self.args.eval_iou_thresholds,
-                    batch_size=self.args.per_device_eval_batch_size, progress=False,
-                )  # fmt: skip
+                    model,
+                    dataset,
+                    ranks=self.args.eval_ranks,
+                    iou_thresholds=self.args.eval_iou_thresholds,
+                    batch_size=self.args.per_device_eval_batch_size,
+                    progress=False,
+                )
                 grounding = {f"{metric_key_prefix}_{k}": v for k, v in grounding.items()}
                 self.log(grounding)
                 metrics.update(grounding)

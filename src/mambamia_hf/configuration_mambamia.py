@@ -211,7 +211,8 @@ class MambaMiaConfig(PreTrainedConfig):
         self.time_step_limit = tuple(float(v) for v in self.time_step_limit)
         if self.compressor_streaming_segment_length is not None and self.compressor_streaming_segment_length < 1:
             raise ValueError(
-                f"compressor_streaming_segment_length must be None or >= 1, got {self.compressor_streaming_segment_length}"
+                "compressor_streaming_segment_length must be None or >= 1, got "
+                f"{self.compressor_streaming_segment_length}"
             )
         if self.delta_head_reduction not in ("mean", "max", "sum"):
             raise ValueError(f"delta_head_reduction must be 'mean', 'max' or 'sum', got {self.delta_head_reduction!r}")

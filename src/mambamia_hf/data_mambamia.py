@@ -30,15 +30,15 @@ def validate_record(record: dict, video_token: str = "<video>", index: int | Non
     than one) `video_token` placeholder, empty conversation, unknown roles, no assistant turn, empty turn text."""
     name = _record_name(record, index)
     if not isinstance(record, dict):
-        raise ValueError(f"{name}: expected a dict with 'id', 'video' and 'conversations', got {type(record).__name__}")
+        raise ValueError(
+            f"{name}: expected a dict with 'id', 'video' and 'conversations', got {type(record).__name__}"
+        )
     conversations = record.get("conversations")
     if not conversations:
         raise ValueError(f"{name}: empty conversation (no 'conversations' turns).")
     for turn_index, turn in enumerate(conversations):
         if not isinstance(turn, dict) or turn.get("from") not in ROLES:
-            raise ValueError(
-                f"{name}: turn {turn_index} must be a dict with 'from' in {sorted(ROLES)}, got {turn!r}"
-            )
+            raise ValueError(f"{name}: turn {turn_index} must be a dict with 'from' in {sorted(ROLES)}, got {turn!r}")
         if not isinstance(turn.get("value"), str) or not turn["value"].strip():
             raise ValueError(f"{name}: turn {turn_index} ({turn['from']}) has an empty 'value'.")
     if not any(turn["from"] == "gpt" for turn in conversations):
@@ -115,8 +115,16 @@ class MambaMiaDataCollator:
             sets decoded every epoch); off for real data.
     """
 
-    def __init__(self, processor, fps: float = 2.0, max_frames: int = 64, video_root: str | None = None,
-                 max_length: int | None = None, check_records: bool = True, cache_videos: bool = False):
+    def __init__(
+        self,
+        processor,
+        fps: float = 2.0,
+        max_frames: int = 64,
+        video_root: str | None = None,
+        max_length: int | None = None,
+        check_records: bool = True,
+        cache_videos: bool = False,
+    ):
         self.cache = {} if cache_videos else None
         self.processor = processor
         self.tokenizer = processor.tokenizer

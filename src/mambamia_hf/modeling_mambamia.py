@@ -95,7 +95,9 @@ def delta_sampling(deltas: torch.Tensor, threshold: float) -> torch.BoolTensor:
     A <- 0; for t in 1..M: A <- A + Delta_t; if A >= delta_thresh: keep frame t; A <- 0.
     """
     if deltas.ndim != 1:
-        raise ValueError(f"delta_sampling takes one video's Delta_t of shape (num_frames,), got {tuple(deltas.shape)}.")
+        raise ValueError(
+            f"delta_sampling takes one video's Delta_t of shape (num_frames,), got {tuple(deltas.shape)}."
+        )
     if not torch.isfinite(deltas).all():
         raise ValueError("delta_sampling got NaN or infinite Delta_t values.")
     if not threshold > 0:
@@ -626,7 +628,9 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             and (past_key_values is None or past_key_values.get_seq_length() == 0)
             and (input_ids == self.config.video_token_id).any()
         ):
-            raise ValueError("input_ids contain video placeholder tokens but no video (pixel_values_videos) was given.")
+            raise ValueError(
+                "input_ids contain video placeholder tokens but no video (pixel_values_videos) was given."
+            )
 
         outputs = self.language_model(
             attention_mask=attention_mask,

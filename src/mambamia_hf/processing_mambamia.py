@@ -18,6 +18,7 @@ from ssm_layers.video_io import evenly_spaced_frames, open_video
 
 from .remote_code import AUTO_MAP, write_shims
 
+
 # Qwen2 ChatML (sister repo's `qwen_2` conversation): a video content item renders as "<video>\n" before the text.
 CHAT_TEMPLATE = (
     "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"

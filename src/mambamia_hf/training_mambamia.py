@@ -105,8 +105,9 @@ def enable_activation_checkpointing(model) -> None:
     base.config.use_cache = False
 
 
-def apply_lora(model, r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.05, target_modules=None,
-               modules_to_save=None):
+def apply_lora(
+    model, r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.05, target_modules=None, modules_to_save=None
+):
     """Wrap a `MambaMiaForConditionalGeneration` with PEFT LoRA: adapters on the LLM attention (q/k/v/o_proj) and
     the compressor's Mamba2 `in_proj` (`LORA_TARGET_MODULES`, a full-match regex), the projector trained in full
     and saved (`modules_to_save`). Everything else, vision tower and frame separator included, is frozen, whatever
@@ -160,8 +161,13 @@ def score_closed_set(model, collator, records, choices_fn) -> dict:
             video = model.get_video_features(batch["pixel_values_videos"].to(device), frame_mask)
             # inference: delta sampling may drop frames (eval mode, long videos); drop their placeholders too
             input_ids, attention_mask = select_video_tokens(
-                input_ids, attention_mask.to(device), video.kept_frames, frame_mask.sum(-1), config.video_token_id,
-                config.tokens_per_frame, collator.pad_token_id,
+                input_ids,
+                attention_mask.to(device),
+                video.kept_frames,
+                frame_mask.sum(-1),
+                config.video_token_id,
+                config.tokens_per_frame,
+                collator.pad_token_id,
             )
             logits = model(
                 input_ids=input_ids, attention_mask=attention_mask, mm_encoder_outputs={"video": video}

@@ -19,6 +19,7 @@ from .kernels import kernels_available
 from .norm import RMSNormGated
 from .ssd import ssd_chunk_scan, ssd_scan_reference
 
+
 __all__ = [
     "BiMamba2Mixer",
     "Hydra",

@@ -23,6 +23,7 @@ from .init import init_A_log_, init_dt_bias_
 from .norm import RMSNormGated
 from .ssd import _process_dt, ssd_chunk_scan
 
+
 __all__ = ["BiMamba2Mixer", "reverse_valid_index"]
 
 
@@ -79,7 +80,9 @@ class BiMamba2Mixer(nn.Module):
         self.hidden_size = hidden_size
         self.intermediate_size = expand * hidden_size
         if self.intermediate_size % head_dim != 0:
-            raise ValueError(f"expand * hidden_size ({self.intermediate_size}) must be a multiple of head_dim ({head_dim})")
+            raise ValueError(
+                f"expand * hidden_size ({self.intermediate_size}) must be a multiple of head_dim ({head_dim})"
+            )
         self.num_heads = self.intermediate_size // head_dim
         if self.num_heads % n_groups != 0:
             raise ValueError(f"num_heads ({self.num_heads}) must be a multiple of n_groups ({n_groups})")
@@ -98,14 +101,26 @@ class BiMamba2Mixer(nn.Module):
         self.out_proj = nn.Linear(self.intermediate_size, hidden_size, bias=use_bias)
         suffixes = ["", "_b"] if bidirectional else [""]
         for sfx in suffixes:
-            setattr(self, f"conv1d{sfx}", nn.Conv1d(self.conv_dim, self.conv_dim, kernel_size=conv_kernel,
-                                                     groups=self.conv_dim, padding=conv_kernel - 1,
-                                                     bias=use_conv_bias))
+            setattr(
+                self,
+                f"conv1d{sfx}",
+                nn.Conv1d(
+                    self.conv_dim,
+                    self.conv_dim,
+                    kernel_size=conv_kernel,
+                    groups=self.conv_dim,
+                    padding=conv_kernel - 1,
+                    bias=use_conv_bias,
+                ),
+            )
             setattr(self, f"dt_bias{sfx}", nn.Parameter(torch.empty(self.num_heads)))
             setattr(self, "A_log" if not sfx else "A_b_log", nn.Parameter(torch.empty(self.num_heads)))
             setattr(self, f"D{sfx}", nn.Parameter(torch.empty(self.num_heads)))
-            setattr(self, f"norm{sfx}", RMSNormGated(self.intermediate_size, eps=layer_norm_epsilon,
-                                                      norm_before_gate=norm_before_gate))
+            setattr(
+                self,
+                f"norm{sfx}",
+                RMSNormGated(self.intermediate_size, eps=layer_norm_epsilon, norm_before_gate=norm_before_gate),
+            )
         self.reset_ssm_parameters()
 
     def _directions(self):
@@ -138,9 +153,11 @@ class BiMamba2Mixer(nn.Module):
         (y (B, S, I), the state after the segment)."""
         z, xBC, dt = torch.split(zxbcdt, [self.intermediate_size, self.conv_dim, self.num_heads], dim=-1)
         history = self.conv_kernel_size - 1
-        conv_inputs, ssm_state = state if state is not None else (xBC.new_zeros(xBC.shape[0], history, self.conv_dim), None)
+        conv_inputs, ssm_state = (
+            state if state is not None else (xBC.new_zeros(xBC.shape[0], history, self.conv_dim), None)
+        )
         xBC = torch.cat([conv_inputs, xBC], dim=1)  # the causal convolution sees the preceding inputs, zeros at t < 0
-        conv_inputs = xBC[:, xBC.shape[1] - history:].clone()
+        conv_inputs = xBC[:, xBC.shape[1] - history :].clone()
         xBC = F.silu(F.conv1d(xBC.transpose(1, 2), conv1d.weight, conv1d.bias, groups=self.conv_dim).transpose(1, 2))
         y, ssm_state = self._scan(xBC, dt, z, dt_bias, A_log, D, norm, initial_states=ssm_state)
         return y, (conv_inputs, ssm_state)
@@ -151,15 +168,24 @@ class BiMamba2Mixer(nn.Module):
         gn = self.n_groups * self.ssm_state_size
         x, B, C = torch.split(xBC, [self.intermediate_size, gn, gn], dim=-1)
         y, final_state = ssd_chunk_scan(
-            x.unflatten(-1, (self.num_heads, self.head_dim)), dt, -torch.exp(A_log.float()),
-            B.unflatten(-1, (self.n_groups, self.ssm_state_size)), C.unflatten(-1, (self.n_groups, self.ssm_state_size)),
-            self.chunk_size, D=D, dt_bias=dt_bias, dt_softplus=True, dt_limit=self.time_step_limit,
-            initial_states=initial_states, return_final_states=True,
+            x.unflatten(-1, (self.num_heads, self.head_dim)),
+            dt,
+            -torch.exp(A_log.float()),
+            B.unflatten(-1, (self.n_groups, self.ssm_state_size)),
+            C.unflatten(-1, (self.n_groups, self.ssm_state_size)),
+            self.chunk_size,
+            D=D,
+            dt_bias=dt_bias,
+            dt_softplus=True,
+            dt_limit=self.time_step_limit,
+            initial_states=initial_states,
+            return_final_states=True,
         )
         return norm(y.flatten(2), z), final_state
 
-    def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                return_delta: bool = False):
+    def forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None = None, return_delta: bool = False
+    ):
         batch, seqlen, _ = hidden_states.shape
         mask = None
         if attention_mask is not None:
@@ -175,21 +201,27 @@ class BiMamba2Mixer(nn.Module):
                 y = y + self._direction(zxbcdt.flip(1), None, *directions[1]).flip(1)
             else:
                 rev = reverse_valid_index(mask)[..., None]
-                y_b = self._direction(zxbcdt.gather(1, rev.expand_as(zxbcdt)), mask.gather(1, rev[..., 0]),
-                                      *directions[1])
+                y_b = self._direction(
+                    zxbcdt.gather(1, rev.expand_as(zxbcdt)), mask.gather(1, rev[..., 0]), *directions[1]
+                )
                 y = y + y_b.gather(1, rev.expand_as(y_b))
         out = self.out_proj(y)
         if not return_delta:
             return out
-        dt = zxbcdt[..., -self.num_heads:]
+        dt = zxbcdt[..., -self.num_heads :]
         delta = _process_dt(dt, self.dt_bias, True, self.time_step_limit)
         if mask is not None:
             delta = delta * mask[..., None]
         return out, delta
 
-    def forward_streaming(self, hidden_states: torch.Tensor, segment_length: int,
-                          attention_mask: torch.Tensor | None = None, return_delta: bool = False,
-                          residual: torch.Tensor | None = None):
+    def forward_streaming(
+        self,
+        hidden_states: torch.Tensor,
+        segment_length: int,
+        attention_mask: torch.Tensor | None = None,
+        return_delta: bool = False,
+        residual: torch.Tensor | None = None,
+    ):
         """Inference-only `forward` over the sequence in segments of `segment_length` tokens, for long unpadded
         inputs: the same result as `forward` up to float rounding, with peak memory O(B L H) for the output plus
         O(B segment_length proj) for the intermediates (`forward` holds several (B, L, proj) tensors).
@@ -204,15 +236,19 @@ class BiMamba2Mixer(nn.Module):
         and it is returned. `return_delta` as in `forward`.
         """
         if torch.is_grad_enabled():
-            raise ValueError("forward_streaming is inference-only: call it under torch.no_grad() or "
-                             "torch.inference_mode() (use forward for training)")
+            raise ValueError(
+                "forward_streaming is inference-only: call it under torch.no_grad() or "
+                "torch.inference_mode() (use forward for training)"
+            )
         batch, seqlen, _ = hidden_states.shape
         if attention_mask is not None:
             if attention_mask.shape != (batch, seqlen):
                 raise ValueError(f"attention_mask must be {(batch, seqlen)}, got {tuple(attention_mask.shape)}")
             if not bool(attention_mask.bool().all()):
-                raise ValueError("forward_streaming takes unpadded inputs only (attention_mask all ones); "
-                                 "use forward for padded batches")
+                raise ValueError(
+                    "forward_streaming takes unpadded inputs only (attention_mask all ones); "
+                    "use forward for padded batches"
+                )
         if int(segment_length) < 1:
             raise ValueError(f"segment_length must be a positive number of tokens, got {segment_length}")
         segment_length = int(segment_length)
@@ -230,8 +266,9 @@ class BiMamba2Mixer(nn.Module):
                 if backward:
                     zxbcdt = zxbcdt.flip(1)
                 elif delta is not None:
-                    delta[:, lo:hi] = _process_dt(zxbcdt[..., -self.num_heads:], self.dt_bias, True,
-                                                  self.time_step_limit)
+                    delta[:, lo:hi] = _process_dt(
+                        zxbcdt[..., -self.num_heads :], self.dt_bias, True, self.time_step_limit
+                    )
                 y, state = self._direction_segment(zxbcdt, state, *params)
                 del zxbcdt
                 # out = out_proj(y_f + flip(y_b)) = out_proj(y_f) + out_proj(flip(y_b)) - bias: one bias

@@ -25,7 +25,7 @@ def find_corrupt_safetensors(folder: str) -> list[tuple[str, str]]:
         try:
             with safe_open(path, framework="pt"):
                 pass
-        except Exception as error:  # noqa: BLE001  (SafetensorError, OSError: any unreadable file)
+        except Exception as error:
             bad.append((path, str(error)))
     return bad
 
@@ -40,11 +40,12 @@ def _checkpoint_folder(name_or_path, kwargs) -> str | None:
         from huggingface_hub import try_to_load_from_cache
 
         for filename in ("model.safetensors", "model.safetensors.index.json"):
-            cached = try_to_load_from_cache(path, filename, cache_dir=kwargs.get("cache_dir"),
-                                            revision=kwargs.get("revision"))
+            cached = try_to_load_from_cache(
+                path, filename, cache_dir=kwargs.get("cache_dir"), revision=kwargs.get("revision")
+            )
             if isinstance(cached, str):
                 return os.path.dirname(cached)
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return None
 

@@ -15,6 +15,7 @@ from .init import init_A_log_, init_dt_bias_
 from .norm import RMSNormGated
 from .ssd import ssd_chunk_scan
 
+
 __all__ = ["Hydra"]
 
 
@@ -70,8 +71,9 @@ class Hydra(nn.Module):
         d_in_proj = 2 * self.d_inner + 4 * ngroups * d_state + 2 * self.nheads
         self.in_proj = nn.Linear(d_model, d_in_proj, bias=bias)
         conv_dim = self.d_inner + 4 * ngroups * d_state
-        self.conv1d = nn.Conv1d(conv_dim, conv_dim, kernel_size=d_conv, groups=conv_dim, padding=d_conv // 2,
-                                bias=conv_bias)
+        self.conv1d = nn.Conv1d(
+            conv_dim, conv_dim, kernel_size=d_conv, groups=conv_dim, padding=d_conv // 2, bias=conv_bias
+        )
         self.dt_bias = nn.Parameter(torch.empty(self.nheads))
         self.A_log = nn.Parameter(torch.empty(self.nheads))
         self.D = nn.Parameter(torch.empty(self.nheads))
@@ -102,14 +104,24 @@ class Hydra(nn.Module):
         def both(fwd, bwd):
             return torch.cat([fwd, bwd.flip(1)], dim=0)
 
-        dt2 = both(dt[..., : self.nheads], dt[..., self.nheads:])
+        dt2 = both(dt[..., : self.nheads], dt[..., self.nheads :])
         x2 = both(x, x).unflatten(-1, (self.nheads, self.headdim))
         B2 = both(B_f, B_b).unflatten(-1, (self.ngroups, self.d_state))
         C2 = both(C_f, C_b).unflatten(-1, (self.ngroups, self.d_state))
         seq_idx2 = None if seq_idx is None else torch.cat([seq_idx, seq_idx.flip(1)], dim=0)
         A = -torch.exp(self.A_log.float())
-        scan = ssd_chunk_scan(x2, dt2, A, B2, C2, self.chunk_size, dt_bias=self.dt_bias, dt_softplus=True,
-                              dt_limit=self.dt_limit, seq_idx=seq_idx2).flatten(2)
+        scan = ssd_chunk_scan(
+            x2,
+            dt2,
+            A,
+            B2,
+            C2,
+            self.chunk_size,
+            dt_bias=self.dt_bias,
+            dt_softplus=True,
+            dt_limit=self.dt_limit,
+            seq_idx=seq_idx2,
+        ).flatten(2)
 
         # shift by one (each direction excludes the current token): y_f[t] = s_f[t-1], y_b[t] = s_b[t+1]
         scan = F.pad(scan[:, :-1], (0, 0, 1, 0))

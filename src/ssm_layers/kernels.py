@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 
+
 __all__ = ["get_mamba_chunk_scan_combined", "kernels_available", "use_torch_path"]
 
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
 __all__ = ["RMSNormGated"]
 
 
@@ -19,7 +20,9 @@ class RMSNormGated(nn.Module):
     Computed in fp32, returned in the input dtype. `group_size=None` normalises over all channels.
     """
 
-    def __init__(self, hidden_size: int, eps: float = 1e-5, norm_before_gate: bool = True, group_size: int | None = None):
+    def __init__(
+        self, hidden_size: int, eps: float = 1e-5, norm_before_gate: bool = True, group_size: int | None = None
+    ):
         super().__init__()
         group_size = group_size or hidden_size
         if hidden_size % group_size != 0:
@@ -44,5 +47,7 @@ class RMSNormGated(nn.Module):
         return x.to(dtype)
 
     def extra_repr(self) -> str:
-        return (f"{self.hidden_size}, eps={self.eps}, norm_before_gate={self.norm_before_gate}, "
-                f"group_size={self.group_size}")
+        return (
+            f"{self.hidden_size}, eps={self.eps}, norm_before_gate={self.norm_before_gate}, "
+            f"group_size={self.group_size}"
+        )

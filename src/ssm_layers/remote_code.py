@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+
 __all__ = ["shim_sources", "write_auto_map_shims"]
 
 _HEADER = "# auto_map shim: the implementation is the installed `{package}` package (pip install ssm-video-models).\n"
@@ -24,13 +25,16 @@ def shim_sources(package: str, auto_map: dict[str, str]) -> dict[str, str]:
         module, name = reference.rsplit(".", 1)
         if name not in classes.setdefault(module, []):
             classes[module].append(name)
-    return {f"{module}.py": _HEADER.format(package=package)
-            + f"from {package}.{module} import {', '.join(sorted(names))}  # noqa: F401\n"
-            for module, names in classes.items()}
+    return {
+        f"{module}.py": _HEADER.format(package=package)
+        + f"from {package}.{module} import {', '.join(sorted(names))}  # noqa: F401\n"
+        for module, names in classes.items()
+    }
 
 
-def write_auto_map_shims(save_directory: str, package: str, auto_map: dict[str, str],
-                         modules: tuple[str, ...] | None = None) -> list[str]:
+def write_auto_map_shims(
+    save_directory: str, package: str, auto_map: dict[str, str], modules: tuple[str, ...] | None = None
+) -> list[str]:
     """Write the shims of `auto_map` (or only the files named in `modules`) into `save_directory`."""
     os.makedirs(save_directory, exist_ok=True)
     paths = []

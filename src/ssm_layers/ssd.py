@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from .kernels import get_mamba_chunk_scan_combined
 
+
 __all__ = ["ssd_chunk_scan", "ssd_scan_reference", "CPU_CHUNK_SIZE", "CPU_BLOCK_CHUNKS"]
 
 # Internal chunk length of the PyTorch path. The result does not depend on it (same math as the kernel's 256):
@@ -95,8 +96,10 @@ def _check_inputs(x, dt, A, B, C, D, z, initial_states, seq_idx):
     if A.shape != (h,):
         raise ValueError(f"A must be ({h},), got {tuple(A.shape)}")
     if B.dim() != 4 or B.shape[:2] != (b, l) or B.shape != C.shape:
-        raise ValueError(f"B and C must be (batch, seqlen, ngroups, dstate) with equal shapes, got {tuple(B.shape)} "
-                         f"and {tuple(C.shape)}")
+        raise ValueError(
+            f"B and C must be (batch, seqlen, ngroups, dstate) with equal shapes, got {tuple(B.shape)} "
+            f"and {tuple(C.shape)}"
+        )
     g = B.shape[2]
     if h % g != 0:
         raise ValueError(f"nheads ({h}) must be a multiple of ngroups ({g})")
@@ -132,8 +135,20 @@ def _finish(y, x, D, z, out_dtype):
 
 
 def ssd_scan_reference(
-    x, dt, A, B, C, chunk_size=None, D=None, z=None, dt_bias=None, initial_states=None, seq_idx=None,
-    dt_softplus=False, dt_limit=(0.0, float("inf")), return_final_states=False,
+    x,
+    dt,
+    A,
+    B,
+    C,
+    chunk_size=None,
+    D=None,
+    z=None,
+    dt_bias=None,
+    initial_states=None,
+    seq_idx=None,
+    dt_softplus=False,
+    dt_limit=(0.0, float("inf")),
+    return_final_states=False,
 ):
     """Sequential SSM recurrence, one time step at a time, in fp32 (fp64 for fp64 inputs). Same arguments as
     `ssd_chunk_scan`; `chunk_size` is ignored. A state is reset where `seq_idx` changes (the initial state
@@ -197,11 +212,15 @@ def _ssd_chunk_scan_torch(x, dt, A, B, C, initial_states=None, seq_idx=None, chu
     nchunks = xf.shape[1] // Q
     causal = torch.ones(Q, Q, dtype=torch.bool, device=x.device).tril()
     # in-place updates are only safe when no autograd graph is being recorded
-    inplace = not (torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, dt, A, B, C, initial_states)))
+    inplace = not (
+        torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, dt, A, B, C, initial_states))
+    )
 
-    carry = (initial_states.float().view(b, g, hg, p, n).permute(0, 1, 4, 2, 3)  # (b, g, n, hg, p)
-             if initial_states is not None else xf.new_zeros(b, g, n, hg, p))
+    carry = (
+        initial_states.float().view(b, g, hg, p, n).permute(0, 1, 4, 2, 3)  # (b, g, n, hg, p)
+        if initial_states is not None
+        else xf.new_zeros(b, g, n, hg, p)
+    )
     carry_seq = torch.zeros(b, dtype=torch.long, device=x.device)  # sequence the carried state belongs to
     outputs = []
     y_all = _empty_output((b, nchunks * Q, h, p), xf) if inplace else None
@@ -309,8 +328,20 @@ def _ssd_chunk_scan_torch(x, dt, A, B, C, initial_states=None, seq_idx=None, chu
 
 
 def ssd_chunk_scan(
-    x, dt, A, B, C, chunk_size, D=None, z=None, dt_bias=None, initial_states=None, seq_idx=None,
-    dt_softplus=False, dt_limit=(0.0, float("inf")), return_final_states=False,
+    x,
+    dt,
+    A,
+    B,
+    C,
+    chunk_size,
+    D=None,
+    z=None,
+    dt_bias=None,
+    initial_states=None,
+    seq_idx=None,
+    dt_softplus=False,
+    dt_limit=(0.0, float("inf")),
+    return_final_states=False,
 ):
     """Chunked SSD scan with the semantics of `mamba_ssm`'s `mamba_chunk_scan_combined`.
 
@@ -328,9 +359,22 @@ def ssd_chunk_scan(
         kernel = get_mamba_chunk_scan_combined()
         if kernel is not None:
             kwargs = {} if _is_default_limit(dt_limit) else {"dt_limit": dt_limit}
-            return kernel(x, dt, A, B, C, chunk_size, D=D, z=z, dt_bias=dt_bias, initial_states=initial_states,
-                          seq_idx=seq_idx, dt_softplus=dt_softplus, return_final_states=return_final_states,
-                          **kwargs)
+            return kernel(
+                x,
+                dt,
+                A,
+                B,
+                C,
+                chunk_size,
+                D=D,
+                z=z,
+                dt_bias=dt_bias,
+                initial_states=initial_states,
+                seq_idx=seq_idx,
+                dt_softplus=dt_softplus,
+                return_final_states=return_final_states,
+                **kwargs,
+            )
     dtp = _process_dt(dt, dt_bias, dt_softplus, dt_limit)
     y, final = _ssd_chunk_scan_torch(x, dtp, A, B, C, initial_states=initial_states, seq_idx=seq_idx)
     out = _finish(y, x, D, z, x.dtype)

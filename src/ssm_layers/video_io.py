@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+
 __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",
