@@ -11,6 +11,9 @@ For each file and backend, each task runs in a FRESH Python process (benchmarks/
 
 * `clock 2 fps / 16`: what the HieraMamba pipeline decodes: `open_video(path, backend).iter_clock_frames(2.0,
   chunk_size=16)`, every chunk consumed and dropped (decoding only, no frame or grounding model);
+* `HieraMamba pipeline`: `pipeline("video-grounding", model=checkpoints/hieramamba-synthetic)(path, query=[3
+  queries], backend=...)`: decoding on the checkpoint's 2 fps clock in chunks of 16, the frame encoder, the query
+  encoder (MiniLM), the grounding model and the post-processing (the pipeline is loaded before the measurement);
 * `MambaMia 1 fps / max N`: `MambaMiaProcessor.__call__(text=..., videos=path, fps=1.0, max_frames=N,
   backend=...)` with a SigLIP PIL image processor at 384x384 (the real tower's size: the pixel tensor is what it
   would be) and a tiny word-level tokenizer built here (no downloads).
@@ -38,6 +41,9 @@ from video_decode import render
 
 
 HEIGHT, WIDTH, NATIVE_FPS = 240, 320, 30
+SHIPPED = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "hieramamba-synthetic"
+)
 
 
 def _rss_mb() -> float:
@@ -76,6 +82,19 @@ def single(task: str, backend: str, path: str) -> dict:
 
         def run():
             return sum(len(chunk) for chunk in open_video(path, backend).iter_clock_frames(2.0, chunk_size=16))
+    elif task == "hieramamba":
+        from transformers import pipeline
+
+        import hieramamba_hf  # noqa: F401  (registers the task)
+        from ssm_layers.video_io import open_video
+
+        grounder = pipeline("video-grounding", model=SHIPPED)
+        queries = ["a red ball slides to the right", "the second time a blue box stays still", "a green bar falls"]
+
+        def run():
+            results = grounder(path, query=queries, backend=backend, progress=False)
+            assert len(results) == 3
+            return open_video(path).num_clock_frames(grounder.model.config.fps)
     else:
         processor, max_frames = _processor(), int(task.split("-")[1])
 
@@ -104,7 +123,9 @@ def run(
 ) -> str:
     workdir = workdir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "long_video_memory")
     os.makedirs(workdir, exist_ok=True)
-    tasks = [("clock", "clock 2 fps / 16")] + [(f"mambamia-{n}", f"MambaMia 1 fps / max {n}") for n in max_frames]
+    tasks = [("clock", "clock 2 fps / 16"), ("hieramamba", "HieraMamba pipeline")] + [
+        (f"mambamia-{n}", f"MambaMia 1 fps / max {n}") for n in max_frames
+    ]
     rows = []
     for length in minutes:
         start = time.perf_counter()

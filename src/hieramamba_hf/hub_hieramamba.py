@@ -53,6 +53,12 @@ def _base_models(config) -> list[str]:
     return names
 
 
+def _grounding_parameters(model) -> int:
+    """Parameters of the grounding model, its encoders not counted."""
+    encoders = [getattr(model.base_model, name) for name in ("vision_model", "text_model")]
+    return model.num_parameters() - sum(encoder.num_parameters() for encoder in encoders if encoder is not None)
+
+
 def _encoder_description(model, name: str) -> str:
     encoder = getattr(model.base_model, name)
     if encoder is None:
@@ -120,7 +126,7 @@ def make_model_card(
     kwargs = {
         "model_id": repo_id or name,
         "model_description": description or "HieraMamba video temporal grounding model.",
-        "num_parameters": f"{model.num_parameters() / 1e6:.2f}M",
+        "num_parameters": f"{_grounding_parameters(model) / 1e6:.2f}M",
         "frame_encoder": _encoder_description(model, "vision_model"),
         "text_encoder": _encoder_description(model, "text_model"),
         "feature_clock": clock,
