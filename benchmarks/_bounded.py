@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Run one benchmark case in a child process under a time and memory budget.
 
 `run_bounded(cmd, time_budget_s, memory_cap_gb, clock)` starts `cmd` (a Python process that prints one JSON line

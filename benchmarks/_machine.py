@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Machine description and fp32 matmul peak, shared by the benchmark scripts."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba forward + post-processing time and peak memory vs video length, and the fitted scaling exponent.
 
     python benchmarks/hieramamba_forward.py [--preset ego4d-nlq] [--lengths 2304 9216 36864] [--queries 2]

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba vs the same model with full self-attention in place of Hydra: forward time and peak memory vs video
 length, until a case runs out of its time or memory budget, and the fitted scaling exponents.
 

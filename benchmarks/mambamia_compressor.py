@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia compressor cost at the paper's widths: time, peak memory, tokens in vs tokens out.
 
 Setup (MambaMiaConfig.from_preset("mambamia-7b")): SigLIP2 so400m patch16 384 features (576 patches x 1152 per

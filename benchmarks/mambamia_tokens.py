@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia token budget: LLM prompt length with and without delta sampling, through the real processor and
 `select_video_tokens`, for videos of 64 to 384 frames.
 

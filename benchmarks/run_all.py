@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Run every benchmark and write the results into README.md (between `<!-- benchmarks:start -->` and
 `<!-- benchmarks:end -->`).
 

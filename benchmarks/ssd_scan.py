@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """SSD scan speed on CPU: ssm_layers' chunked PyTorch scan vs transformers' ``mamba2_chunk_scan``.
 
 Shape: Hydra's Ego4D level-0 scan with both directions batched (batch 2, 12 heads, head dim 64, state 64,

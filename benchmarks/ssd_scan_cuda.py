@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """SSD scan on a GPU: ssm_layers.ssd_chunk_scan's kernel path (mamba_ssm's fused mamba_chunk_scan_combined, when
 importable), its pure-PyTorch path (SSM_LAYERS_FORCE_TORCH=1) and transformers' mamba2_chunk_scan (which itself
 dispatches to mamba_ssm's kernel when that is importable, else to its PyTorch reference), same shapes as

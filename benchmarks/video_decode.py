@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Video decoding throughput: decord vs PyAV vs transformers.video_utils.load_video (and this repo's streaming reader).
 
     python benchmarks/video_decode.py [--seconds 60] [--resolution 224 360] [--native-fps 30] [--sample-fps 2 30]

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Video temporal grounding demo: where in the video does each query happen?
 
     python examples/ground_video.py

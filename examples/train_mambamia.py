@@ -1,4 +1,5 @@
-# Copyright 2026 The ssm-video-models authors. Apache-2.0.
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Train MambaMia with the Trainer: the paper's stages ("align", "instruct"), optional PEFT LoRA, activation
 checkpointing, bf16; single process or multi-GPU through `accelerate launch` (examples/accelerate_configs/).
 

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Every public entry point rejects bad input with a clear error. `CASES` is the single list of (entry point, bad
 input, expected exception, message pattern); README's "Errors on bad input" table is rendered from it
 (`readme_table()`), and a test checks that the README shows exactly this table, so the two cannot drift.

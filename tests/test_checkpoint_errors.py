@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Truncated or corrupt safetensors checkpoints give a clear error naming the file (both models, direct and Auto
 classes). Interrupted training resuming is covered by the training tests:
 tests/test_hieramamba_training.py::test_checkpoint_resume_and_ema_export and

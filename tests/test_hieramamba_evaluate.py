@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """End to end on tiny data sets in the official layouts (Ego4D-NLQ, TACoS with GloVe, MAD): train a few steps with
 examples/train_hieramamba.py, then evaluate with `python -m hieramamba_hf.evaluate`; metric tables; bad data."""
 

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba Hub workflow: the saved folder (auto_map shims, processor with encoders, model card data), loading
 from the Hub cache layout offline (HF_HUB_OFFLINE=1), AutoModel with trust_remote_code when the package is installed
 but not imported, and push_to_hub against a local stand-in of the Hub endpoints (HF_ENDPOINT)."""

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Tests of hieramamba_hf.loss_hieramamba.
 
 Golden data (tests/data/hieramamba_loss/loss_golden.pt) was produced by running the official HieraMamba trainer step

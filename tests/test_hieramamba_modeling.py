@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba model: shapes, presets, Auto registration, safetensors round-trip, masking quirk, errors, loss."""
 
 import math

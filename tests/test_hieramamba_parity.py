@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Parity with the official HieraMamba code, from golden tensors (no official code needed in CI).
 
 tests/data/hieramamba/<preset>/ holds a TINY version of a released setup (widths shrunk, 6 AMP blocks so the

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Tests of hieramamba_hf.post_processing_hieramamba.
 
 Golden data (tests/data/hieramamba_loss/post_processing_golden.pt) was produced by running the official evaluator

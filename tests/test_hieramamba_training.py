@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """HieraMamba Trainer integration: optimizer groups, schedule, EMA, loss_norm, checkpoints / resume / export."""
 
 import copy

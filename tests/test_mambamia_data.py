@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia training data: LLaVA-Video style records (JSON / JSONL), the collator (frame sampling, chat template,
 assistant-only labels), the synthetic video QA generator, clear errors naming bad records."""
 

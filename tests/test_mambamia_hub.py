@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia hub integration: Auto registration, safetensors round trip, offline Hub cache, auto_map shims
 (trust_remote_code without importing the package), building from pretrained SigLIP + Qwen2 parts."""
 

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia model: GPA equations by hand, query layout, padding invariance, Algorithm 1, preset sizes, training."""
 
 import math

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia processor: frame sampling, token counts vs the model (with and without delta sampling), generate from
 a rendered mp4, clear errors on bad input."""
 

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """MambaMia training: stages (exact freezing after a Trainer step), resume from a checkpoint with identical losses,
 PEFT LoRA targets + save / reload / merge_and_unload round trip, activation checkpointing, bf16, closed-set scoring."""
 

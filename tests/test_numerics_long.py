@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Numerics at long lengths: bf16 and fp16 forwards of both models stay finite and close to fp32; padding (fully
 padded steps, levels, frames and mixer rows) never produces NaN; zero-length queries are rejected, not NaN.
 The lengths are long relative to the scan chunk (1,024 clips = 1,536 interleaved tokens = 48 Hydra chunks at level

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Property tests (hypothesis) for HieraMamba decoding, soft-NMS + voting, post-processing, metrics, the collator and
 frame sampling. Each property is checked on random inputs against its definition, not against the implementation."""
 

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Property tests (hypothesis) for MambaMia: delta sampling (paper Algorithm 1), cutting the dropped frames' tokens,
 the processor's token accounting, frame sampling and the training collator."""
 

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """The chunked SSD scan against the sequential recurrence and against transformers' reference."""
 
 import math

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Property tests (hypothesis): the chunked scan equals the sequential recurrence on random shapes, chunk sizes,
 dtypes and options."""
 

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Kernel path (mamba_ssm on CUDA) against the PyTorch path. Skipped without CUDA + mamba_ssm.
 
 mamba_ssm's Triton kernels take their fp32 dot products in TF32 (Triton's default): on an H200 the scan's output

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Hydra, BiMamba2Mixer and RMSNormGated against their defining formulas, computed by hand here."""
 
 import pytest

@@ -1,3 +1,5 @@
+# Copyright 2026 The ssm-video-models authors.
+# SPDX-License-Identifier: Apache-2.0
 """Memory-lean inference: BiMamba2Mixer.forward_streaming and the streaming compressor equal the normal forward."""
 
 from unittest import mock
