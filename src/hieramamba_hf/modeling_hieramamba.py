@@ -1043,9 +1043,12 @@ class HieraMambaModel(HieraMambaPreTrainedModel):
                 "vision_model": ("frame encoder", "clip features (num_clips, video_input_dim)"),
                 "text_model": ("query encoder", "query token features (L, text_input_dim)"),
             }[name]
+            trained = self.config.training_data
             raise MissingEncoderError(
                 f"this HieraMamba checkpoint has no {what} (config.{name[:-6]}_config is None), so it cannot read "
-                f"{'video frames' if name == 'vision_model' else 'query text'}: pass precomputed {instead} instead."
+                f"{'video frames' if name == 'vision_model' else 'query text'}: pass precomputed {instead} instead"
+                + (f". It was trained on {trained}" if trained else "")
+                + " (how to compute features: docs/hieramamba.md, 'Official checkpoints')."
             )
         return getattr(self, name)
 
