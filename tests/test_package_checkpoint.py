@@ -106,9 +106,13 @@ def test_package_synthetic_checkpoint_stores_the_frame_encoder_and_names_minilm(
     features, mask = grounder.model.model.get_text_features(tokens["input_ids"], tokens["attention_mask"])
     expected = synthetic.text_features(["A red ball slides to the right."])[0]
     torch.testing.assert_close(features[0][mask[0]], torch.from_numpy(expected), atol=1e-6, rtol=1e-6)
-    frames = np.random.default_rng(1).integers(0, 256, size=(24, 32, 32, 3), dtype=np.uint8)
+    frames = np.random.default_rng(1).integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8)
     ranked = grounder(frames, query="a red ball", top_k=2)
-    assert 1 <= len(ranked) <= 2 and all(0.0 <= r["start"] <= r["end"] <= 12.0 for r in ranked)
+    assert 1 <= len(ranked) <= 2 and all(0.0 <= r["start"] <= r["end"] <= 20.0 for r in ranked)
+    # the checkpoint says what it knows: the pipeline refuses short videos and warns on other frame sizes
+    config = grounder.model.config
+    assert "synthetic videos of coloured shapes" in config.training_data and "32x32 pixels" in config.training_data
+    assert (config.training_frame_size, config.min_video_clips) == ([32, 32], 16)
 
     card = ModelCard.load(os.path.join(out, "README.md"))
     assert card.data.base_model == ["sentence-transformers/all-MiniLM-L6-v2"]

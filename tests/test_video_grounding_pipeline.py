@@ -381,6 +381,28 @@ def test_from_pretrained_dtype_and_device_map_place_the_named_encoder_too():
     assert model.model.vision_model.projection.dtype == torch.float32
 
 
+def test_the_demo_model_warns_once_on_videos_it_was_not_made_for(tmp_path, caplog):
+    """The shipped checkpoint only knows 32x32 synthetic videos: other sizes get one warning per pipeline."""
+    shipped = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints", "hieramamba-synthetic"
+    )
+    grounder = pipeline("video-grounding", model=shipped)
+    assert "coloured shapes" in grounder.model.config.training_data
+    rng = np.random.default_rng(0)
+    real = write_mp4(tmp_path / "real.mp4", rng.integers(0, 255, (40, 48, 64, 3), dtype=np.uint8), fps=2)
+    synthetic = write_mp4(tmp_path / "synthetic.mp4", rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8), fps=2)
+    with caplog.at_level("WARNING"):
+        grounder(synthetic, query="a red disc")
+        assert "probably meaningless" not in caplog.text
+        grounder(real, query="a red disc")
+        grounder(real, query="a blue bar")
+    warnings = [r.getMessage() for r in caplog.records if "probably meaningless" in r.getMessage()]
+    assert len(warnings) == 1 and "this video is 48x64" in warnings[0] and "(32x32 pixels)" in warnings[0]
+    short = write_mp4(tmp_path / "short.mp4", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8), fps=2)
+    with pytest.raises(ValueError, match=r"too short for this model: 4 clip\(s\) .* at least 16 \(16 s at 2 fps\)"):
+        grounder(short, query="a red disc")
+
+
 def test_saved_pipeline_reloads_and_grounds_the_same(grounder, workdir, tmp_path):
     expected = grounder(workdir["video"], query=["a red square", "blue"], top_k=3)
     grounder.save_pretrained(tmp_path / "saved")
@@ -499,8 +521,15 @@ def test_clear_errors_on_bad_input(grounder, workdir):
         grounder(zero, query="a red square")
     with pytest.raises(ValueError, match="zero frames"):
         grounder(workdir["frames"][:0], query="a red square")
-    with pytest.raises(ValueError, match="too short for one clip"):
+    with pytest.raises(ValueError, match=r"too short for this model: 0 clip\(s\) \(0 s\) where it needs at least 2"):
         grounder(workdir["frames"][:1], query="a red square")
+    with pytest.raises(ValueError, match=r"too short for this model: 1 clip\(s\) \(1 s\) where it needs at least 2"):
+        grounder(workdir["frames"][:3], query="a red square")  # 3 frames = 1 clip of 2 frames
+    short = write_mp4(root / "short.mp4", workdir["frames"][:3], fps=2)
+    with pytest.raises(ValueError, match=r"too short for this model: 1 clip"):
+        grounder(short, query="a red square")
+    with pytest.raises(ValueError, match=r"too short for this model: 1 clip"):
+        grounder(np.zeros((1, 16), np.float32), query="a red square")
     for bad in ("", "   ", ["a red square", ""]):
         with pytest.raises(ValueError, match="empty"):
             grounder(workdir["video"], query=bad)

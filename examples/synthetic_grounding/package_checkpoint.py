@@ -13,12 +13,13 @@ auto_map shims, a model card and `synthetic_info.json` (the set's generator sett
 """
 
 import argparse
+import copy
 import json
 import os
 import shutil
 
 import torch
-from synthetic import MINILM, MINILM_PACKAGE, default_text_encoder_path, load_frame_encoder
+from synthetic import MINILM, MINILM_PACKAGE, SyntheticGroundingConfig, default_text_encoder_path, load_frame_encoder
 
 from hieramamba_hf import HieraMambaForVideoGrounding, HieraMambaProcessor
 from hieramamba_hf.hub_hieramamba import save_checkpoint
@@ -78,7 +79,18 @@ def package_synthetic_checkpoint(
     }
     if mismatch:
         raise ValueError(f"the model's feature clock is not the set's: (model, set) = {mismatch}")
-    model, processor = model_with_minilm(trained.config, frame_encoder)
+    with open(os.path.join(synthetic_set, "info.json")) as f:
+        info = json.load(f)
+    resolution = info["config"].get("resolution", SyntheticGroundingConfig.resolution)
+    config = copy.deepcopy(trained.config)
+    config.training_data = (
+        f"synthetic videos of coloured shapes moving over plain dark backgrounds ({resolution}x{resolution} pixels "
+        f"at {config.fps:g} fps, examples/synthetic_grounding) with queries about their colour, shape, motion and "
+        "order; it knows no real video"
+    )
+    config.training_frame_size = [resolution, resolution]  # the pipeline warns on videos of another size
+    config.min_video_clips = 16  # the training videos had 128 clips or more
+    model, processor = model_with_minilm(config, frame_encoder)
     prefixes = tuple(f"{model.base_model_prefix}.{name}." for name in ENCODERS)
     grounding = {key: value for key, value in trained.state_dict().items() if not key.startswith(prefixes)}
     missing, unexpected = model.load_state_dict(grounding, strict=False)
@@ -87,8 +99,6 @@ def package_synthetic_checkpoint(
         raise ValueError(
             f"the weights of {model_dir} do not fit the packaged model: missing {missing}, unexpected {unexpected}"
         )
-    with open(os.path.join(synthetic_set, "info.json")) as f:
-        info = json.load(f)
     description = (
         "A small HieraMamba trained by the `ssm-video-models` project on its synthetic long-video grounding set "
         "(coloured shapes, context queries), for the grounding demo. Its training recipe is in the project README "

@@ -135,6 +135,7 @@ def make_model_card(
         "metrics_table": "\n".join(f"| {k} | {float(v):.2f} |" for k, v in (metrics or {}).items())
         or "| (not evaluated) | |",
         "dataset": dataset_name or dataset or "not specified",
+        "training_data": config.training_data or "data the checkpoint does not record",
     }
     template = template_path or MODEL_CARD_TEMPLATE
     if not os.path.isfile(template):

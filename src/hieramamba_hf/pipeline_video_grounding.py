@@ -36,7 +36,7 @@ from transformers.utils import logging
 
 from ssm_layers.video_io import open_video, sample_frame_array
 
-from .modeling_hieramamba import HieraMambaForVideoGrounding, release_free_heap
+from .modeling_hieramamba import HieraMambaForVideoGrounding, num_clips, release_free_heap
 from .processing_hieramamba import HieraMambaProcessor, MissingProcessorConfigError
 
 
@@ -126,12 +126,15 @@ class VideoGroundingPipeline(Pipeline):
         if isinstance(video, str) or hasattr(video, "__fspath__"):
             self.model.model.require_encoder("vision_model")  # before decoding the whole file
             reader = open_video(video, backend=backend)
+            self._check_domain(reader.metadata.height, reader.metadata.width)
+            self._check_length(num_clips(reader.num_clock_frames(config.fps), config))  # header count: fail early
             frames = reader.iter_clock_frames(config.fps, processor.chunk_size)
             out.update(reader=reader, num_frames=reader.num_clock_frames(config.fps))
         else:
             array = video.numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
             if array.ndim == 2:  # precomputed clip features
                 out.update(processor(videos=array))
+                self._check_length(array.shape[0])
                 if out["duration"] is None:
                     step = int(config.clip_stride) * int(config.downsample_rate)
                     out["duration"] = ((array.shape[0] - 1) * step + config.clip_size) / config.fps
@@ -143,12 +146,40 @@ class VideoGroundingPipeline(Pipeline):
                 )
             self.model.model.require_encoder("vision_model")
             array = sample_frame_array(array, config.fps, video_fps)
+            self._check_domain(*array.shape[1:3])
+            self._check_length(num_clips(len(array), config))
             frames = (array[lo : lo + processor.chunk_size] for lo in range(0, len(array), processor.chunk_size))
             out["num_frames"] = len(array)
             if out["duration"] is None:
                 out["duration"] = len(array) / config.fps
         out["pixel_values_videos"] = (processor.preprocess_frames(chunk) for chunk in frames)
         return out
+
+    def _check_length(self, clips: int):
+        """A video shorter than `config.min_video_clips` clips is refused (a moment needs a longer video)."""
+        config = self.model.config
+        if clips < config.min_video_clips:
+            step = int(config.clip_stride) * int(config.downsample_rate)
+
+            def seconds(n):
+                return (max(n - 1, 0) * step + config.clip_size) / config.fps if n else 0.0
+
+            raise ValueError(
+                f"the video is too short for this model: {clips} clip(s) ({seconds(clips):.3g} s) where it needs at "
+                f"least {config.min_video_clips} ({seconds(config.min_video_clips):.3g} s at {config.fps:g} fps)."
+            )
+
+    def _check_domain(self, height: int, width: int):
+        """Warn once per pipeline when a model made for one frame size (`config.training_frame_size`, the
+        synthetic demo model) grounds a video of another size: it was not made for it."""
+        size = self.model.config.training_frame_size
+        if size is None or [height, width] == list(size) or getattr(self, "_warned_domain", False):
+            return
+        self._warned_domain = True
+        logger.warning(
+            f"this model was trained only on {self.model.config.training_data or 'videos of another kind'} "
+            f"({size[0]}x{size[1]} pixels); this video is {height}x{width}, so its answers are probably meaningless."
+        )
 
     def _forward(self, inputs, progress=None, query_batch_size=None):
         """Encode the video (streamed) and the queries once, then one model forward for all queries of the video
@@ -167,6 +198,7 @@ class VideoGroundingPipeline(Pipeline):
             ) as bar:
                 counted = (bar.update(len(chunk)) or chunk for chunk in chunks)
                 video_features = model.model.get_video_features(counted, inputs["num_frames"])[None]
+            self._check_length(video_features.shape[1])  # exact once decoded
         duration = inputs["duration"]
         if duration is None:  # a file: its duration, exact once decoded
             duration = inputs["reader"].metadata.duration
