@@ -12,19 +12,25 @@
     python examples/ground_video.py --video FILE --query "TEXT" [--query "TEXT" ...] --model PATH_OR_HUB_ID
         grounds your own queries in your own video.
 
-Everything goes through `pipeline("video-grounding")`: the video file is decoded (decord, PyAV fallback) on the
-checkpoint's feature clock, encoded by the checkpoint's frame encoder, the queries by its text encoder, once for
-all queries.
+Everything goes through `pipeline("video-grounding")`: the video file is decoded (`ssm_layers.video_io`) on the
+checkpoint's feature clock and encoded by the checkpoint's frame encoder with a progress bar, the queries by its text
+encoder, once for all queries. The rendered synthetic video is kept next to the picture. User errors (a missing video,
+a `--model` that is neither a folder nor a reachable Hub id, a video too short) print one line on stderr and exit
+with code 2.
 """
 
 import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
+from huggingface_hub import HfApi, try_to_load_from_cache
+from huggingface_hub.errors import HFValidationError
+from huggingface_hub.utils import validate_repo_id
+
+from ssm_layers.video_io import open_video
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_grounding"))  # the generator
@@ -92,107 +98,186 @@ def render_synthetic_video(folder, config, seed, clips, num_queries, generator_s
     return path, queries
 
 
+def check_model_argument(model: str) -> str:
+    """`--model` as given when it is a local folder or a Hub id this machine can reach; otherwise a clear error at
+    once (a relative path from another folder must not wait for the Hub)."""
+    if os.path.isdir(model):
+        return model
+    looks_like_path = model.startswith((".", "/", "~")) or os.sep in model.rstrip(os.sep).split("/", 1)[-1]
+    hint = ""
+    beside = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), model)
+    if os.path.isdir(beside):
+        hint = f" (run from the repository, or pass {os.path.normpath(beside)})"
+    if looks_like_path or model.count("/") > 1:
+        raise ValueError(f"--model {model!r}: no such folder{hint}.")
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        raise ValueError(f"--model {model!r} is neither a local folder nor a valid Hub id{hint}.") from None
+    if try_to_load_from_cache(model, "config.json") is not None:
+        return model
+    if os.environ.get("HF_HUB_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE"):
+        raise ValueError(f"--model {model!r} is not a local folder, and not in the Hub cache (HF_HUB_OFFLINE){hint}.")
+    try:
+        HfApi().model_info(model, timeout=10)
+    except Exception as error:
+        reason = " ".join(str(error).split())[:200]
+        raise ValueError(f"--model {model!r} is not a local folder and the Hub does not answer for it{hint}: {reason}")
+    return model
+
+
+def _bar(ax, start, end, minimum, **kwargs):
+    """A span at least `minimum` wide, centred on the moment (2-second moments of an hour stay visible)."""
+    if end - start < minimum:
+        middle = (start + end) / 2
+        start, end = middle - minimum / 2, middle + minimum / 2
+    ax.axvspan(start, end, **kwargs)
+
+
+def read_thumbnails(video, fps, times):
+    """The frames of `video` on the `fps` clock nearest to `times` (seconds), in one streamed pass."""
+    reader = open_video(video)
+    last = max(1, reader.num_clock_frames(fps)) - 1
+    indices = [int(min(max(round(t * fps), 0), last)) for t in times]
+    kept, wanted, index = {}, set(indices), 0
+    for chunk in reader.iter_clock_frames(fps, 256):  # only the thumbnails are kept
+        for frame in chunk:
+            if index in wanted:
+                kept[index] = frame
+            index += 1
+    blank = np.zeros((8, 8, 3), np.uint8)  # a header that promised more frames than the file has
+    return [kept.get(i, blank) for i in indices]
+
+
 def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
-    """Frames strip on top; one row per query with the true segment and the top-k predictions."""
+    """The whole video as a strip of frames; per query a timeline (ground truth, best moment, the other ranked
+    moments, each at least 0.5% of the axis wide) and a zoomed strip of frames around its best moment."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    from ssm_layers.video_io import open_video
+    overview = np.linspace(0, duration, 24, endpoint=False) + duration / 48
+    zooms = []
+    for preds in predictions:
+        if preds:
+            best = preds[0]
+            pad = max(best["end"] - best["start"], 2.0 / fps)
+            zooms.append((max(0.0, best["start"] - pad), min(duration, best["end"] + pad)))
+        else:
+            zooms.append((0.0, duration))
+    zoom_times = [np.linspace(a, b, 10, endpoint=False) + (b - a) / 20 for a, b in zooms]
+    frames = read_thumbnails(video, fps, list(overview) + [t for times in zoom_times for t in times])
+    strip = np.concatenate([f[:, :, :3] for f in frames[:24]], axis=1)
 
-    num_thumbs = 24
-    reader = open_video(video)
-    total = max(1, reader.num_clock_frames(fps))
-    wanted = set(np.linspace(0, total - 1, num_thumbs).round().astype(int).tolist())
-    thumbs, index = [], 0
-    for chunk in reader.iter_clock_frames(fps, 256):  # streamed: only the thumbnails are kept
-        for frame in chunk:
-            if index in wanted:
-                thumbs.append(frame)
-            index += 1
     rows = len(queries)
-    fig, axes = plt.subplots(
-        rows + 1, 1, figsize=(14, 1.6 + 0.9 * rows), sharex=True, gridspec_kw={"height_ratios": [2.2] + [1] * rows}
-    )
-    strip = np.concatenate([t[:, :, :3] for t in thumbs], axis=1) if thumbs else np.zeros((8, 8, 3), np.uint8)
-    axes[0].imshow(strip, extent=(0, duration, 0, 1), aspect="auto")
-    axes[0].set_yticks([])
-    axes[0].set_title(f"{os.path.basename(video)}  ({duration:.0f} s)")
-    for ax, query, preds in zip(axes[1:], queries, predictions):
+    fig = plt.figure(figsize=(14, 1.9 + 1.9 * rows))
+    grid = fig.add_gridspec(1 + 2 * rows, 1, height_ratios=[2.0] + [0.9, 1.0] * rows, hspace=0.9)
+    top = fig.add_subplot(grid[0])
+    top.imshow(strip, extent=(0, duration, 0, 1), aspect="auto")
+    top.set_yticks([])
+    top.set_xlim(0, duration)
+    top.set_title(f"{os.path.basename(video)}  ({duration:.0f} s)")
+    minimum = 0.005 * duration
+    colours = {"truth": "tab:green", "best": "tab:red", "other": "#f4a6a6"}
+    for q, (query, preds, (a, b)) in enumerate(zip(queries, predictions, zooms)):
+        ax = fig.add_subplot(grid[1 + 2 * q])
         if query.get("truth"):
-            s, e = query["truth"]
-            ax.axvspan(s, e, ymin=0.55, ymax=0.95, color="tab:green", alpha=0.8, label="ground truth")
-        for rank, pred in enumerate(preds[:top_k]):
-            ax.axvspan(
-                pred["start"],
-                pred["end"],
-                ymin=0.05,
-                ymax=0.45,
-                color="tab:red",
-                alpha=0.85 if rank == 0 else 0.25,
-                label="prediction" if rank == 0 else None,
-            )
+            _bar(ax, *query["truth"], minimum, ymin=0.55, ymax=0.95, color=colours["truth"])
+        for rank, pred in reversed(list(enumerate(preds[:top_k]))):
+            colour = colours["best"] if rank == 0 else colours["other"]
+            _bar(ax, pred["start"], pred["end"], minimum, ymin=0.05, ymax=0.45, color=colour)
         text = query["sentence"] if len(query["sentence"]) < 110 else query["sentence"][:107] + "..."
-        ax.set_ylabel("", rotation=0)
-        ax.set_yticks([])
         ax.set_title(text, fontsize=9, loc="left")
+        ax.set_yticks([])
         ax.set_xlim(0, duration)
-    axes[1].legend(loc="upper right", fontsize=8)
-    axes[-1].set_xlabel("time (s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+        zoom = fig.add_subplot(grid[2 + 2 * q])
+        start = 24 + 10 * q
+        zoom.imshow(
+            np.concatenate([f[:, :, :3] for f in frames[start : start + 10]], axis=1),
+            extent=(a, b, 0, 1),
+            aspect="auto",
+        )
+        if preds:
+            zoom.axvspan(preds[0]["start"], preds[0]["end"], ymin=0.0, ymax=0.08, color=colours["best"])
+        if query.get("truth"):
+            zoom.axvspan(*query["truth"], ymin=0.92, ymax=1.0, color=colours["truth"])
+        zoom.set_xlim(a, b)
+        zoom.set_yticks([])
+        zoom.tick_params(labelsize=7)
+        zoom.set_ylabel("zoom", fontsize=7)
+    handles = [
+        Patch(color=colours["best"], label="best moment"),
+        Patch(color=colours["other"], label=f"moments ranked 2-{top_k}"),
+    ]
+    if any(query.get("truth") for query in queries):
+        handles.insert(0, Patch(color=colours["truth"], label="ground truth"))
+    fig.legend(handles=handles, loc="upper right", fontsize=8, ncol=len(handles))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def run(args):
+    """The demo (see the module docstring); user errors raise ValueError / OSError / ImportError."""
     start = time.perf_counter()
     import torch
 
     torch.set_num_threads(args.threads)
     from transformers import pipeline
 
-    import hieramamba_hf  # noqa: F401  (registers the "video-grounding" pipeline)
+    from hieramamba_hf import AutoModelForVideoGrounding
 
+    if not os.path.isdir(os.path.dirname(os.path.abspath(args.output))):
+        raise ValueError(f"--output {args.output!r}: its folder does not exist.")
     if args.model == DEFAULT_MODEL and not os.path.isdir(DEFAULT_MODEL):
-        raise SystemExit(
+        raise ValueError(
             f"the shipped checkpoint {os.path.normpath(DEFAULT_MODEL)} is missing; reproduce it with the training "
             "example or pass --model PATH_OR_ID."
         )
-    grounder = pipeline("video-grounding", model=args.model)
+    if args.video and not os.path.isfile(args.video):
+        raise ValueError(f"--video {args.video!r}: no such file.")
+    model = AutoModelForVideoGrounding.from_pretrained(check_model_argument(args.model))
+    grounder = pipeline("video-grounding", model=model)
     config = grounder.model.config
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.video:
-            video, queries = args.video, [{"sentence": q, "truth": None} for q in args.query]
-        else:
-            seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
-            info_path = os.path.join(args.model, "synthetic_info.json")
-            settings = json.load(open(info_path))["config"] if os.path.isfile(info_path) else {}
-            if args.shared_colours:
-                settings["distinct_colours"] = False
-            video, queries = render_synthetic_video(tmp, config, seed, args.clips, args.num_queries, settings)
-            print(f"rendered a fresh synthetic video (seed {seed}, {os.path.basename(video)})")
-        predictions = grounder(video, query=[q["sentence"] for q in queries], top_k=args.top_k)
-        from ssm_layers.video_io import open_video
-
-        duration = open_video(video).metadata.duration
-        hits = 0
-        for query, preds in zip(queries, predictions):
-            best = preds[0] if preds else {"start": float("nan"), "end": float("nan"), "score": float("nan")}
-            line = (
-                f"{query['sentence']}\n  predicted {best['start']:7.1f} s - {best['end']:7.1f} s "
-                f"(score {best['score']:.2f})"
-            )
-            if query["truth"] is not None:
-                iou = temporal_iou((best["start"], best["end"]), query["truth"])
-                hits += iou >= 0.5
-                line += f"\n  true      {query['truth'][0]:7.1f} s - {query['truth'][1]:7.1f} s   IoU {iou:.2f}"
-            print(line)
-        draw_timeline(args.output, video, duration, queries, predictions, args.top_k, config.fps)
+    if args.video:
+        video, queries = args.video, [{"sentence": q, "truth": None} for q in args.query]
+    else:
+        seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        info_path = os.path.join(args.model, "synthetic_info.json")
+        settings = json.load(open(info_path))["config"] if os.path.isfile(info_path) else {}
+        if args.shared_colours:
+            settings["distinct_colours"] = False
+        folder = os.path.dirname(os.path.abspath(args.output))
+        video, queries = render_synthetic_video(folder, config, seed, args.clips, args.num_queries, settings)
+        print(f"rendered a fresh synthetic video (seed {seed}): {video}")
+    encode_start = time.perf_counter()
+    predictions = grounder(video, query=[q["sentence"] for q in queries], top_k=args.top_k, progress=True)
+    duration = open_video(video).metadata.duration
+    print(f"grounded {len(queries)} queries in a {duration:.0f} s video in {time.perf_counter() - encode_start:.1f} s")
+    hits = 0
+    for query, preds in zip(queries, predictions):
+        best = preds[0] if preds else {"start": float("nan"), "end": float("nan"), "score": float("nan")}
+        line = f"{query['sentence']}\n  predicted {best['start']:7.1f} s - {best['end']:7.1f} s"
+        line += f" (score {best['score']:.2f})"
+        if query["truth"] is not None:
+            iou = temporal_iou((best["start"], best["end"]), query["truth"])
+            hits += iou >= 0.5
+            line += f"\n  true      {query['truth'][0]:7.1f} s - {query['truth'][1]:7.1f} s   IoU {iou:.2f}"
+        print(line)
+    draw_timeline(args.output, video, duration, queries, predictions, args.top_k, config.fps)
     if not args.video:
         print(f"{hits}/{len(queries)} queries with IoU >= 0.5")
     print(f"timeline written to {args.output}  ({time.perf_counter() - start:.1f} s)")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (ValueError, OSError, ImportError) as error:  # user errors: one line on stderr, exit code 2
+        print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -589,6 +589,7 @@ def test_demo_script_runs_on_a_tiny_checkpoint(tmp_path, workdir, capsys):
     out = capsys.readouterr().out
     assert out.count("IoU") >= 3 and out.count("true ") == 3 and "queries with IoU >= 0.5" in out
     assert png.stat().st_size > 5000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "synthetic_seed3.mp4").is_file()  # the rendered video stays next to the picture
     # --shared-colours draws from the full synthetic task: kinds of a video may share a colour
     seen, render = [], demo.render_synthetic_video
     demo.render_synthetic_video = lambda *a: seen.append(a[-1]) or render(*a)
@@ -650,3 +651,25 @@ def test_shipped_checkpoint_gives_the_same_answers_on_the_demo_mp4_and_on_render
     rate.main(["--seeds", "2003", "2004"])
     out = capsys.readouterr().out
     assert f"queries at IoU >= 0.5: {hits} of 6 " in out and "videos by queries right: 0: " in out
+
+
+def test_demo_script_user_errors_are_one_line_with_exit_code_2(tmp_path, workdir, capsys, monkeypatch):
+    demo = load_example("ground_video")
+    monkeypatch.chdir(tmp_path)  # a relative checkpoint path from another folder must not wait for the Hub
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cases = [
+        (["--model", "checkpoints/hieramamba-synthetic"], "not in the Hub cache (HF_HUB_OFFLINE) (run from the repo"),
+        (["--model", "./nowhere"], "'./nowhere': no such folder"),
+        (["--model", "not a//valid id"], "no such folder"),
+        (["--model", "bad id!"], "is neither a local folder nor a valid Hub id"),
+        (["--model", workdir["ckpt"], "--video", str(tmp_path / "missing.mp4"), "--query", "a"], "no such file"),
+        (["--model", workdir["ckpt"], "--output", str(tmp_path / "no" / "t.png")], "its folder does not exist"),
+        (["--model", workdir["ckpt"], "--video", workdir["video"], "--query", "word " * 600], "tokens but"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            demo.main(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err, (argv, err)
+        errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and err.rstrip().endswith(errors[0]) and "Traceback" not in err

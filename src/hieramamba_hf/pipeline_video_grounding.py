@@ -45,6 +45,13 @@ logger = logging.get_logger(__name__)
 __all__ = ["VideoGroundingPipeline"]
 
 
+def _counted(chunks, bar):
+    """The frame chunks, advancing the progress bar by each chunk's frames."""
+    for chunk in chunks:
+        bar.update(len(chunk))
+        yield chunk
+
+
 class VideoGroundingPipeline(Pipeline):
     """Video temporal grounding pipeline (see the module docstring)."""
 
@@ -196,8 +203,7 @@ class VideoGroundingPipeline(Pipeline):
                 desc="encoding video",
                 disable=None if progress is None else not progress,
             ) as bar:
-                counted = (bar.update(len(chunk)) or chunk for chunk in chunks)
-                video_features = model.model.get_video_features(counted, inputs["num_frames"])[None]
+                video_features = model.model.get_video_features(_counted(chunks, bar), inputs["num_frames"])[None]
             self._check_length(video_features.shape[1])  # exact once decoded
         duration = inputs["duration"]
         if duration is None:  # a file: its duration, exact once decoded
