@@ -19,22 +19,34 @@ A config (YAML or JSON) has three sections:
 
 At the end the EMA weights are exported with save_pretrained to `<output_dir>/final` and the eval split is decoded
 and scored (the paper's R@k,IoU table). Evaluate any saved folder later with `python -m hieramamba_hf.evaluate`.
+The exported folder is a complete checkpoint: when the data set's encoders are known it also holds them and its
+processor, so it grounds video files with `pipeline("video-grounding")` (a synthetic set: the set's frame encoder
+and MiniLM, as the demo checkpoint; MAD / MAD-v2: their CLIP model, named by Hub id); otherwise it holds a processor
+for precomputed features and `FEATURES.md`, which says what the checkpoint takes.
 """
 
 import argparse
 import json
 import os
 import re
+import shutil
+import sys
+import tempfile
 import time
 
 import torch
 import yaml
 from transformers import TrainerCallback
 
-from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding
+from hieramamba_hf import HieraMambaConfig, HieraMambaForVideoGrounding, HieraMambaProcessor
+from hieramamba_hf.convert_hieramamba_original_to_hf import OFFICIAL_DATASETS, with_clip_encoders
 from hieramamba_hf.data_hieramamba import DATASET_PRESETS, HieraMambaGroundingCollator, load_grounding_dataset
 from hieramamba_hf.evaluate import METRIC_LAYOUTS, evaluate_grounding, format_metrics_table
 from hieramamba_hf.training_hieramamba import HieraMambaTrainer, HieraMambaTrainingArguments
+
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_grounding"))
+from package_checkpoint import package_synthetic_checkpoint  # noqa: E402
 
 
 class _YAMLLoader(yaml.SafeLoader):
@@ -135,6 +147,43 @@ def early_fusion_from_late_fusion(model_config: HieraMambaConfig, folder: str) -
     return model
 
 
+def complete_checkpoint(folder: str, data: dict, metrics: dict | None = None) -> str:
+    """Give the exported `folder` what grounding video files needs when the data set's encoders are known (see the
+    module docstring); otherwise a features-only processor and FEATURES.md. Returns what the folder takes, in words."""
+    features = data.get("vid_feat_dir")
+    root = os.path.dirname(os.path.normpath(features)) if isinstance(features, str) else None
+    if root and os.path.isfile(os.path.join(root, "info.json")) and os.path.isdir(os.path.join(root, "frame_encoder")):
+        with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(folder))) as tmp:
+            packaged = package_synthetic_checkpoint(folder, root, os.path.join(tmp, "packaged"), metrics=metrics)
+            shutil.rmtree(folder)
+            shutil.move(packaged, folder)
+        return "video files and query text (the synthetic set's frame encoder and MiniLM)"
+    model = HieraMambaForVideoGrounding.from_pretrained(folder, dtype=torch.float32)
+    reason = "the training script does not know the encoders that computed this data set's features"
+    clip = OFFICIAL_DATASETS.get(data.get("dataset"), {}).get("clip")
+    if clip is not None:
+        try:
+            with_clip_encoders(model, clip).save_pretrained(folder)
+            HieraMambaProcessor.from_components(clip, clip).save_pretrained(folder)
+            return f"video files and query text (CLIP {clip}, named)"
+        except (OSError, ValueError) as error:
+            reason = f"its CLIP model {clip} could not be attached: {' '.join(str(error).split())[:300]}"
+    HieraMambaProcessor().save_pretrained(folder)
+    config = model.config
+    with open(os.path.join(folder, "FEATURES.md"), "w") as f:
+        f.write(
+            "# What this checkpoint takes\n\n"
+            f"Precomputed features only ({reason}): video clip features of width {config.video_input_dim} on the "
+            f"clock of config.json (fps {config.fps:g}, clips of {config.clip_size:g} frames every "
+            f"{config.clip_stride:g} x {config.downsample_rate} frames) and query token features of width "
+            f"{config.text_input_dim}, computed as for the training data ({features}).\n\n"
+            "To ground video files, give the model its encoders and save their processor: "
+            "`HieraMambaForVideoGrounding.from_components(config, vision_model, text_model)` and "
+            "`HieraMambaProcessor.from_components(vision_model, text_model)` (docs/hieramamba.md).\n"
+        )
+    return "precomputed features only (see FEATURES.md)"
+
+
 class StopAfterMinutes(TrainerCallback):
     """Stop training after a time budget, measured on the wall clock or as this process's CPU time (all threads;
     on a machine shared with other jobs the CPU time is what the run would take alone). The learning rate is
@@ -230,6 +279,7 @@ def main(argv=None):
         print(format_metrics_table(metrics, ranks, thresholds, average=average))
         summary["metrics"] = metrics
     if trainer.is_world_process_zero():
+        summary["final_model_takes"] = complete_checkpoint(final_dir, config["data"], summary.get("metrics"))
         print(json.dumps(summary, indent=2))
         with open(os.path.join(training_args.output_dir, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)

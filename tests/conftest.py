@@ -8,6 +8,10 @@ import pytest
 import torch
 
 
+# tests never reach the Hub (CI has no network): set before huggingface_hub reads its constants
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
 # Tests use tiny tensors: one thread avoids thread start-up/synchronisation costs that dominate small ops
 # (and oversubscription when several test processes share the 2 cores).
 torch.set_num_threads(1)

@@ -145,6 +145,17 @@ def test_train_and_evaluate_official_layouts(tmp_path, kind, capsys):
     assert summary["optimizer_steps"] == 2 and summary["final_loss_norm"] > 0
     checkpoint = tmp_path / "run" / "checkpoint-2"
     assert (checkpoint / EMA_WEIGHTS_NAME).is_file()
+    # the exported folder is a complete checkpoint: it says what it takes (no encoders known for these features)
+    final = tmp_path / "run" / "final"
+    assert summary["final_model_takes"] == "precomputed features only (see FEATURES.md)"
+    note = (final / "FEATURES.md").read_text()
+    assert f"video clip features of width {TINY_MODEL['video_input_dim']}" in note and paths["video"] in note
+    if kind == "mad":  # the CLIP model is named but cannot be attached offline / at these widths: the note says why
+        assert "openai/clip-vit-base-patch32 could not be attached" in note
+    assert json.loads((final / "processor_config.json").read_text())["components"] == {
+        "image_processor": False,
+        "tokenizer": False,
+    }
 
     text_args = ["--glove", paths["glove"]] if paths["glove"] else ["--text-features", paths["text"]]
     args = [

@@ -25,6 +25,7 @@ from hieramamba_hf import (
 from hieramamba_hf.configuration_hieramamba import AUTO_MAP
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 package = load_example("synthetic_grounding/package_checkpoint")
 synthetic = load_example("synthetic_grounding/synthetic")
 
@@ -166,3 +167,43 @@ def test_package_synthetic_checkpoint_cli_takes_the_training_summary_as_metrics(
         package.main([*inputs, "--output", str(out), "--metrics", str(tmp_path / name)])
         results = {r.metric_name: r.metric_value for r in ModelCard.load(out / "README.md").data.eval_results}
         assert results == {"R@1,IoU=0.5": 71.5, "R@5,IoU=0.5": 98.0}
+
+
+def test_training_on_a_synthetic_set_exports_a_checkpoint_that_grounds_video_files(tmp_path):
+    """examples/train_hieramamba.py knows the encoders of a synthetic set: its exported folder holds them."""
+    tiny = {
+        "num_videos": 3,
+        "min_clips": 40,
+        "max_clips": 48,
+        "queries_per_video": 3,
+        "train_fraction": 2 / 3,
+        "val_fraction": 1 / 3,
+    }
+    data = tmp_path / "set"
+    synthetic.generate_synthetic_grounding_set(data, seed=3, render_videos=True, **tiny)
+    run = tmp_path / "run"
+    overrides = {
+        "data.anno_file": data / "annotations" / "synthetic_grounding.json",
+        "data.vid_feat_dir": data / "video_features",
+        "data.text_feat_dir": data / "text_features",
+        "data.eval_split": "val",
+        "training.output_dir": run,
+        "training.max_steps": 2,
+        "training.disable_tqdm": True,
+        "training.use_cpu": True,
+        "model.num_amp_blocks": 4,
+        "data.max_vid_len": 64,
+        "model.max_seq_len": 64,
+    }
+    argv = [os.path.join(REPO, "examples", "configs", "hieramamba", "synthetic.yaml")]
+    for key, value in overrides.items():
+        argv += ["--set", f"{key}={value}"]
+    load_example("train_hieramamba").main(argv)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["final_model_takes"].startswith("video files and query text")
+    final = run / "final"
+    assert {"processor_config.json", "tokenizer.json", "synthetic_info.json", "README.md"} <= set(os.listdir(final))
+    grounder = pipeline("video-grounding", model=str(final))
+    video = next((data / "videos").glob("*.mp4"))
+    ranked = grounder(str(video), query=["a red ball", "a blue bar"], top_k=2)
+    assert len(ranked) == 2 and all(1 <= len(r) <= 2 for r in ranked)
