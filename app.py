@@ -38,6 +38,8 @@ DEFAULT_MODEL = os.path.join(HERE, "checkpoints", "hieramamba-synthetic")
 sys.path.insert(0, os.path.join(HERE, "examples"))  # ground_video: the synthetic sample video and the timeline
 if os.path.isdir(os.path.join(HERE, "src")):  # the checkout's own packages: a Space runs it without installing it
     sys.path.insert(0, os.path.join(HERE, "src"))
+from ssm_layers.video_io import open_video  # noqa: E402  (after the checkout's src/ is on the path)
+
 
 MAX_QUERIES = 8  # tables on the page
 THUMBNAILS = 24  # frames in the timeline's strip, as ground_video.draw_timeline draws them
@@ -120,7 +122,7 @@ class GroundingDemo:
             with open(info) as f:
                 self.synthetic_info = json.load(f)
         self.workdir = tempfile.mkdtemp(prefix="hieramamba-demo-")
-        self._cache = collections.OrderedDict()  # (path, mtime, size) -> (features, duration, thumbnail video)
+        self._cache = collections.OrderedDict()  # (path, mtime, size) -> (features, duration, thumbnails)
         self._lock = threading.Lock()  # one decode at a time: two users grounding one video decode it once
         self.decodes = 0  # videos decoded and encoded so far (the page reports cache hits)
 
@@ -156,8 +158,8 @@ class GroundingDemo:
                 "Try it on a generated sample video, or start the app with `--model` and a real checkpoint."
             )
         else:
-            trained_on = _trained_on(metadata)
-            lines.append(f"**Trained on:** {trained_on or 'not stated (the model card names no data set)'}.")
+            trained_on = config.training_data or _trained_on(metadata)
+            lines.append(f"**Trained on:** {trained_on or 'not stated (neither the config nor the model card says)'}.")
             if summary:
                 lines.append(f"> {summary}")
         if vision is None:
@@ -183,7 +185,7 @@ class GroundingDemo:
 
     # ------------------------------------------------------------------ grounding
     def video_features(self, path: str, progress=None):
-        """Clip features `(T, C)` of the video file, its duration (s) and a small video of the timeline's thumbnails:
+        """Clip features `(T, C)` of the video file, its duration (s) and the timeline's thumbnails:
         decoded and encoded on the first call (`progress(fraction, text)` per chunk), from the cache after that."""
         stat = os.stat(path)
         key = (os.path.realpath(path), stat.st_mtime_ns, stat.st_size)
@@ -198,52 +200,26 @@ class GroundingDemo:
             return entry
 
     def _encode(self, path, progress):
-        """The pipeline's own steps for a file (decode on the model's clock, `preprocess_frames`,
-        `get_video_features`), keeping the clip features and the thumbnails."""
-        import torch
-
-        from ssm_layers.video_io import open_video
-
-        model, processor = self.grounder.model, self.grounder.processor
-        fps = model.config.fps
-        model.model.require_encoder("vision_model")  # before decoding the whole file
-        reader = open_video(path)
-        total = max(1, reader.num_clock_frames(fps))
+        """The pipeline's own decoding and encoding (`encode_video`), keeping the clip features and the
+        timeline's thumbnails from the same pass."""
+        fps = self.grounder.model.config.fps
+        total = max(1, open_video(path).num_clock_frames(fps))
         wanted = set(np.linspace(0, total - 1, THUMBNAILS).round().astype(int).tolist())
-        thumbnails, done = [], 0
+        thumbnails, seen = [], [0]
 
-        def chunks():
-            nonlocal done
-            for frames in reader.iter_clock_frames(fps, processor.chunk_size):
-                thumbnails.extend(_thumbnail(frame) for i, frame in enumerate(frames) if done + i in wanted)
-                done += len(frames)
-                if progress is not None:
-                    progress(min(done / total, 1.0), f"decoding and encoding the video: {done} / {total} frames")
-                yield processor.preprocess_frames(frames)
+        def keep_thumbnails(frames):
+            thumbnails.extend(_thumbnail(frame) for i, frame in enumerate(frames) if seen[0] + i in wanted)
+            seen[0] += len(frames)
+
+        def report(done, frames_total):
+            if progress is not None:
+                progress(
+                    min(done / frames_total, 1.0), f"decoding and encoding the video: {done} / {frames_total} frames"
+                )
 
         self.decodes += 1
-        with torch.inference_mode():
-            features = model.model.get_video_features(chunks(), total)
-        duration = reader.metadata.duration
-        thumbs = self._thumbnail_video(path, thumbnails, fps)
-        return features.float().cpu().numpy(), duration, thumbs
-
-    def _thumbnail_video(self, path, frames, fps):
-        """The thumbnails as a short mp4 under the video's file name: `ground_video.draw_timeline` reads its strip
-        (and its title) from a video file, and this one is decoded in no time (the video itself is decoded once)."""
-        from fractions import Fraction
-
-        import av
-
-        out = os.path.join(tempfile.mkdtemp(dir=self.workdir), os.path.basename(path))
-        with av.open(out, "w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-            stream.height, stream.width = frames[0].shape[:2]
-            stream.pix_fmt, stream.options = "yuv420p", {"crf": "18"}
-            for frame in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-            container.mux(stream.encode())
-        return out
+        features, duration = self.grounder.encode_video(path, progress=report, on_frames=keep_thumbnails)
+        return features.float().cpu().numpy(), duration, thumbnails
 
     def ground(self, video: str | None, queries_text: str, top_k: int = 3, truths: dict | None = None, progress=None):
         """Ground the queries (one per line) in the video file. Returns `{"queries", "moments", "timeline",
@@ -259,14 +235,15 @@ class GroundingDemo:
         queries = parse_queries(queries_text)
         self.grounder.processor.check_queries(queries)  # a bad query fails before the video is decoded
         decodes = self.decodes
-        features, duration, thumbs = self.video_features(video, progress)
+        features, duration, thumbnails = self.video_features(video, progress)
         if progress is not None:
             progress(1.0, f"grounding {len(queries)} quer{'y' if len(queries) == 1 else 'ies'}")
         moments = self.grounder(features, query=queries, top_k=int(top_k), duration=duration)
         truths = truths or {}
         rows = [{"sentence": q, "truth": truths.get(q)} for q in queries]
         timeline = os.path.join(tempfile.mkdtemp(dir=self.workdir), "timeline.png")
-        draw_timeline(timeline, thumbs, duration, rows, moments, int(top_k), self.grounder.model.config.fps)
+        fps = self.grounder.model.config.fps
+        draw_timeline(timeline, video, duration, rows, moments, int(top_k), fps, thumbnails=thumbnails)
         return {
             "queries": queries,
             "moments": moments,

@@ -149,9 +149,12 @@ def read_thumbnails(video, fps, times):
     return [kept.get(i, blank) for i in indices]
 
 
-def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
+def draw_timeline(path, video, duration, queries, predictions, top_k, fps, thumbnails=None):
     """The whole video as a strip of frames; per query a timeline (ground truth, best moment, the other ranked
-    moments, each at least 0.5% of the axis wide) and a zoomed strip of frames around its best moment."""
+    moments, each at least 0.5% of the axis wide) and a zoomed strip of frames around its best moment.
+
+    `thumbnails`: the strip's frames when the caller already has them (evenly spaced over the video); the video is
+    then not read again and the zoomed strips are left out."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -167,13 +170,17 @@ def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
             zooms.append((max(0.0, best["start"] - pad), min(duration, best["end"] + pad)))
         else:
             zooms.append((0.0, duration))
-    zoom_times = [np.linspace(a, b, 10, endpoint=False) + (b - a) / 20 for a, b in zooms]
-    frames = read_thumbnails(video, fps, list(overview) + [t for times in zoom_times for t in times])
-    strip = np.concatenate([f[:, :, :3] for f in frames[:24]], axis=1)
+    zoomed = thumbnails is None
+    if zoomed:
+        zoom_times = [np.linspace(a, b, 10, endpoint=False) + (b - a) / 20 for a, b in zooms]
+        frames = read_thumbnails(video, fps, list(overview) + [t for times in zoom_times for t in times])
+        strip = np.concatenate([f[:, :, :3] for f in frames[:24]], axis=1)
+    else:
+        strip = np.concatenate([f[:, :, :3] for f in thumbnails], axis=1)
 
-    rows = len(queries)
-    fig = plt.figure(figsize=(14, 1.9 + 1.9 * rows))
-    grid = fig.add_gridspec(1 + 2 * rows, 1, height_ratios=[2.0] + [0.9, 1.0] * rows, hspace=0.9)
+    rows, per_query = len(queries), [0.9, 1.0] if zoomed else [0.9]
+    fig = plt.figure(figsize=(14, 1.9 + sum(per_query) * rows))
+    grid = fig.add_gridspec(1 + len(per_query) * rows, 1, height_ratios=[2.0] + per_query * rows, hspace=0.9)
     top = fig.add_subplot(grid[0])
     top.imshow(strip, extent=(0, duration, 0, 1), aspect="auto")
     top.set_yticks([])
@@ -182,7 +189,7 @@ def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
     minimum = 0.005 * duration
     colours = {"truth": "tab:green", "best": "tab:red", "other": "#f4a6a6"}
     for q, (query, preds, (a, b)) in enumerate(zip(queries, predictions, zooms)):
-        ax = fig.add_subplot(grid[1 + 2 * q])
+        ax = fig.add_subplot(grid[1 + len(per_query) * q])
         if query.get("truth"):
             _bar(ax, *query["truth"], minimum, ymin=0.55, ymax=0.95, color=colours["truth"])
         for rank, pred in reversed(list(enumerate(preds[:top_k]))):
@@ -192,13 +199,12 @@ def draw_timeline(path, video, duration, queries, predictions, top_k, fps):
         ax.set_title(text, fontsize=9, loc="left")
         ax.set_yticks([])
         ax.set_xlim(0, duration)
+        if not zoomed:
+            continue
         zoom = fig.add_subplot(grid[2 + 2 * q])
         start = 24 + 10 * q
-        zoom.imshow(
-            np.concatenate([f[:, :, :3] for f in frames[start : start + 10]], axis=1),
-            extent=(a, b, 0, 1),
-            aspect="auto",
-        )
+        zoom_strip = np.concatenate([f[:, :, :3] for f in frames[start : start + 10]], axis=1)
+        zoom.imshow(zoom_strip, extent=(a, b, 0, 1), aspect="auto")
         if preds:
             zoom.axvspan(preds[0]["start"], preds[0]["end"], ymin=0.0, ymax=0.08, color=colours["best"])
         if query.get("truth"):

@@ -320,6 +320,19 @@ def test_frame_array_features_and_token_features_inputs_agree_with_file(grounder
     assert len(batch) == 2 and len(batch[1]) == 2
 
 
+def test_encode_video_gives_the_features_the_pipeline_grounds(grounder, workdir):
+    """An application keeps a video's features (`encode_video`) and grounds more queries later without decoding."""
+    seen, calls = [], []
+    features, duration = grounder.encode_video(
+        workdir["video"], progress=lambda done, total: calls.append((done, total)), on_frames=seen.append
+    )
+    assert features.shape == (15, 16) and duration == 15.0
+    assert [len(chunk) for chunk in seen] == [8, 8, 8, 6] and calls[-1] == (30, 30) and len(calls) == 4
+    from_file = grounder(workdir["video"], query=["a red square", "blue"], top_k=3)
+    assert grounder(features, query=["a red square", "blue"], top_k=3, duration=duration) == from_file
+    torch.testing.assert_close(features, clip_features(grounder.model, grounder.processor, np.concatenate(seen)))
+
+
 def test_clip_pooler_streams_exactly():
     frames = torch.randn(23, 5, dtype=torch.float64)
     for clip_size, step in ((2, 2), (4, 2), (3, 5), (1, 1), (8, 4)):

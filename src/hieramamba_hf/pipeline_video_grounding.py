@@ -17,7 +17,8 @@ token features `(L, text_input_dim)`, or a list of them. Parameters: `top_k` (se
 `config.max_num_segments`), `video_fps`, `progress` (tqdm bar while decoding and encoding), `backend` ("pyav" /
 "decord"), `duration` (seconds, for clip-feature input when the video's real duration is known),
 `query_batch_size` (queries per model forward; default all; 1 lowers the peak memory of long videos with many
-queries).
+queries). `grounder.encode_video(video)` returns a video's clip features and duration, to ground more queries later
+without decoding it again.
 
 As in transformers' video-classification pipeline, the pipeline decodes and the processor prepares: frames go
 through `HieraMambaProcessor.preprocess_frames` and the model's `get_video_features`, queries through the
@@ -43,13 +44,6 @@ from .processing_hieramamba import HieraMambaProcessor, MissingProcessorConfigEr
 logger = logging.get_logger(__name__)
 
 __all__ = ["VideoGroundingPipeline"]
-
-
-def _counted(chunks, bar):
-    """The frame chunks, advancing the progress bar by each chunk's frames."""
-    for chunk in chunks:
-        bar.update(len(chunk))
-        yield chunk
 
 
 class VideoGroundingPipeline(Pipeline):
@@ -129,38 +123,75 @@ class VideoGroundingPipeline(Pipeline):
             self.model.model.require_encoder("text_model")
         query_inputs = processor(text=queries)
         video = inputs["video"]
-        out = {"queries": query_inputs, "single": single, "duration": duration, "reader": None}
+        out = {"queries": query_inputs, "single": single, "duration": duration}
+        array = None
+        if not (isinstance(video, str) or hasattr(video, "__fspath__")):
+            array = video.numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
+        if array is not None and array.ndim == 2:  # precomputed clip features
+            out.update(processor(videos=array))
+            self._check_length(array.shape[0])
+            if out["duration"] is None:
+                step = int(config.clip_stride) * int(config.downsample_rate)
+                out["duration"] = ((array.shape[0] - 1) * step + config.clip_size) / config.fps
+            return out
+        out["frames"] = self._video_frames(video if array is None else array, video_fps, backend)
+        return out
+
+    def _video_frames(self, video, video_fps=None, backend=None) -> dict:
+        """A file path or a frame array on the model's clock, checked, as a lazy stream of uint8 frame chunks:
+        `{"chunks", "num_frames", "duration"}` (a file's duration is exact once its chunks are consumed)."""
+        config, chunk_size = self.model.config, self.processor.chunk_size
+        self.model.model.require_encoder("vision_model")  # before decoding a whole file
         if isinstance(video, str) or hasattr(video, "__fspath__"):
-            self.model.model.require_encoder("vision_model")  # before decoding the whole file
             reader = open_video(video, backend=backend)
             self._check_domain(reader.metadata.height, reader.metadata.width)
-            self._check_length(num_clips(reader.num_clock_frames(config.fps), config))  # header count: fail early
-            frames = reader.iter_clock_frames(config.fps, processor.chunk_size)
-            out.update(reader=reader, num_frames=reader.num_clock_frames(config.fps))
-        else:
-            array = video.numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
-            if array.ndim == 2:  # precomputed clip features
-                out.update(processor(videos=array))
-                self._check_length(array.shape[0])
-                if out["duration"] is None:
-                    step = int(config.clip_stride) * int(config.downsample_rate)
-                    out["duration"] = ((array.shape[0] - 1) * step + config.clip_size) / config.fps
-                return out
-            if array.ndim != 4:
-                raise ValueError(
-                    "video must be a file path, a frame array (num_frames, height, width, 3) uint8 or clip features "
-                    f"(num_clips, channels); got an array of shape {array.shape}."
-                )
-            self.model.model.require_encoder("vision_model")
-            array = sample_frame_array(array, config.fps, video_fps)
-            self._check_domain(*array.shape[1:3])
-            self._check_length(num_clips(len(array), config))
-            frames = (array[lo : lo + processor.chunk_size] for lo in range(0, len(array), processor.chunk_size))
-            out["num_frames"] = len(array)
-            if out["duration"] is None:
-                out["duration"] = len(array) / config.fps
-        out["pixel_values_videos"] = (processor.preprocess_frames(chunk) for chunk in frames)
-        return out
+            num_frames = reader.num_clock_frames(config.fps)
+            self._check_length(num_clips(num_frames, config))  # header count: fail early
+            chunks = reader.iter_clock_frames(config.fps, chunk_size)
+            return {"chunks": chunks, "num_frames": num_frames, "duration": lambda: reader.metadata.duration}
+        if video.ndim != 4:
+            raise ValueError(
+                "video must be a file path, a frame array (num_frames, height, width, 3) uint8 or clip features "
+                f"(num_clips, channels); got an array of shape {video.shape}."
+            )
+        array = sample_frame_array(video, config.fps, video_fps)
+        self._check_domain(*array.shape[1:3])
+        self._check_length(num_clips(len(array), config))
+        chunks = (array[lo : lo + chunk_size] for lo in range(0, len(array), chunk_size))
+        return {"chunks": chunks, "num_frames": len(array), "duration": lambda: len(array) / config.fps}
+
+    def _encode(self, frames: dict, progress=None, on_frames=None) -> torch.Tensor:
+        """Clip features `(T, video_input_dim)` of a frame stream of `_video_frames`, streamed through the
+        processor and the model's frame encoder. `progress`: None / bool (a tqdm bar) or a callable
+        `(frames_done, frames_total)`; `on_frames`: called with each uint8 chunk."""
+        processor, total = self.processor, frames["num_frames"]
+        bar = tqdm(total=total, unit="frame", desc="encoding video", disable=not progress or callable(progress))
+
+        def prepared():
+            done = 0
+            for chunk in frames["chunks"]:
+                if on_frames is not None:
+                    on_frames(chunk)
+                done += len(chunk)
+                bar.update(len(chunk))
+                if callable(progress):
+                    progress(done, total)
+                yield processor.preprocess_frames(chunk)
+
+        with bar:
+            features = self.model.model.get_video_features(prepared(), total)
+        self._check_length(features.shape[0])  # exact once decoded
+        return features
+
+    def encode_video(self, video, video_fps=None, backend=None, progress=None, on_frames=None):
+        """Clip features `(T, video_input_dim)` and duration (seconds) of a video file or frame array: the pipeline's
+        own decoding and encoding, for an application that keeps a video's features to ground more queries later
+        (pass them back as the video, with `duration=`). `progress`: bool (a tqdm bar) or a callable
+        `(frames_done, frames_total)`; `on_frames`: called with each decoded uint8 chunk (e.g. to keep thumbnails)."""
+        frames = self._video_frames(video, video_fps, backend)
+        with torch.inference_mode(), self.device_placement():
+            features = self._encode(frames, progress, on_frames)
+        return features, frames["duration"]()
 
     def _check_length(self, clips: int):
         """A video shorter than `config.min_video_clips` clips is refused (a moment needs a longer video)."""
@@ -194,20 +225,10 @@ class VideoGroundingPipeline(Pipeline):
         runs once per query anyway, so groups only lower the peak memory of long videos."""
         model = self.model
         if "video_features" in inputs:
-            video_features = inputs["video_features"].to(model.dtype)
+            video_features, duration = inputs["video_features"].to(model.dtype), inputs["duration"]
         else:
-            chunks = inputs["pixel_values_videos"]
-            with tqdm(
-                total=inputs["num_frames"],
-                unit="frame",
-                desc="encoding video",
-                disable=None if progress is None else not progress,
-            ) as bar:
-                video_features = model.model.get_video_features(_counted(chunks, bar), inputs["num_frames"])[None]
-            self._check_length(video_features.shape[1])  # exact once decoded
-        duration = inputs["duration"]
-        if duration is None:  # a file: its duration, exact once decoded
-            duration = inputs["reader"].metadata.duration
+            video_features = self._encode(inputs["frames"], progress)[None]
+            duration = inputs["duration"] if inputs["duration"] is not None else inputs["frames"]["duration"]()
         queries = inputs["queries"]
         if "input_ids" in queries:
             text_features, text_mask = model.model.get_text_features(queries["input_ids"], queries["attention_mask"])
