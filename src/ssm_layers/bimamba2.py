@@ -9,6 +9,13 @@ runs the same computation on the time-flipped projections; `in_proj` and `out_pr
 
     out = out_proj(y_f + flip(y_b))
 
+The gated RMSNorm normalises each group of `intermediate_size // n_groups` channels on its own, as the fused kernel
+the authors call (`mamba_split_conv1d_scan_combined(..., ngroups=n_groups)` passes `group_size = dim // ngroups` to
+its layer norm) and as transformers' Mamba2 norm do. Initialisation as in the sister repo: `dt_bias` from a
+log-uniform dt in [time_step_min, time_step_max], the backward `dt_bias_b` left at ones (only the forward one is
+re-initialised there), A = -(1..nheads) and D = 1 for both directions; `in_proj`, `out_proj` and the convolutions
+keep PyTorch's default initialisation.
+
 `BiMamba2Mixer.forward_streaming` computes the same output segment by segment (inference, unpadded inputs) so that
 a 230K-token video fits in memory.
 """
@@ -46,7 +53,8 @@ class BiMamba2Mixer(nn.Module):
     """Mamba2 mixer run forward and (optionally) backward over the sequence.
 
     Args mirror transformers' `Mamba2Config` names. `bidirectional=False` gives a plain causal Mamba2 mixer
-    with the same parameter names (used by MambaMia's Temporal Axis Aggregator).
+    with the same parameter names (used by MambaMia's Temporal Axis Aggregator). The gated RMSNorm of each direction
+    is taken per group of `intermediate_size // n_groups` channels (the fused kernel's semantics).
 
     forward(hidden_states (B, L, H), attention_mask (B, L) with 1 = valid, return_delta=False):
         padding never reaches valid outputs: padded inputs are zeroed before and after the convolution, and the
@@ -119,7 +127,12 @@ class BiMamba2Mixer(nn.Module):
             setattr(
                 self,
                 f"norm{sfx}",
-                RMSNormGated(self.intermediate_size, eps=layer_norm_epsilon, norm_before_gate=norm_before_gate),
+                RMSNormGated(
+                    self.intermediate_size,
+                    eps=layer_norm_epsilon,
+                    norm_before_gate=norm_before_gate,
+                    group_size=self.intermediate_size // n_groups,
+                ),
             )
         self.reset_ssm_parameters()
 
@@ -129,9 +142,14 @@ class BiMamba2Mixer(nn.Module):
             yield self.conv1d_b, self.dt_bias_b, self.A_b_log, self.D_b, self.norm_b
 
     def reset_ssm_parameters(self):
-        """dt_bias from log-uniform dt in [time_step_min, time_step_max]; A = -(1..nheads); D = 1."""
-        for _, dt_bias, A_log, D, _ in self._directions():
-            init_dt_bias_(dt_bias, self.time_step_min, self.time_step_max, self.time_step_floor)
+        """The sister repo's initialisation: `dt_bias` from a log-uniform dt in [time_step_min, time_step_max],
+        `dt_bias_b` = 1 (the backward one is never re-initialised there); A = -(1..nheads); D = 1."""
+        for direction, (_, dt_bias, A_log, D, _) in enumerate(self._directions()):
+            if direction == 0:
+                init_dt_bias_(dt_bias, self.time_step_min, self.time_step_max, self.time_step_floor)
+            else:
+                with torch.no_grad():
+                    dt_bias.fill_(1.0)
             init_A_log_(A_log, mode="arange")
             with torch.no_grad():
                 D.fill_(1.0)
