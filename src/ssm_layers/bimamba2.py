@@ -141,20 +141,34 @@ class BiMamba2Mixer(nn.Module):
         if self.bidirectional:
             yield self.conv1d_b, self.dt_bias_b, self.A_b_log, self.D_b, self.norm_b
 
+    def initial_ssm_parameters(self) -> dict[str, torch.Tensor]:
+        """The sister repo's initial values of the state-space parameters, by parameter name: `dt_bias` =
+        softplus^-1(dt) with dt log-uniform in [time_step_min, time_step_max] (floored at time_step_floor) (a fresh
+        random draw), `dt_bias_b` = 1 (the backward one is never re-initialised there), `A_log`, `A_b_log` =
+        log(1..nheads), `D`, `D_b` = 1.
+
+        Returns:
+            `dict[str, torch.Tensor]`: float32 tensors of shape (nheads,), on the parameters' device.
+        """
+        device = self.A_log.device
+        dt_bias = init_dt_bias_(
+            torch.empty(self.num_heads, device=device), self.time_step_min, self.time_step_max, self.time_step_floor
+        )
+        A_log = init_A_log_(torch.empty(self.num_heads, device=device), mode="arange")
+        values = {"dt_bias": dt_bias, "A_log": A_log, "D": torch.ones(self.num_heads, device=device)}
+        if self.bidirectional:
+            values.update(
+                {"dt_bias_b": torch.ones_like(A_log), "A_b_log": A_log.clone(), "D_b": torch.ones_like(A_log)}
+            )
+        return values
+
     def reset_ssm_parameters(self):
-        """The sister repo's initialisation: `dt_bias` from a log-uniform dt in [time_step_min, time_step_max],
-        `dt_bias_b` = 1 (the backward one is never re-initialised there); A = -(1..nheads); D = 1."""
-        for direction, (_, dt_bias, A_log, D, _) in enumerate(self._directions()):
-            if direction == 0:
-                init_dt_bias_(dt_bias, self.time_step_min, self.time_step_max, self.time_step_floor)
-            else:
-                with torch.no_grad():
-                    dt_bias.fill_(1.0)
-            init_A_log_(A_log, mode="arange")
-            with torch.no_grad():
-                D.fill_(1.0)
-            for p in (dt_bias, A_log, D):
-                p._no_weight_decay = True
+        """Set the state-space parameters to `initial_ssm_parameters()` (marked for no weight decay)."""
+        with torch.no_grad():
+            for name, value in self.initial_ssm_parameters().items():
+                parameter = getattr(self, name)
+                parameter.copy_(value.to(parameter.dtype))
+                parameter._no_weight_decay = True
 
     def _direction(self, zxbcdt, mask, conv1d, dt_bias, A_log, D, norm):
         """One causal Mamba2 pass over projected states (B, L, proj) -> gated, normalised y (B, L, I)."""
