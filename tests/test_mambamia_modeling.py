@@ -339,6 +339,8 @@ def test_bad_inputs_give_clear_errors(model):
         model(input_ids=two_rows, pixel_values_videos=video(frames=4))
     with pytest.raises(ValueError, match="no video"):
         model(input_ids=ids)
+    with pytest.raises(ValueError, match="video 0 has 3 frames but 2 timestamps"):
+        model.get_video_features(video(frames=3), video_timestamps=[[0.0, 1.0]])
     with torch.no_grad(), pytest.raises(ValueError, match="Delta sampling dropped frames"):
         model(input_ids=prompt_with_video(config, 6), pixel_values_videos=video(frames=6, seed=3))
 

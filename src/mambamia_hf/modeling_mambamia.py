@@ -52,6 +52,8 @@ class MambaMiaVideoOutput(BaseModelOutputWithPooling):
         Delta_t of the Temporal Axis Aggregator per frame (0 on padding frames); `None` without a TAA.
     kept_frames (`torch.BoolTensor` of shape `(batch_size, num_frames)`):
         Frames whose tokens go to the LLM (all real frames unless delta sampling applied).
+    num_frames (`torch.LongTensor` of shape `(batch_size,)`):
+        Real (not padding) frames of each video.
     kept_frame_indices (`list[torch.LongTensor]`):
         Per video, the indices (among its input frames) of the kept frames, in time order: the set S of Algorithm 1
         when delta sampling applied, every frame otherwise. What the model looked at.
@@ -62,6 +64,7 @@ class MambaMiaVideoOutput(BaseModelOutputWithPooling):
 
     frame_deltas: torch.FloatTensor | None = None
     kept_frames: torch.BoolTensor | None = None
+    num_frames: torch.LongTensor | None = None
     kept_frame_indices: list[torch.LongTensor] | None = None
     kept_frame_timestamps: list[torch.DoubleTensor] | None = None
 
@@ -213,24 +216,22 @@ def find_video_runs(input_ids: torch.LongTensor, video_token_id: int) -> list[tu
     return runs
 
 
-def kept_frame_timestamps(
-    video_timestamps, kept_frame_indices: list[torch.LongTensor], num_frames: list[int]
-) -> list[torch.DoubleTensor]:
-    """The timestamps (seconds) of the kept frames of each video.
+def timestamps_of_kept_frames(video_outputs: "MambaMiaVideoOutput", video_timestamps) -> list[torch.DoubleTensor]:
+    """The times (seconds) of each video's kept frames.
 
     Args:
+        video_outputs ([`MambaMiaVideoOutput`]): its `kept_frame_indices` and `num_frames` are used.
         video_timestamps (`list[list[float]]` or `torch.Tensor` of shape `(num_videos, num_frames)`): every input
             frame's time in its video (the processor's `video_timestamps`; a padded tensor is cut to the real frames).
-        kept_frame_indices (`list[torch.LongTensor]`): per video, the kept frames.
-        num_frames (`list[int]`): real frames per video.
 
     Returns:
         `list[torch.DoubleTensor]`: per video, the kept frames' timestamps.
     """
+    num_frames = video_outputs.num_frames.tolist()
     if len(video_timestamps) != len(num_frames):
         raise ValueError(f"Got video_timestamps for {len(video_timestamps)} videos, but {len(num_frames)} videos.")
     result = []
-    for video, (stamps, indices, n) in enumerate(zip(video_timestamps, kept_frame_indices, num_frames)):
+    for video, (stamps, indices, n) in enumerate(zip(video_timestamps, video_outputs.kept_frame_indices, num_frames)):
         stamps = torch.as_tensor(stamps, dtype=torch.float64).flatten()
         if isinstance(video_timestamps, torch.Tensor):
             stamps = stamps[:n]
@@ -644,19 +645,17 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             separator = self.frame_separator.to(tokens.dtype).expand(batch_size, num_frames, 1, tokens.shape[-1])
             tokens = torch.cat([tokens, separator], dim=2)  # frame separator after every frame's tokens
         video_tokens = [tokens[b][kept_frames[b]].flatten(0, 1) for b in range(batch_size)]
-        kept_frame_indices = [kept_frames[b].nonzero().flatten() for b in range(batch_size)]
-        return MambaMiaVideoOutput(
+        output = MambaMiaVideoOutput(
             last_hidden_state=patch_features,
             pooler_output=video_tokens,
             frame_deltas=frame_deltas,
             kept_frames=kept_frames,
-            kept_frame_indices=kept_frame_indices,
-            kept_frame_timestamps=(
-                None
-                if video_timestamps is None
-                else kept_frame_timestamps(video_timestamps, kept_frame_indices, frame_mask.sum(-1).tolist())
-            ),
+            num_frames=frame_mask.sum(-1),
+            kept_frame_indices=[kept_frames[b].nonzero().flatten() for b in range(batch_size)],
         )
+        if video_timestamps is not None:
+            output.kept_frame_timestamps = timestamps_of_kept_frames(output, video_timestamps)
+        return output
 
     def get_placeholder_mask(
         self,
@@ -736,14 +735,7 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             video_features = video_features.to(inputs_embeds.device, inputs_embeds.dtype)
             inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1).to(inputs_embeds.device), video_features)
             if video_timestamps is not None and video_outputs.kept_frame_timestamps is None:
-                frame_counts = [int(k.sum()) for k in video_outputs.kept_frames] if video_frame_mask is None else None
-                video_outputs.kept_frame_timestamps = kept_frame_timestamps(
-                    video_timestamps,
-                    video_outputs.kept_frame_indices,
-                    frame_counts
-                    if frame_counts is not None
-                    else torch.as_tensor(video_frame_mask).bool().sum(-1).tolist(),
-                )
+                video_outputs.kept_frame_timestamps = timestamps_of_kept_frames(video_outputs, video_timestamps)
         elif (
             input_ids is not None
             and (cache is None or cache.get_seq_length() == 0)
@@ -876,11 +868,7 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
             video_outputs = self.model.get_video_features(
                 pixel_values_videos, video_frame_mask, video_timestamps=video_timestamps
             )
-            num_frames = (
-                torch.as_tensor(video_frame_mask).long().sum(-1)
-                if video_frame_mask is not None
-                else torch.full((pixel_values_videos.shape[0],), pixel_values_videos.shape[1])
-            )
+            num_frames = video_outputs.num_frames
             if any(int(k.sum()) != int(n) for k, n in zip(video_outputs.kept_frames, num_frames)):
                 pad_token_id = self.generation_config.pad_token_id
                 if pad_token_id is None:
@@ -899,6 +887,9 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
                 shortened = True
             kwargs["mm_encoder_outputs"] = {"video": video_outputs}
             pixel_values_videos = None
+        elif video_timestamps is not None and video_outputs is not None:
+            if video_outputs.kept_frame_timestamps is None:
+                video_outputs.kept_frame_timestamps = timestamps_of_kept_frames(video_outputs, video_timestamps)
         elif video_timestamps is not None and pixel_values_videos is None:
             raise ValueError("video_timestamps were given without videos (pixel_values_videos).")
         if pixel_values_videos is not None:
@@ -1002,6 +993,6 @@ __all__ = [
     "delta_sampling",
     "select_video_tokens",
     "find_video_runs",
-    "kept_frame_timestamps",
+    "timestamps_of_kept_frames",
     "video_placeholder_positions",
 ]
