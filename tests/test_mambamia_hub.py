@@ -146,19 +146,23 @@ def built_from_parts(tmp_path_factory):
 
 
 @pytest.mark.parametrize("import_package", [False, True], ids=["trust_remote_code", "package_imported"])
-def test_saved_folder_in_a_fresh_process(built_from_parts, tmp_path, import_package):
-    """From the offline Hub cache without importing the package (auto_map shims, trust_remote_code=True), or from
-    the folder with the package imported: processor + chat template with a video file + generate give the answer
-    and kept frames of the in-process model, and pipeline("image-text-to-text") answers the video message."""
+def test_saved_folder_in_a_fresh_process_without_torchvision(built_from_parts, tmp_path, import_package):
+    """From the offline Hub cache without importing the package (auto_map shims, trust_remote_code=True), or with
+    the package imported, in an interpreter where torchvision and torchcodec cannot be imported (whether installed
+    or not): AutoVideoProcessor and AutoProcessor load, processor + chat template with a video file + generate give
+    the answer and kept frames of the in-process model, and pipeline("image-text-to-text") answers the message."""
     folder, video, answer, timestamps = built_from_parts
     hub_cache(str(tmp_path / "hf_home"), folder)
     source = "import mambamia_hf" if import_package else "assert 'mambamia_hf' not in sys.modules"
     kwargs = "" if import_package else "trust_remote_code=True"
     script = textwrap.dedent(
         f"""
-        import sys, torch
+        import sys
+        sys.modules["torchvision"] = sys.modules["torchcodec"] = None  # neither importable nor found
+        import torch
         torch.set_num_threads(1)
         from transformers import AutoModel, AutoModelForImageTextToText, AutoProcessor, pipeline
+        from transformers.models.auto.video_processing_auto import AutoVideoProcessor
         {source}
         if not {import_package}:
             try:
@@ -173,6 +177,8 @@ def test_saved_folder_in_a_fresh_process(built_from_parts, tmp_path, import_pack
         assert type(model).__name__ == "MambaMiaForConditionalGeneration", type(model)
         assert type(base).__name__ == "MambaMiaModel" and type(processor).__name__ == "MambaMiaProcessor"
         assert type(processor.video_processor).__name__ == "MambaMiaVideoProcessor"
+        video_processor = AutoVideoProcessor.from_pretrained("org/mambamia-tiny", {kwargs})
+        assert type(video_processor).__name__ == "MambaMiaVideoProcessor" and video_processor.fps == 2.0
         messages = [{{"role": "user", "content": [{{"type": "video", "path": {video!r}}},
                                                  {{"type": "text", "text": "what ?"}}]}}]
         inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
@@ -184,6 +190,7 @@ def test_saved_folder_in_a_fresh_process(built_from_parts, tmp_path, import_pack
         reply = pipe(text=messages, max_new_tokens=3, return_full_text=False,
                      generate_kwargs={{"min_new_tokens": 3, "do_sample": False}})
         assert reply[0]["generated_text"].strip() == processor.decode({answer!r}, skip_special_tokens=True).strip()
+        assert sys.modules["torchvision"] is None and sys.modules["torchcodec"] is None
         print("OK")
         """
     )
