@@ -3,7 +3,7 @@
 """Peak memory and wall time of decoding long video files with ssm_layers.video_io, PyAV vs decord.
 
     python benchmarks/long_video_memory.py [--minutes 10 60] [--backends pyav decord] [--max-frames 64 384]
-        [--workdir /tmp/long_video_memory]
+        [--tasks clock hieramamba mambamia] [--workdir /tmp/long_video_memory]
 
 Input: synthetic H.264 videos (libx264 crf 23, yuv420p, 320x240, 30 fps, a gradient with three moving squares;
 benchmarks/video_decode.py's renderer), rendered once per length into `--workdir` and reused.
@@ -15,8 +15,9 @@ For each file and backend, each task runs in a FRESH Python process (benchmarks/
   queries], backend=...)`: decoding on the checkpoint's 2 fps clock in chunks of 16, the frame encoder, the query
   encoder (MiniLM), the grounding model and the post-processing (the pipeline is loaded before the measurement);
 * `MambaMia 1 fps / max N`: `MambaMiaProcessor.__call__(text=..., videos=path, fps=1.0, max_frames=N,
-  backend=...)` with a SigLIP PIL image processor at 384x384 (the real tower's size: the pixel tensor is what it
-  would be) and a tiny word-level tokenizer built here (no downloads).
+  video_backend=...)`: its `MambaMiaVideoProcessor` at 384x384 (the real tower's size: the pixel tensor is what it
+  would be; decoding through ssm_layers.video_io, SigLIP's PIL path per frame) and a tiny word-level tokenizer built
+  here (no downloads).
 
 Reported: peak RSS of the process (ru_maxrss), RSS after the imports (torch, transformers, the backend) and the
 rise between them, the wall time of the task and its process CPU time (all decoder threads; steadier than wall time
@@ -52,11 +53,11 @@ def _rss_mb() -> float:
 
 
 def _processor():
-    """MambaMiaProcessor with SigLIP's PIL image processor at 384x384 and a word-level ChatML tokenizer."""
+    """MambaMiaProcessor: MambaMiaVideoProcessor at 384x384 and a word-level ChatML tokenizer."""
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, SiglipImageProcessorPil
+    from transformers import PreTrainedTokenizerFast
 
-    from mambamia_hf import MambaMiaProcessor
+    from mambamia_hf import MambaMiaProcessor, MambaMiaVideoProcessor
 
     words = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<video>", "[UNK]", "what", "happens", "?"]
     model = Tokenizer(models.WordLevel(vocab={word: i for i, word in enumerate(words)}, unk_token="[UNK]"))
@@ -67,8 +68,8 @@ def _processor():
         pad_token="<|endoftext|>",
         additional_special_tokens=["<|im_start|>", "<|im_end|>", "<video>"],
     )
-    image_processor = SiglipImageProcessorPil(size={"height": 384, "width": 384})
-    return MambaMiaProcessor(image_processor, tokenizer, tokens_per_frame=25, fps=1.0)
+    video_processor = MambaMiaVideoProcessor(size={"height": 384, "width": 384}, fps=1.0)
+    return MambaMiaProcessor(video_processor, tokenizer, tokens_per_frame=25)
 
 
 def single(task: str, backend: str, path: str) -> dict:
@@ -100,7 +101,7 @@ def single(task: str, backend: str, path: str) -> dict:
 
         def run():
             inputs = processor(
-                text="<video> what happens ?", videos=path, fps=1.0, max_frames=max_frames, backend=backend
+                text="<video> what happens ?", videos=path, fps=1.0, max_frames=max_frames, video_backend=backend
             )
             return int(inputs["pixel_values_videos"].shape[1])
 
@@ -116,6 +117,7 @@ def run(
     minutes=(10.0, 60.0),
     backends=("pyav", "decord"),
     max_frames=(64, 384),
+    tasks=("clock", "hieramamba", "mambamia"),
     workdir=None,
     time_budget=900.0,
     memory_cap_gb=8.0,
@@ -123,9 +125,11 @@ def run(
 ) -> str:
     workdir = workdir or os.path.join(os.environ.get("TMPDIR", "/tmp"), "long_video_memory")
     os.makedirs(workdir, exist_ok=True)
+    selected = tasks
     tasks = [("clock", "clock 2 fps / 16"), ("hieramamba", "HieraMamba pipeline")] + [
         (f"mambamia-{n}", f"MambaMia 1 fps / max {n}") for n in max_frames
     ]
+    tasks = [(task, label) for task, label in tasks if task.split("-")[0] in selected]
     rows = []
     for length in minutes:
         start = time.perf_counter()
@@ -190,6 +194,9 @@ def main(argv=None):
     ap.add_argument("--minutes", type=float, nargs="+", default=[10.0, 60.0])
     ap.add_argument("--backends", nargs="+", default=["pyav", "decord"], choices=["pyav", "decord"])
     ap.add_argument("--max-frames", type=int, nargs="+", default=[64, 384])
+    ap.add_argument(
+        "--tasks", nargs="+", default=["clock", "hieramamba", "mambamia"], choices=["clock", "hieramamba", "mambamia"]
+    )
     ap.add_argument("--workdir", default=None)
     ap.add_argument("--single", nargs=3, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -198,7 +205,12 @@ def main(argv=None):
         return
     print(
         run(
-            args.minutes, args.backends, args.max_frames, workdir=args.workdir, log=lambda s: print(s, file=sys.stderr)
+            args.minutes,
+            args.backends,
+            args.max_frames,
+            tasks=args.tasks,
+            workdir=args.workdir,
+            log=lambda s: print(s, file=sys.stderr),
         )
     )
 

@@ -44,6 +44,7 @@ from mambamia_hf.modeling_mambamia import (  # noqa: E402
     select_video_tokens,
 )
 from mambamia_hf.processing_mambamia import MambaMiaProcessor  # noqa: E402
+from mambamia_hf.video_processing_mambamia import MambaMiaVideoProcessor  # noqa: E402
 
 
 QUESTION = "what is in the video ? describe it"
@@ -74,10 +75,8 @@ def run(frames=(64, 128, 256, 384), delta_mean: float = 0.3) -> str:
     start_cpu = time.process_time()
     config = MambaMiaConfig.from_preset("mambamia-7b")
     deltas = calibrated_deltas(config, max(frames), delta_mean)
-    from transformers import SiglipImageProcessorPil
-
-    image_processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})  # pixels are not used here
-    processor = MambaMiaProcessor(image_processor, tiny_tokenizer(), tokens_per_frame=config.tokens_per_frame)
+    video_processor = MambaMiaVideoProcessor(size={"height": 32, "width": 32})  # pixels are not used here
+    processor = MambaMiaProcessor(video_processor, tiny_tokenizer(), tokens_per_frame=config.tokens_per_frame)
     messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": QUESTION}]}]
     prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     rows = []

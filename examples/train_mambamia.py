@@ -87,7 +87,7 @@ def build_model_and_processor(args: ScriptArguments):
         config = synthetic_qa_config()
         model = MambaMiaForConditionalGeneration(config)
         processor = synthetic_qa_processor(config)
-    processor.fps, processor.max_frames = args.fps, args.max_frames
+    processor.video_processor.fps, processor.video_processor.max_frames = args.fps, args.max_frames
     return model, processor
 
 

@@ -11,7 +11,7 @@ import os
 import numpy as np
 from conftest import load_example
 
-from mambamia_hf.configuration_mambamia import MambaMiaConfig
+from mambamia_hf import MambaMiaConfig, MambaMiaProcessor, MambaMiaVideoProcessor
 
 
 load_example("synthetic_video_qa/tiny_models")  # its folder first on sys.path
@@ -61,16 +61,12 @@ def tiny_processor(config: MambaMiaConfig | None = None, **kwargs):
 
     Args:
         config: the model config whose frame size and tokens per frame the processor follows.
-        **kwargs: further `MambaMiaProcessor` arguments (fps, max_frames, ...).
+        **kwargs: `MambaMiaVideoProcessor` settings (fps, max_frames, ...).
     """
-    from transformers import SiglipImageProcessorPil
-
-    from mambamia_hf.processing_mambamia import MambaMiaProcessor
-
     config = config if config is not None else tiny_config()
     size = config.frame_size
-    image_processor = SiglipImageProcessorPil(size={"height": size, "width": size})
-    return MambaMiaProcessor(image_processor, tiny_tokenizer(), tokens_per_frame=config.tokens_per_frame, **kwargs)
+    video_processor = MambaMiaVideoProcessor(size={"height": size, "width": size}, **kwargs)
+    return MambaMiaProcessor(video_processor, tiny_tokenizer(), tokens_per_frame=config.tokens_per_frame)
 
 
 def write_tiny_parts(root: str, seed: int = 0) -> tuple[str, str]:

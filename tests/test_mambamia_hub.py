@@ -1,7 +1,8 @@
 # Copyright 2026 The ssm-video-models authors.
 # SPDX-License-Identifier: Apache-2.0
-"""MambaMia hub integration: Auto registration, safetensors round trip, offline Hub cache, auto_map shims
-(trust_remote_code without importing the package), building from pretrained SigLIP + Qwen2 parts."""
+"""MambaMia hub integration: Auto registration, safetensors round trip, offline Hub cache, building from pretrained
+SigLIP + Qwen2 parts, and the saved folder in a fresh process (auto_map shims: trust_remote_code without importing
+the package; or the package imported): processor, chat template with a video file, generate, pipeline."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import textwrap
 
 import pytest
 import torch
-from mambamia_testing import TINY_COMPRESSOR, tiny_config, tiny_processor, write_tiny_parts
+from mambamia_testing import TINY_COMPRESSOR, tiny_config, tiny_processor, write_tiny_mp4, write_tiny_parts
 from transformers import (
     AutoConfig,
     AutoModel,
@@ -23,7 +24,16 @@ from transformers import (
     SiglipVisionModel,
 )
 
-from mambamia_hf import MambaMiaConfig, MambaMiaForConditionalGeneration, MambaMiaModel, MambaMiaProcessor
+from mambamia_hf import (
+    MambaMiaConfig,
+    MambaMiaForConditionalGeneration,
+    MambaMiaModel,
+    MambaMiaProcessor,
+    MambaMiaVideoProcessor,
+)
+
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
 
 def inputs_for(config, frames=3):
@@ -59,9 +69,13 @@ def test_save_load_round_trip_safetensors(saved):
     folder, model, logits = saved
     files = set(os.listdir(folder))
     assert "model.safetensors" in files and not any(f.endswith(".bin") for f in files)
-    assert {"configuration_mambamia.py", "modeling_mambamia.py", "processing_mambamia.py"} <= files
+    shims = {"configuration_mambamia.py", "modeling_mambamia.py", "processing_mambamia.py"}
+    assert shims | {"video_processing_mambamia.py", "video_preprocessor_config.json"} <= files
     config = json.load(open(os.path.join(folder, "config.json")))
     assert config["model_type"] == "mambamia" and config["auto_map"]["AutoModel"] == "modeling_mambamia.MambaMiaModel"
+    video_config = json.load(open(os.path.join(folder, "video_preprocessor_config.json")))
+    assert video_config["video_processor_type"] == "MambaMiaVideoProcessor" and video_config["max_frames"] == 384
+    assert video_config["auto_map"] == {"AutoVideoProcessor": "video_processing_mambamia.MambaMiaVideoProcessor"}
 
     loaded = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32).eval()
     assert type(loaded) is MambaMiaForConditionalGeneration
@@ -70,7 +84,7 @@ def test_save_load_round_trip_safetensors(saved):
     with torch.no_grad():
         torch.testing.assert_close(loaded(**inputs_for(loaded.config)).logits, logits)
     processor = AutoProcessor.from_pretrained(folder)
-    assert type(processor) is MambaMiaProcessor
+    assert type(processor) is MambaMiaProcessor and type(processor.video_processor) is MambaMiaVideoProcessor
     assert processor.tokens_per_frame == loaded.config.tokens_per_frame
     assert processor.video_token_id == loaded.config.video_token_id
     for implementation in ("eager", "sdpa"):
@@ -107,38 +121,80 @@ def test_from_pretrained_offline_hub_cache(saved, tmp_path):
     assert type(processor) is MambaMiaProcessor
 
 
-def test_trust_remote_code_from_offline_hub_without_importing_the_package(saved, tmp_path):
-    folder, _, logits = saved
+@pytest.fixture(scope="module")
+def built_from_parts(tmp_path_factory):
+    """Tiny random SigLIP and Qwen2 folders -> from_components -> the MambaMia folder (model + processor), a video
+    file, and the greedy answer and kept-frame timestamps the in-process model gives for it."""
+    root = tmp_path_factory.mktemp("from-parts")
+    vision_dir, text_dir = write_tiny_parts(str(root))
+    torch.manual_seed(0)
+    model = MambaMiaForConditionalGeneration.from_components(vision_dir, text_dir, **TINY_COMPRESSOR).eval()
+    processor = MambaMiaProcessor.from_components(
+        vision_dir, text_dir, tokens_per_frame=model.config.tokens_per_frame, fps=2.0
+    )
+    folder = str(root / "mambamia-tiny")
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    video = write_tiny_mp4(str(root / "clip.mp4"), num_frames=12, fps=4)
+    messages = [{"role": "user", "content": [{"type": "video", "path": video}, {"type": "text", "text": "what ?"}]}]
+    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    output = model.generate(
+        **inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False, return_dict_in_generate=True
+    )
+    answer = output.sequences[0, inputs["input_ids"].shape[1] :].tolist()
+    return folder, video, answer, output.video_outputs.kept_frame_timestamps[0].tolist()
+
+
+@pytest.mark.parametrize("import_package", [False, True], ids=["trust_remote_code", "package_imported"])
+def test_saved_folder_in_a_fresh_process_without_torchvision(built_from_parts, tmp_path, import_package):
+    """From the offline Hub cache without importing the package (auto_map shims, trust_remote_code=True), or with
+    the package imported, in an interpreter where torchvision and torchcodec cannot be imported (whether installed
+    or not): AutoVideoProcessor and AutoProcessor load, processor + chat template with a video file + generate give
+    the answer and kept frames of the in-process model, and pipeline("image-text-to-text") answers the message."""
+    folder, video, answer, timestamps = built_from_parts
     hub_cache(str(tmp_path / "hf_home"), folder)
-    torch.save(logits, tmp_path / "expected.pt")
+    source = "import mambamia_hf" if import_package else "assert 'mambamia_hf' not in sys.modules"
+    kwargs = "" if import_package else "trust_remote_code=True"
     script = textwrap.dedent(
         f"""
-        import sys, torch
+        import sys
+        sys.modules["torchvision"] = sys.modules["torchcodec"] = None  # neither importable nor found
+        import torch
         torch.set_num_threads(1)
-        from transformers import AutoModel, AutoModelForImageTextToText, AutoProcessor
-        try:
-            AutoModelForImageTextToText.from_pretrained("org/mambamia-tiny")
-            raise SystemExit("loaded custom code without trust_remote_code")
-        except ValueError as error:
-            assert "trust_remote_code" in str(error)
-        assert "mambamia_hf" not in sys.modules
-        model = AutoModelForImageTextToText.from_pretrained(
-            "org/mambamia-tiny", trust_remote_code=True, dtype=torch.float32).eval()
-        processor = AutoProcessor.from_pretrained("org/mambamia-tiny", trust_remote_code=True)
-        base = AutoModel.from_pretrained("org/mambamia-tiny", trust_remote_code=True)
+        from transformers import AutoModel, AutoModelForImageTextToText, AutoProcessor, pipeline
+        from transformers.models.auto.video_processing_auto import AutoVideoProcessor
+        {source}
+        if not {import_package}:
+            try:
+                AutoModelForImageTextToText.from_pretrained("org/mambamia-tiny")
+                raise SystemExit("loaded custom code without trust_remote_code")
+            except ValueError as error:
+                assert "trust_remote_code" in str(error)
+            assert "mambamia_hf" not in sys.modules
+        model = AutoModelForImageTextToText.from_pretrained("org/mambamia-tiny", dtype=torch.float32, {kwargs}).eval()
+        processor = AutoProcessor.from_pretrained("org/mambamia-tiny", {kwargs})
+        base = AutoModel.from_pretrained("org/mambamia-tiny", {kwargs})
         assert type(model).__name__ == "MambaMiaForConditionalGeneration", type(model)
         assert type(base).__name__ == "MambaMiaModel" and type(processor).__name__ == "MambaMiaProcessor"
-        g = torch.Generator().manual_seed(0)
-        c = model.config
-        ids = torch.tensor([[1, 5, *([c.video_token_id] * c.num_video_tokens(3)), 6, 7, 2]])
-        pixels = torch.randn(1, 3, 3, 32, 32, generator=g)
-        with torch.no_grad():
-            logits = model(input_ids=ids, pixel_values_videos=pixels).logits
-        torch.testing.assert_close(logits, torch.load({str(tmp_path / "expected.pt")!r}))
+        assert type(processor.video_processor).__name__ == "MambaMiaVideoProcessor"
+        video_processor = AutoVideoProcessor.from_pretrained("org/mambamia-tiny", {kwargs})
+        assert type(video_processor).__name__ == "MambaMiaVideoProcessor" and video_processor.fps == 2.0
+        messages = [{{"role": "user", "content": [{{"type": "video", "path": {video!r}}},
+                                                 {{"type": "text", "text": "what ?"}}]}}]
+        inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+        output = model.generate(**inputs, max_new_tokens=3, min_new_tokens=3, do_sample=False,
+                                return_dict_in_generate=True)
+        assert output.sequences[0, inputs["input_ids"].shape[1]:].tolist() == {answer!r}
+        assert output.video_outputs.kept_frame_timestamps[0].tolist() == {timestamps!r}
+        pipe = pipeline("image-text-to-text", model="org/mambamia-tiny", {kwargs})
+        reply = pipe(text=messages, max_new_tokens=3, return_full_text=False,
+                     generate_kwargs={{"min_new_tokens": 3, "do_sample": False}})
+        assert reply[0]["generated_text"].strip() == processor.decode({answer!r}, skip_special_tokens=True).strip()
+        assert sys.modules["torchvision"] is None and sys.modules["torchcodec"] is None
         print("OK")
         """
     )
-    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONPATH="")
+    env = dict(os.environ, HF_HOME=str(tmp_path / "hf_home"), HF_HUB_OFFLINE="1", PYTHONPATH=SRC)
     result = subprocess.run(
         [sys.executable, "-c", script], env=env, cwd=str(tmp_path), capture_output=True, text=True, timeout=120
     )

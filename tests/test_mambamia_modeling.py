@@ -97,10 +97,26 @@ def test_gpa_initialisation_is_mean_pooling_with_half_gate(model):
     assert gpa.gate_proj.weight.abs().max() <= 1e-3 * bound + 1e-12
     assert gpa.weight_proj.weight.abs().max() > 0
     assert torch.all(gpa.weight_proj.bias == 0) and torch.all(gpa.gate_proj.bias == 0)
-    mixer = model.model.compressor.layers[0].mixer
-    torch.testing.assert_close(mixer.A_log, torch.log(torch.arange(1, mixer.num_heads + 1).float()))
-    dt = torch.nn.functional.softplus(mixer.dt_bias)
-    assert torch.all(dt >= 1e-4 - 1e-7) and torch.all(dt <= 0.1 + 1e-6)
+
+
+def test_mixer_initialisation_follows_the_sister_repo(model):
+    """in_proj, out_proj and the convolutions at PyTorch's defaults (their bias too), dt_bias log-uniform, the
+    backward dt_bias_b at ones, A = -(1..nheads), D = 1; the same through from_pretrained of a checkpoint missing
+    the compressor (its _init_weights path)."""
+    for mixer in (model.model.compressor.layers[0].mixer, model.model.compressor.temporal_aggregator.mixer):
+        torch.testing.assert_close(mixer.A_log, torch.log(torch.arange(1, mixer.num_heads + 1).float()))
+        dt = torch.nn.functional.softplus(mixer.dt_bias)
+        assert torch.all(dt >= 1e-3 - 1e-7) and torch.all(dt <= 0.1 + 1e-6) and dt.std() > 0
+        assert torch.equal(mixer.D, torch.ones(mixer.num_heads))
+        for linear in (mixer.in_proj, mixer.out_proj):
+            bound = 1 / math.sqrt(linear.in_features)  # kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(fan_in), ..)
+            assert bound / 2 < linear.weight.abs().max() <= bound
+        conv = mixer.conv1d  # depthwise: fan_in = kernel size
+        bound = 1 / math.sqrt(mixer.conv_kernel_size)
+        assert bound / 2 < conv.weight.abs().max() <= bound and bound / 2 < conv.bias.abs().max() <= bound
+    stage1 = model.model.compressor.layers[0].mixer
+    assert torch.equal(stage1.dt_bias_b, torch.ones(stage1.num_heads))
+    assert stage1.conv1d_b.bias.abs().max() > 0
 
 
 def test_block_is_norm_gpa_mixer_plus_residual(model):
@@ -264,7 +280,7 @@ def test_loss_decreases_on_single_batch():
     pixels = video(frames=3)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(8):
+    for _ in range(12):
         out = model(input_ids=ids, pixel_values_videos=pixels, labels=labels)
         losses.append(out.loss.item())
         out.loss.backward()
@@ -285,7 +301,23 @@ def test_forward_scatters_video_tokens(model):
         out = model(input_ids=ids, pixel_values_videos=video(frames=3))
         video_out = model.get_video_features(video(frames=3))
     assert out.logits.shape == (1, ids.shape[1], config.text_config.vocab_size)
-    torch.testing.assert_close(out.video_hidden_states, video_out.pooler_output[0])
+    torch.testing.assert_close(out.video_outputs.pooler_output[0], video_out.pooler_output[0])
+
+
+def test_adjacent_videos_fill_one_placeholder_run_in_order(model):
+    """Two videos whose placeholders touch (a tokenizer may drop the newline between two video items) take the run
+    in order: the same logits as with a text token between them, up to the positions."""
+    config = model.config
+    pixels = video(batch=2, frames=3, seed=5)
+    n = config.num_video_tokens(3)
+    adjacent = torch.tensor([[1, 5, *([config.video_token_id] * (2 * n)), 6, 2]])
+    with torch.no_grad():
+        out = model(input_ids=adjacent, pixel_values_videos=pixels)
+        videos = model.get_video_features(pixels)
+        embeds = model.get_input_embeddings()(adjacent)
+        embeds[0, 2 : 2 + 2 * n] = torch.cat(videos.pooler_output)  # first video, then the second
+        expected = model(inputs_embeds=embeds).logits
+    torch.testing.assert_close(out.logits, expected)
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -302,10 +334,13 @@ def test_bad_inputs_give_clear_errors(model):
         model.get_video_features(torch.randn(3, 3, 32, 32))
     with pytest.raises(ValueError, match="placeholders and video tokens disagree"):
         model(input_ids=prompt_with_video(config, 2), pixel_values_videos=video(frames=3))
-    with pytest.raises(ValueError, match="one video per placeholder"):  # two videos, one placeholder run
-        model(input_ids=prompt_with_video(config, 6), pixel_values_videos=video(batch=2, frames=3))
+    two_rows = torch.cat([prompt_with_video(config, 2)] * 2)  # 2 x 2 frames' placeholders, one 4-frame video
+    with pytest.raises(ValueError, match="a video's tokens stay in one row"):
+        model(input_ids=two_rows, pixel_values_videos=video(frames=4))
     with pytest.raises(ValueError, match="no video"):
         model(input_ids=ids)
+    with pytest.raises(ValueError, match="video 0 has 3 frames but 2 timestamps"):
+        model.get_video_features(video(frames=3), video_timestamps=[[0.0, 1.0]])
     with torch.no_grad(), pytest.raises(ValueError, match="Delta sampling dropped frames"):
         model(input_ids=prompt_with_video(config, 6), pixel_values_videos=video(frames=6, seed=3))
 

@@ -281,7 +281,7 @@ def test_training_samples_uniformly_scoring_uses_delta_sampling(data):
     batch = collator([train[0], train[1]])
     model.train()
     out = model(**batch)  # training: every sampled frame goes to the LLM (placeholders match without selection)
-    assert out.kept_frames.equal(batch["video_frame_mask"].bool())
+    assert out.video_outputs.kept_frames.equal(batch["video_frame_mask"].bool())
     model.eval()
     with torch.no_grad():
         kept = model.get_video_features(batch["pixel_values_videos"], batch["video_frame_mask"]).kept_frames

@@ -159,7 +159,14 @@ def mamba2_direction_by_hand(m, zxbcdt, conv, dt_bias, A_log, D, norm):
         dt_bias=dt_bias,
         dt_softplus=True,
     )
-    return rmsnorm_gate(y.flatten(2), z, norm.weight, norm.eps)
+    return grouped_rmsnorm_gate(y.flatten(2), z, norm.weight, norm.eps, G)
+
+
+def grouped_rmsnorm_gate(y, z, weight, eps, groups):
+    """The fused kernel's gated RMSNorm with `ngroups`: each group of I / groups channels normalised on its own."""
+    size = y.shape[-1] // groups
+    parts = [slice(g * size, (g + 1) * size) for g in range(groups)]
+    return torch.cat([rmsnorm_gate(y[..., p], z[..., p], weight[p], eps) for p in parts], -1)
 
 
 def test_bimamba2_matches_shared_projection_formula():
@@ -188,13 +195,29 @@ def test_bimamba2_matches_shared_projection_formula():
         torch.testing.assert_close(m(u), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_bimamba2_init_follows_mamba2():
+def test_bimamba2_norm_is_per_group_like_the_fused_kernel():
+    """`test_bimamba2_matches_shared_projection_formula` checks the mixer against the per-group formula; here: the
+    groups are I / n_groups channels, and one norm over all I channels would be a different block."""
+    m = small_mixer()  # n_groups = 2: two groups of 16 of the 32 intermediate channels
+    assert m.norm.group_size == m.norm_b.group_size == m.intermediate_size // m.n_groups == 16
+    u = torch.randn(1, 21, 16)
+    with torch.no_grad():
+        zxbcdt = m.in_proj(u)
+        y_f = mamba2_direction_by_hand(m, zxbcdt, m.conv1d, m.dt_bias, m.A_log, m.D, m.norm)
+        torch.testing.assert_close(m._direction(zxbcdt, None, *next(m._directions())), y_f, rtol=1e-4, atol=1e-5)
+        grouped = m(u)
+        m.norm.group_size = m.norm_b.group_size = m.intermediate_size  # one norm over all channels
+        assert (m(u) - grouped).abs().max() > 1e-3
+
+
+def test_bimamba2_init_follows_the_sister_repo():
     m = BiMamba2Mixer(32, state_size=8, head_dim=8, n_groups=2)
     for A_log in (m.A_log, m.A_b_log):
         torch.testing.assert_close(A_log, torch.log(torch.arange(1.0, m.num_heads + 1)))
-    dt = F.softplus(torch.cat([m.dt_bias, m.dt_bias_b]))
-    assert (dt >= 1e-3 - 1e-6).all() and (dt <= 0.1 + 1e-6).all()
-    assert torch.equal(m.D, torch.ones(m.num_heads))
+    dt = F.softplus(m.dt_bias)
+    assert (dt >= 1e-3 - 1e-6).all() and (dt <= 0.1 + 1e-6).all() and dt.std() > 0
+    assert torch.equal(m.dt_bias_b, torch.ones(m.num_heads))  # the backward dt_bias is never re-initialised there
+    assert torch.equal(m.D, torch.ones(m.num_heads)) and torch.equal(m.D_b, torch.ones(m.num_heads))
 
 
 @pytest.mark.parametrize("side", ["right", "left"])

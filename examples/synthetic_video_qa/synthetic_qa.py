@@ -170,20 +170,12 @@ def synthetic_qa_config(**overrides):
 
 def synthetic_qa_processor(config=None, fps: float = 2.0, max_frames: int = 64):
     """MambaMiaProcessor for `synthetic_qa_config` (training sampling: <= 2 fps, 64 frames by default)."""
-    from transformers import SiglipImageProcessorPil
-
-    from mambamia_hf.processing_mambamia import MambaMiaProcessor
+    from mambamia_hf import MambaMiaProcessor, MambaMiaVideoProcessor
 
     config = config if config is not None else synthetic_qa_config()
     size = config.vision_config.image_size
-    image_processor = SiglipImageProcessorPil(size={"height": size, "width": size})
-    return MambaMiaProcessor(
-        image_processor,
-        synthetic_qa_tokenizer(),
-        tokens_per_frame=config.tokens_per_frame,
-        fps=fps,
-        max_frames=max_frames,
-    )
+    video_processor = MambaMiaVideoProcessor(size={"height": size, "width": size}, fps=fps, max_frames=max_frames)
+    return MambaMiaProcessor(video_processor, synthetic_qa_tokenizer(), tokens_per_frame=config.tokens_per_frame)
 
 
 __all__ = [

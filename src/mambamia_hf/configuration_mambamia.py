@@ -86,7 +86,8 @@ class MambaMiaConfig(PreTrainedConfig):
             (sister repo: 1e-3 / 0.1 / 1e-4 / (0, inf)).
         use_bias / use_conv_bias: biases of in_proj/out_proj and of the depthwise convolution (False / True).
         norm_before_gate (`bool`, defaults to True): gated RMSNorm order of the mixer (sister repo: normalise, then
-            gate with SiLU(z)).
+            gate with SiLU(z)). The gated RMSNorm is taken per group of `compressor_expand * compressor_hidden_size /
+            compressor_n_groups` channels, as the fused kernel the sister repo calls (`ngroups` sets its group size).
         layer_norm_epsilon (`float`, defaults to 1e-5): epsilon of every RMSNorm of the compressor.
         residual_in_fp32 (`bool`, defaults to True): keep the block residual in float32 (sister repo).
         use_gated_patch_aggregation (`bool`, defaults to True): GPA in every block (paper Eq. 2-3). False gives the
@@ -101,6 +102,12 @@ class MambaMiaConfig(PreTrainedConfig):
             so memory is about two (L, d) tensors instead of several (L, 14,432) ones (384 frames: ~6 GB instead
             of ~90 GB in float32). Same result up to float rounding. `None` (default), training and padded batches
             use the normal forward. Does not change the architecture (a runtime choice like `vision_batch_size`).
+
+    Initialisation (the paper is silent; as the sister repo): each Mamba2 mixer's `in_proj`, `out_proj` and
+    depthwise convolutions keep PyTorch's default initialisation (bias included), `dt_bias` is softplus^-1 of a
+    log-uniform dt in [time_step_min, time_step_max], the backward `dt_bias_b` is 1, A = -(1..nheads), D = 1; the
+    query is randn / sqrt(d), `input_proj` xavier-uniform with a zero bias; the GPA linears as described above. The
+    TAA's down / up projections and the projector (port choices) take the normal(0, initializer_range) init.
 
     Stage 2, Temporal Axis Aggregator (TAA):
         use_temporal_axis_aggregator (`bool`, defaults to True): run the TAA (paper). Without it no Delta_t exists

@@ -104,7 +104,7 @@ class MambaMiaDataCollator:
     everything else (system, user turns, role headers, video tokens, padding) set to -100. Rows are right-padded.
 
     Args:
-        processor ([`MambaMiaProcessor`]): image processor + tokenizer + chat template.
+        processor ([`MambaMiaProcessor`]): video processor + tokenizer + chat template.
         fps (`float`, defaults to 2.0): sampling rate cap (paper training: up to 2 fps).
         max_frames (`int`, defaults to 64): frame budget (paper: 64 for ablations, 128 final).
         video_root (`str`, *optional*): folder relative `video` paths are resolved against (records from
@@ -175,15 +175,18 @@ class MambaMiaDataCollator:
 
     # ------------------------------------------------------------------ batch
     def load_pixels(self, record: dict, index: int | None = None) -> np.ndarray:
-        """Uniformly sampled, SigLIP-processed frames (n, 3, S, S) of the record's video."""
+        """Uniformly sampled, SigLIP-processed frames (n, 3, S, S) of the record's video (the processor's video
+        processor, at this collator's `fps` and `max_frames`)."""
         key = (record["video"], self.fps, self.max_frames)
         if self.cache is not None and key in self.cache:
             return self.cache[key]
         try:
-            frames = self.processor.load_video(record["video"], fps=self.fps, max_frames=self.max_frames)
+            processed = self.processor.video_processor(
+                record["video"], fps=self.fps, max_frames=self.max_frames, return_tensors=None
+            )
         except ValueError as error:
             raise ValueError(f"{_record_name(record, index)}: {error}") from error
-        pixels = self.processor.preprocess_frames(frames)
+        pixels = processed["pixel_values_videos"][0]
         if self.cache is not None:
             self.cache[key] = pixels
         return pixels

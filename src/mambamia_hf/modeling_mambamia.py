@@ -19,12 +19,17 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, GenerationMixin, PreTrainedModel
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
+from transformers.generation import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.modeling_outputs import BaseModelOutputWithPast, BaseModelOutputWithPooling, ModelOutput
+from transformers.modeling_outputs import (
+    BaseModelOutputWithPooling,
+    MultimodalBaseModelOutputWithPast,
+    MultimodalCausalLMOutputWithPast,
+)
 
 from ssm_layers import BiMamba2Mixer
 from ssm_layers.checkpoints import CheckpointErrorsMixin
@@ -36,7 +41,7 @@ from .configuration_mambamia import MambaMiaConfig
 @dataclass
 class MambaMiaVideoOutput(BaseModelOutputWithPooling):
     r"""
-    Output of [`MambaMiaModel.get_video_features`].
+    Output of [`MambaMiaModel.get_video_features`]: what the compressor made of each video and which frames it kept.
 
     last_hidden_state (`torch.FloatTensor` of shape `(num_valid_frames, num_patches, vision_hidden_size)`):
         Vision-tower features (layer `vision_feature_layer`) of every real frame, in order.
@@ -47,45 +52,58 @@ class MambaMiaVideoOutput(BaseModelOutputWithPooling):
         Delta_t of the Temporal Axis Aggregator per frame (0 on padding frames); `None` without a TAA.
     kept_frames (`torch.BoolTensor` of shape `(batch_size, num_frames)`):
         Frames whose tokens go to the LLM (all real frames unless delta sampling applied).
+    num_frames (`torch.LongTensor` of shape `(batch_size,)`):
+        Real (not padding) frames of each video.
+    kept_frame_indices (`list[torch.LongTensor]`):
+        Per video, the indices (among its input frames) of the kept frames, in time order: the set S of Algorithm 1
+        when delta sampling applied, every frame otherwise. What the model looked at.
+    kept_frame_timestamps (`list[torch.DoubleTensor]`, *optional*):
+        Per video, the time in seconds of each kept frame in the video file (from the processor's
+        `video_timestamps`); `None` when no timestamps were given.
     """
 
     frame_deltas: torch.FloatTensor | None = None
     kept_frames: torch.BoolTensor | None = None
+    num_frames: torch.LongTensor | None = None
+    kept_frame_indices: list[torch.LongTensor] | None = None
+    kept_frame_timestamps: list[torch.DoubleTensor] | None = None
 
 
 @dataclass
-class MambaMiaModelOutputWithPast(BaseModelOutputWithPast):
+class MambaMiaModelOutputWithPast(MultimodalBaseModelOutputWithPast):
     r"""
-    video_hidden_states (`torch.FloatTensor` of shape `(num_video_tokens, hidden_size)`, *optional*):
-        The video tokens that were scattered into the LLM input.
-    kept_frames (`torch.BoolTensor` of shape `(batch_size, num_frames)`, *optional*):
-        Frames whose tokens went to the LLM.
+    Output of [`MambaMiaModel`]: the LLM's outputs (`last_hidden_state`, `cache`, `hidden_states`, `attentions`) and
+    `video_outputs`, the [`MambaMiaVideoOutput`] of the videos (kept frame indices and timestamps included), `None`
+    without videos.
     """
-
-    video_hidden_states: torch.FloatTensor | None = None
-    kept_frames: torch.BoolTensor | None = None
 
 
 @dataclass
-class MambaMiaCausalLMOutputWithPast(ModelOutput):
+class MambaMiaCausalLMOutputWithPast(MultimodalCausalLMOutputWithPast):
     r"""
-    loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` is provided):
-        Causal language-modelling loss (next-token prediction).
-    logits (`torch.FloatTensor` of shape `(batch_size, sequence_length, vocab_size)`):
-        Prediction scores of the language-modelling head.
-    past_key_values (`Cache`, *optional*): key/value cache of the LLM.
-    hidden_states, attentions: as in transformers' causal-LM outputs.
-    video_hidden_states (`torch.FloatTensor`, *optional*): the video tokens scattered into the LLM input.
-    kept_frames (`torch.BoolTensor`, *optional*): frames whose tokens went to the LLM.
+    Output of [`MambaMiaForConditionalGeneration`]: `loss` (with `labels`), `logits`, the LLM's `cache`,
+    `hidden_states` and `attentions`, and `video_outputs`, the [`MambaMiaVideoOutput`] of the videos (kept frame
+    indices and timestamps included), `None` without videos.
     """
 
-    loss: torch.FloatTensor | None = None
-    logits: torch.FloatTensor | None = None
-    past_key_values: Cache | None = None
-    hidden_states: tuple[torch.FloatTensor] | None = None
-    attentions: tuple[torch.FloatTensor] | None = None
-    video_hidden_states: torch.FloatTensor | None = None
-    kept_frames: torch.BoolTensor | None = None
+
+@dataclass
+class MambaMiaGenerateOutput(GenerateDecoderOnlyOutput):
+    r"""
+    [`GenerateDecoderOnlyOutput`] of `generate(..., return_dict_in_generate=True)` plus `video_outputs`, the
+    [`MambaMiaVideoOutput`] of the prompt's videos (one entry per input video, not per returned sequence).
+    """
+
+    video_outputs: MambaMiaVideoOutput | None = None
+
+
+@dataclass
+class MambaMiaGenerateBeamOutput(GenerateBeamDecoderOnlyOutput):
+    r"""
+    [`GenerateBeamDecoderOnlyOutput`] (beam search) plus `video_outputs`, as [`MambaMiaGenerateOutput`].
+    """
+
+    video_outputs: MambaMiaVideoOutput | None = None
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
@@ -112,6 +130,26 @@ def delta_sampling(deltas: torch.Tensor, threshold: float) -> torch.BoolTensor:
     return keep
 
 
+def video_placeholder_positions(
+    input_ids: torch.LongTensor, video_token_id: int, tokens_per_video: list[int]
+) -> list[tuple[int, torch.LongTensor]] | None:
+    """Where each video's tokens go: the videos, in batch order, fill the placeholder tokens of the rows in reading
+    order (row by row, left to right), each taking as many as it has tokens, so adjacent placeholders of two videos
+    need nothing between them. Returns one `(row, positions)` per video, or `None` when the rows' placeholder counts
+    cannot be split into the videos' counts (a video would straddle two rows, or tokens are left over / missing)."""
+    assignment, video = [], 0
+    for row in range(input_ids.shape[0]):
+        positions = (input_ids[row] == video_token_id).nonzero().flatten()
+        start = 0
+        while start < len(positions):
+            if video == len(tokens_per_video) or start + tokens_per_video[video] > len(positions):
+                return None
+            assignment.append((row, positions[start : start + tokens_per_video[video]]))
+            start += tokens_per_video[video]
+            video += 1
+    return assignment if video == len(tokens_per_video) else None
+
+
 def select_video_tokens(
     input_ids: torch.LongTensor,
     attention_mask: torch.Tensor | None,
@@ -121,29 +159,41 @@ def select_video_tokens(
     tokens_per_frame: int,
     pad_token_id: int,
 ) -> tuple[torch.LongTensor, torch.Tensor]:
-    """Remove the placeholder tokens of frames that delta sampling dropped.
+    """Remove the placeholder tokens of the frames that delta sampling dropped.
 
-    `input_ids` hold, per video (in batch order), one run of `num_frames[v] * tokens_per_frame` video tokens (what
-    [`MambaMiaProcessor`] writes). Each run is cut to its kept frames; the result is left-padded again with
-    `pad_token_id`. Runs that already have the kept length are left alone.
+    `input_ids` hold `num_frames[v] * tokens_per_frame` placeholder tokens per video (what [`MambaMiaProcessor`]
+    writes), the videos filling the rows in order (see `video_placeholder_positions`). Each video's tokens are cut to
+    its kept frames and the rows are left-padded again with `pad_token_id`. Prompts that already hold only the kept
+    frames' tokens are returned as they are.
+
+    Args:
+        input_ids (`torch.LongTensor` of shape `(batch_size, sequence_length)`): the prompts.
+        attention_mask (`torch.Tensor`, *optional*): their mask (1 = token); `None` means all tokens.
+        kept_frames (`torch.BoolTensor` of shape `(num_videos, num_frames)`): [`MambaMiaVideoOutput.kept_frames`].
+        num_frames (`torch.LongTensor` of shape `(num_videos,)`): real frames per video.
+        video_token_id (`int`), tokens_per_frame (`int`), pad_token_id (`int`): from the config / tokenizer.
+
+    Returns:
+        `tuple[torch.LongTensor, torch.Tensor]`: the new `input_ids` and `attention_mask`.
     """
     if attention_mask is None:
         attention_mask = torch.ones_like(input_ids)
-    runs = find_video_runs(input_ids, video_token_id)
-    if len(runs) != kept_frames.shape[0]:
-        raise ValueError(f"Found {len(runs)} video placeholder runs in input_ids for {kept_frames.shape[0]} videos.")
+    full = [int(n) * tokens_per_frame for n in num_frames]
+    kept = [int(kept_frames[v, : int(n)].sum()) * tokens_per_frame for v, n in enumerate(num_frames)]
+    assignment = video_placeholder_positions(input_ids, video_token_id, full)
+    if assignment is None:
+        if video_placeholder_positions(input_ids, video_token_id, kept) is not None:
+            return input_ids, attention_mask  # already cut to the kept frames
+        counts = (input_ids == video_token_id).sum(-1).tolist()
+        raise ValueError(
+            f"The video placeholder runs in input_ids ({counts} tokens per row) do not match the {len(full)} "
+            f"video(s): they need {full} tokens ({[int(n) for n in num_frames]} frames) or {kept} (kept frames) x "
+            f"{tokens_per_frame}."
+        )
     keep_positions = attention_mask.bool().clone()
-    for video, (row, start, length) in enumerate(runs):
-        n_frames, n_kept = int(num_frames[video]), int(kept_frames[video].sum())
-        if length == n_kept * tokens_per_frame:
-            continue
-        if length != n_frames * tokens_per_frame:
-            raise ValueError(
-                f"Video {video}: its placeholder run has {length} tokens, expected {n_frames * tokens_per_frame} "
-                f"({n_frames} frames) or {n_kept * tokens_per_frame} ({n_kept} kept frames) x {tokens_per_frame}."
-            )
-        frame_keep = kept_frames[video, :n_frames].repeat_interleave(tokens_per_frame)
-        keep_positions[row, start : start + length] &= frame_keep.to(keep_positions.device)
+    for video, (row, positions) in enumerate(assignment):
+        frame_keep = kept_frames[video, : int(num_frames[video])].repeat_interleave(tokens_per_frame)
+        keep_positions[row, positions] &= frame_keep.to(keep_positions.device)
     rows = [input_ids[b][keep_positions[b]] for b in range(input_ids.shape[0])]
     width = max(r.shape[0] for r in rows)
     new_ids = input_ids.new_full((len(rows), width), pad_token_id)
@@ -164,6 +214,34 @@ def find_video_runs(input_ids: torch.LongTensor, video_token_id: int) -> list[tu
         ends = (edges == -1).nonzero().flatten().tolist()
         runs.extend((row, s, e - s) for s, e in zip(starts, ends))
     return runs
+
+
+def timestamps_of_kept_frames(video_outputs: "MambaMiaVideoOutput", video_timestamps) -> list[torch.DoubleTensor]:
+    """The times (seconds) of each video's kept frames.
+
+    Args:
+        video_outputs ([`MambaMiaVideoOutput`]): its `kept_frame_indices` and `num_frames` are used.
+        video_timestamps (`list[list[float]]` or `torch.Tensor` of shape `(num_videos, num_frames)`): every input
+            frame's time in its video (the processor's `video_timestamps`; a padded tensor is cut to the real frames).
+
+    Returns:
+        `list[torch.DoubleTensor]`: per video, the kept frames' timestamps.
+    """
+    num_frames = video_outputs.num_frames.tolist()
+    if len(video_timestamps) != len(num_frames):
+        raise ValueError(f"Got video_timestamps for {len(video_timestamps)} videos, but {len(num_frames)} videos.")
+    result = []
+    for video, (stamps, indices, n) in enumerate(zip(video_timestamps, video_outputs.kept_frame_indices, num_frames)):
+        stamps = torch.as_tensor(stamps, dtype=torch.float64).flatten()
+        if isinstance(video_timestamps, torch.Tensor):
+            stamps = stamps[:n]
+        if stamps.shape[0] != n:
+            raise ValueError(
+                f"video_timestamps and the frames disagree: video {video} has {n} frames but {stamps.shape[0]} "
+                "timestamps (one per input frame, as the processor returns them)."
+            )
+        result.append(stamps[indices.cpu()])
+    return result
 
 
 # ----------------------------------------------------------------------------------------------------- modules
@@ -387,7 +465,6 @@ class MambaMiaPreTrainedModel(CheckpointErrorsMixin, PreTrainedModel):  # clear 
     base_model_prefix = "model"
     input_modalities = ("video", "text")
     supports_gradient_checkpointing = True
-    _skip_keys_device_placement = ["past_key_values"]
     _no_split_modules = ["MambaMiaCompressorBlock", "MambaMiaTemporalAxisAggregator"]
     _supports_flash_attn = True
     _supports_sdpa = True
@@ -417,14 +494,23 @@ class MambaMiaPreTrainedModel(CheckpointErrorsMixin, PreTrainedModel):  # clear 
                         init.copy_(linear.weight, weight * self.config.gpa_init_scale)
                     init.zeros_(linear.bias)
         elif isinstance(module, BiMamba2Mixer):
-            if not getattr(module.A_log, "_is_hf_initialized", False):
-                module.reset_ssm_parameters()  # dt_bias log-uniform (inverse softplus), A_log = log(1..h), D = 1
-            for conv in (module.conv1d, getattr(module, "conv1d_b", None)):
-                if conv is not None:
-                    init.kaiming_uniform_(conv.weight, a=math.sqrt(5))
-                    if conv.bias is not None:
-                        init.zeros_(conv.bias)
-            init.kaiming_uniform_(module.out_proj.weight, a=math.sqrt(5))
+            # the sister repo: in_proj, out_proj and the convolutions keep PyTorch's default initialisation (its
+            # _init_weights only zeroes Linear biases, and use_bias is off there), dt_bias log-uniform, dt_bias_b = 1
+            for layer in (module.in_proj, module.out_proj, module.conv1d, getattr(module, "conv1d_b", None)):
+                if layer is not None:
+                    _init_like_pytorch_default(layer)
+            for name, value in module.initial_ssm_parameters().items():
+                init.copy_(getattr(module, name), value)
+
+
+def _init_like_pytorch_default(layer: nn.Linear | nn.Conv1d):
+    """`nn.Linear` / `nn.Conv1d`'s own `reset_parameters`: kaiming-uniform weight (a = sqrt(5)), bias uniform in
+    +-1 / sqrt(fan_in); through `transformers.initialization` so that loaded weights are left alone."""
+    init.kaiming_uniform_(layer.weight, a=math.sqrt(5))
+    if layer.bias is not None:
+        fan_in = layer.weight[0].numel()
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        init.uniform_(layer.bias, -bound, bound)
 
 
 class MambaMiaModel(MambaMiaPreTrainedModel):
@@ -520,6 +606,7 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
         pixel_values_videos: torch.FloatTensor,
         video_frame_mask: torch.Tensor | None = None,
         vision_feature_layer: int | None = None,
+        video_timestamps: list[list[float]] | torch.Tensor | None = None,
         **kwargs,
     ) -> MambaMiaVideoOutput:
         r"""
@@ -527,9 +614,13 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             Frames of each video (one video per batch row), normalised for the vision tower.
         video_frame_mask (`torch.Tensor` of shape `(batch_size, num_frames)`, *optional*):
             1 for real frames, 0 for padding frames (right padding) when videos of different lengths are batched.
+        vision_feature_layer (`int`, *optional*): hidden state of the tower to read; `config.vision_feature_layer`.
+        video_timestamps (`list[list[float]]` or `torch.Tensor`, *optional*):
+            Every frame's time in seconds in its video ([`MambaMiaVideoProcessor`] returns them); they give
+            `kept_frame_timestamps`.
 
         Returns [`MambaMiaVideoOutput`] with `pooler_output` = one `(kept_frames * tokens_per_frame, hidden)` tensor
-        per video.
+        per video, and which frames were kept (`kept_frame_indices`, `kept_frame_timestamps`).
         """
         frame_mask = self._check_video_inputs(pixel_values_videos, video_frame_mask)
         layer = vision_feature_layer if vision_feature_layer is not None else self.config.vision_feature_layer
@@ -554,38 +645,51 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
             separator = self.frame_separator.to(tokens.dtype).expand(batch_size, num_frames, 1, tokens.shape[-1])
             tokens = torch.cat([tokens, separator], dim=2)  # frame separator after every frame's tokens
         video_tokens = [tokens[b][kept_frames[b]].flatten(0, 1) for b in range(batch_size)]
-        return MambaMiaVideoOutput(
+        output = MambaMiaVideoOutput(
             last_hidden_state=patch_features,
             pooler_output=video_tokens,
             frame_deltas=frame_deltas,
             kept_frames=kept_frames,
+            num_frames=frame_mask.sum(-1),
+            kept_frame_indices=[kept_frames[b].nonzero().flatten() for b in range(batch_size)],
         )
+        if video_timestamps is not None:
+            output.kept_frame_timestamps = timestamps_of_kept_frames(output, video_timestamps)
+        return output
 
-    def _check_placeholders(self, input_ids, inputs_embeds, video_features: list[torch.Tensor], kept_frames):
-        """Each video's placeholder run must have exactly as many tokens as that video's features."""
-        counts = [int(v.shape[0]) for v in video_features]
+    def get_placeholder_mask(
+        self,
+        input_ids: torch.LongTensor | None,
+        inputs_embeds: torch.FloatTensor,
+        video_outputs: MambaMiaVideoOutput,
+    ) -> torch.BoolTensor:
+        """Positions of the video placeholder tokens, checked against the videos: with `input_ids`, the videos fill
+        the placeholders in order and every video must get exactly its tokens (see `video_placeholder_positions`);
+        with `inputs_embeds` only, the total count must match."""
+        counts = [int(v.shape[0]) for v in video_outputs.pooler_output]
         if input_ids is None:
             video_embed = self.get_input_embeddings()(
                 torch.tensor(self.config.video_token_id, device=inputs_embeds.device)
             )
-            n_tokens = int((inputs_embeds == video_embed).all(-1).sum())
-            if n_tokens != sum(counts):
-                raise ValueError(f"{n_tokens} video placeholder tokens for {sum(counts)} video tokens {counts}.")
-            return (inputs_embeds == video_embed).all(-1)
-        runs = find_video_runs(input_ids, self.config.video_token_id)
-        lengths = [length for _, _, length in runs]
-        if lengths != counts:
+            mask = (inputs_embeds == video_embed).all(-1)
+            if int(mask.sum()) != sum(counts):
+                raise ValueError(
+                    f"Video placeholders and video tokens disagree: {int(mask.sum())} video placeholder tokens in "
+                    f"inputs_embeds for {sum(counts)} video tokens {counts}."
+                )
+            return mask
+        if video_placeholder_positions(input_ids, self.config.video_token_id, counts) is None:
+            row_counts = (input_ids == self.config.video_token_id).sum(-1).tolist()
             hint = ""
-            frames_dropped = kept_frames is not None and len(lengths) == len(counts)
-            if frames_dropped and any(count < length for count, length in zip(counts, lengths)):
+            if sum(row_counts) > sum(counts) and not bool(video_outputs.kept_frames.all()):
                 hint = (
                     " Delta sampling dropped frames: use generate(), which removes the dropped frames' placeholders, "
                     "or mambamia_hf.select_video_tokens(...) before calling the model."
                 )
             raise ValueError(
-                f"Video placeholders and video tokens disagree: placeholder runs of {lengths} tokens for "
-                f"{len(counts)} video(s) of {counts} tokens (one run of {self.config.tokens_per_frame} tokens per "
-                f"kept frame per video; one video per placeholder).{hint}"
+                f"Video placeholders and video tokens disagree: the rows hold {row_counts} video placeholder tokens "
+                f"for {len(counts)} video(s) of {counts} tokens ({self.config.tokens_per_frame} per kept frame; the "
+                f"videos fill the placeholders in order and a video's tokens stay in one row).{hint}"
             )
         return input_ids == self.config.video_token_id
 
@@ -594,14 +698,23 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         pixel_values_videos: torch.FloatTensor | None = None,
         video_frame_mask: torch.Tensor | None = None,
+        video_timestamps: list[list[float]] | torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         use_cache: bool | None = None,
         mm_encoder_outputs: dict[str, BaseModelOutputWithPooling] | None = None,
         **kwargs,
     ) -> MambaMiaModelOutputWithPast:
+        r"""
+        pixel_values_videos (`torch.FloatTensor` of shape `(num_videos, num_frames, channels, height, width)`,
+            *optional*): the videos' frames ([`MambaMiaProcessor`]).
+        video_frame_mask (`torch.Tensor` of shape `(num_videos, num_frames)`, *optional*): 1 = real frame.
+        video_timestamps (`list[list[float]]` or `torch.Tensor`, *optional*): every frame's time in seconds; gives
+            `video_outputs.kept_frame_timestamps`.
+        mm_encoder_outputs (`dict`, *optional*): `{"video": MambaMiaVideoOutput}` computed beforehand.
+        """
         if (input_ids is None) ^ (inputs_embeds is not None):
             raise ValueError("You must specify exactly one of input_ids or inputs_embeds")
         if (input_ids if input_ids is not None else inputs_embeds).shape[1] == 0:
@@ -611,21 +724,21 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
         if inputs_embeds is None:
             inputs_embeds = self.get_input_embeddings()(input_ids)
 
-        mm_encoder_outputs = mm_encoder_outputs if mm_encoder_outputs is not None else {}
+        mm_encoder_outputs = dict(mm_encoder_outputs) if mm_encoder_outputs is not None else {}
         if mm_encoder_outputs.get("video") is None and pixel_values_videos is not None:
             mm_encoder_outputs["video"] = self.get_video_features(pixel_values_videos, video_frame_mask)
 
-        video_features, kept_frames = None, None
-        if mm_encoder_outputs.get("video") is not None:
-            video_output = mm_encoder_outputs["video"]
-            per_video = list(video_output.pooler_output)
-            kept_frames = getattr(video_output, "kept_frames", None)
-            mask = self._check_placeholders(input_ids, inputs_embeds, per_video, kept_frames)
-            video_features = torch.cat(per_video, dim=0).to(inputs_embeds.device, inputs_embeds.dtype)
+        video_outputs = mm_encoder_outputs.get("video")
+        if video_outputs is not None:
+            mask = self.get_placeholder_mask(input_ids, inputs_embeds, video_outputs)
+            video_features = torch.cat(list(video_outputs.pooler_output), dim=0)
+            video_features = video_features.to(inputs_embeds.device, inputs_embeds.dtype)
             inputs_embeds = inputs_embeds.masked_scatter(mask.unsqueeze(-1).to(inputs_embeds.device), video_features)
+            if video_timestamps is not None and video_outputs.kept_frame_timestamps is None:
+                video_outputs.kept_frame_timestamps = timestamps_of_kept_frames(video_outputs, video_timestamps)
         elif (
             input_ids is not None
-            and (past_key_values is None or past_key_values.get_seq_length() == 0)
+            and (cache is None or cache.get_seq_length() == 0)
             and (input_ids == self.config.video_token_id).any()
         ):
             raise ValueError(
@@ -635,18 +748,17 @@ class MambaMiaModel(MambaMiaPreTrainedModel):
         outputs = self.language_model(
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             **kwargs,
         )
         return MambaMiaModelOutputWithPast(
             last_hidden_state=outputs.last_hidden_state,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
-            video_hidden_states=video_features,
-            kept_frames=kept_frames,
+            video_outputs=video_outputs,
         )
 
 
@@ -668,17 +780,23 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
     def get_output_embeddings(self) -> nn.Module:
         return self.lm_head
 
-    def get_video_features(self, pixel_values_videos, video_frame_mask=None, vision_feature_layer=None, **kwargs):
-        return self.model.get_video_features(pixel_values_videos, video_frame_mask, vision_feature_layer, **kwargs)
+    def get_video_features(
+        self, pixel_values_videos, video_frame_mask=None, vision_feature_layer=None, video_timestamps=None, **kwargs
+    ) -> MambaMiaVideoOutput:
+        """[`MambaMiaModel.get_video_features`]."""
+        return self.model.get_video_features(
+            pixel_values_videos, video_frame_mask, vision_feature_layer, video_timestamps=video_timestamps, **kwargs
+        )
 
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         pixel_values_videos: torch.FloatTensor | None = None,
         video_frame_mask: torch.Tensor | None = None,
+        video_timestamps: list[list[float]] | torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.FloatTensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
@@ -689,14 +807,18 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, sequence_length)`, *optional*):
             Targets for the causal-LM loss (-100 = ignored; video placeholder positions should be -100).
+
+        The other arguments are [`MambaMiaModel.forward`]'s. `output.video_outputs.kept_frame_indices` /
+        `kept_frame_timestamps` tell which frames the LLM saw.
         """
         outputs = self.model(
             input_ids=input_ids,
             pixel_values_videos=pixel_values_videos,
             video_frame_mask=video_frame_mask,
+            video_timestamps=video_timestamps,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=cache,
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
             mm_encoder_outputs=mm_encoder_outputs,
@@ -713,11 +835,10 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         return MambaMiaCausalLMOutputWithPast(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
+            cache=outputs.cache,
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
-            video_hidden_states=outputs.video_hidden_states,
-            kept_frames=outputs.kept_frames,
+            video_outputs=outputs.video_outputs,
         )
 
     @torch.no_grad()
@@ -727,23 +848,28 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         pixel_values_videos: torch.FloatTensor | None = None,
         video_frame_mask: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        video_timestamps: list[list[float]] | torch.Tensor | None = None,
         **kwargs,
     ):
-        """`GenerationMixin.generate`, encoding the video once before prefill.
+        """`GenerationMixin.generate`, encoding the videos once before prefill.
 
         When delta sampling drops frames, the dropped frames' placeholder tokens are removed from the prompt before
         prefill (the LLM sees only the kept frames' tokens); the returned sequences still start with the caller's
         `input_ids`, so `output[:, input_ids.shape[1]:]` are the new tokens as usual.
+
+        What the model looked at: with `return_dict_in_generate=True` the output is a [`MambaMiaGenerateOutput`]
+        (or [`MambaMiaGenerateBeamOutput`]) whose `video_outputs.kept_frame_indices` and
+        `video_outputs.kept_frame_timestamps` (seconds, from the processor's `video_timestamps`) list the kept
+        frames of each input video.
         """
+        video_outputs = (kwargs.get("mm_encoder_outputs") or {}).get("video")
         original_input_ids, shortened = input_ids, False
-        if pixel_values_videos is not None and input_ids is not None and kwargs.get("mm_encoder_outputs") is None:
-            video_output = self.model.get_video_features(pixel_values_videos, video_frame_mask)
-            num_frames = (
-                video_frame_mask.long().sum(-1)
-                if video_frame_mask is not None
-                else torch.full((pixel_values_videos.shape[0],), pixel_values_videos.shape[1])
+        if pixel_values_videos is not None and input_ids is not None and video_outputs is None:
+            video_outputs = self.model.get_video_features(
+                pixel_values_videos, video_frame_mask, video_timestamps=video_timestamps
             )
-            if any(int(k.sum()) != int(n) for k, n in zip(video_output.kept_frames, num_frames)):
+            num_frames = video_outputs.num_frames
+            if any(int(k.sum()) != int(n) for k, n in zip(video_outputs.kept_frames, num_frames)):
                 pad_token_id = self.generation_config.pad_token_id
                 if pad_token_id is None:
                     pad_token_id = self.config.text_config.pad_token_id or 0
@@ -752,29 +878,37 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
                 input_ids, attention_mask = select_video_tokens(
                     input_ids,
                     attention_mask,
-                    video_output.kept_frames,
+                    video_outputs.kept_frames,
                     num_frames,
                     self.config.video_token_id,
                     self.config.tokens_per_frame,
                     int(pad_token_id),
                 )
                 shortened = True
-            kwargs["mm_encoder_outputs"] = {"video": video_output}
+            kwargs["mm_encoder_outputs"] = {"video": video_outputs}
             pixel_values_videos = None
+        elif video_timestamps is not None and video_outputs is not None:
+            if video_outputs.kept_frame_timestamps is None:
+                video_outputs.kept_frame_timestamps = timestamps_of_kept_frames(video_outputs, video_timestamps)
+        elif video_timestamps is not None and pixel_values_videos is None:
+            raise ValueError("video_timestamps were given without videos (pixel_values_videos).")
         if pixel_values_videos is not None:
             kwargs["pixel_values_videos"] = pixel_values_videos
             kwargs["video_frame_mask"] = video_frame_mask
+            kwargs["video_timestamps"] = video_timestamps
         output = super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
-        if not shortened:
-            return output
         sequences = output if isinstance(output, torch.Tensor) else output.sequences
-        prompts = original_input_ids.to(sequences.device)
-        prompts = prompts.repeat_interleave(sequences.shape[0] // prompts.shape[0], dim=0)  # num_return_sequences
-        sequences = torch.cat([prompts, sequences[:, input_ids.shape[1] :]], dim=1)
+        if shortened:
+            prompts = original_input_ids.to(sequences.device)
+            prompts = prompts.repeat_interleave(sequences.shape[0] // prompts.shape[0], dim=0)  # num_return_sequences
+            sequences = torch.cat([prompts, sequences[:, input_ids.shape[1] :]], dim=1)
         if isinstance(output, torch.Tensor):
             return sequences
         output.sequences = sequences
-        return output
+        wrapper = MambaMiaGenerateBeamOutput if isinstance(output, GenerateBeamDecoderOnlyOutput) else None
+        if wrapper is None and isinstance(output, GenerateDecoderOnlyOutput):
+            wrapper = MambaMiaGenerateOutput
+        return wrapper(**output, video_outputs=video_outputs) if wrapper is not None else output
 
     # ------------------------------------------------------------------ build from parts
     @classmethod
@@ -800,8 +934,6 @@ class MambaMiaForConditionalGeneration(MambaMiaPreTrainedModel, GenerationMixin)
         if text.config.model_type != "qwen2":
             raise ValueError(f"Expected a Qwen2 language model, got model_type {text.config.model_type!r}")
         if "video_token_id" not in compressor_kwargs:
-            from transformers import AutoTokenizer
-
             tokenizer = AutoTokenizer.from_pretrained(text_id_or_path)
             if "<video>" not in tokenizer.get_vocab():
                 tokenizer.add_special_tokens({"additional_special_tokens": ["<video>"]})
@@ -854,7 +986,13 @@ __all__ = [
     "MambaMiaGatedPatchAggregation",
     "MambaMiaTemporalAxisAggregator",
     "MambaMiaVideoOutput",
+    "MambaMiaModelOutputWithPast",
+    "MambaMiaCausalLMOutputWithPast",
+    "MambaMiaGenerateOutput",
+    "MambaMiaGenerateBeamOutput",
     "delta_sampling",
     "select_video_tokens",
     "find_video_runs",
+    "timestamps_of_kept_frames",
+    "video_placeholder_positions",
 ]

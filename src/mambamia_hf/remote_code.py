@@ -13,6 +13,7 @@ AUTO_MAP = {
     "AutoModelForImageTextToText": "modeling_mambamia.MambaMiaForConditionalGeneration",
     "AutoModelForMultimodalLM": "modeling_mambamia.MambaMiaForConditionalGeneration",
     "AutoProcessor": "processing_mambamia.MambaMiaProcessor",
+    "AutoVideoProcessor": "video_processing_mambamia.MambaMiaVideoProcessor",
 }
 
 SHIMS = shim_sources("mambamia_hf", AUTO_MAP)  # {"<module>.py": source}

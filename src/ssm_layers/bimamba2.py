@@ -9,6 +9,13 @@ runs the same computation on the time-flipped projections; `in_proj` and `out_pr
 
     out = out_proj(y_f + flip(y_b))
 
+The gated RMSNorm normalises each group of `intermediate_size // n_groups` channels on its own, as the fused kernel
+the authors call (`mamba_split_conv1d_scan_combined(..., ngroups=n_groups)` passes `group_size = dim // ngroups` to
+its layer norm) and as transformers' Mamba2 norm do. Initialisation as in the sister repo: `dt_bias` from a
+log-uniform dt in [time_step_min, time_step_max], the backward `dt_bias_b` left at ones (only the forward one is
+re-initialised there), A = -(1..nheads) and D = 1 for both directions; `in_proj`, `out_proj` and the convolutions
+keep PyTorch's default initialisation.
+
 `BiMamba2Mixer.forward_streaming` computes the same output segment by segment (inference, unpadded inputs) so that
 a 230K-token video fits in memory.
 """
@@ -46,7 +53,8 @@ class BiMamba2Mixer(nn.Module):
     """Mamba2 mixer run forward and (optionally) backward over the sequence.
 
     Args mirror transformers' `Mamba2Config` names. `bidirectional=False` gives a plain causal Mamba2 mixer
-    with the same parameter names (used by MambaMia's Temporal Axis Aggregator).
+    with the same parameter names (used by MambaMia's Temporal Axis Aggregator). The gated RMSNorm of each direction
+    is taken per group of `intermediate_size // n_groups` channels (the fused kernel's semantics).
 
     forward(hidden_states (B, L, H), attention_mask (B, L) with 1 = valid, return_delta=False):
         padding never reaches valid outputs: padded inputs are zeroed before and after the convolution, and the
@@ -119,7 +127,12 @@ class BiMamba2Mixer(nn.Module):
             setattr(
                 self,
                 f"norm{sfx}",
-                RMSNormGated(self.intermediate_size, eps=layer_norm_epsilon, norm_before_gate=norm_before_gate),
+                RMSNormGated(
+                    self.intermediate_size,
+                    eps=layer_norm_epsilon,
+                    norm_before_gate=norm_before_gate,
+                    group_size=self.intermediate_size // n_groups,
+                ),
             )
         self.reset_ssm_parameters()
 
@@ -128,15 +141,34 @@ class BiMamba2Mixer(nn.Module):
         if self.bidirectional:
             yield self.conv1d_b, self.dt_bias_b, self.A_b_log, self.D_b, self.norm_b
 
+    def initial_ssm_parameters(self) -> dict[str, torch.Tensor]:
+        """The sister repo's initial values of the state-space parameters, by parameter name: `dt_bias` =
+        softplus^-1(dt) with dt log-uniform in [time_step_min, time_step_max] (floored at time_step_floor) (a fresh
+        random draw), `dt_bias_b` = 1 (the backward one is never re-initialised there), `A_log`, `A_b_log` =
+        log(1..nheads), `D`, `D_b` = 1.
+
+        Returns:
+            `dict[str, torch.Tensor]`: float32 tensors of shape (nheads,), on the parameters' device.
+        """
+        device = self.A_log.device
+        dt_bias = init_dt_bias_(
+            torch.empty(self.num_heads, device=device), self.time_step_min, self.time_step_max, self.time_step_floor
+        )
+        A_log = init_A_log_(torch.empty(self.num_heads, device=device), mode="arange")
+        values = {"dt_bias": dt_bias, "A_log": A_log, "D": torch.ones(self.num_heads, device=device)}
+        if self.bidirectional:
+            values.update(
+                {"dt_bias_b": torch.ones_like(A_log), "A_b_log": A_log.clone(), "D_b": torch.ones_like(A_log)}
+            )
+        return values
+
     def reset_ssm_parameters(self):
-        """dt_bias from log-uniform dt in [time_step_min, time_step_max]; A = -(1..nheads); D = 1."""
-        for _, dt_bias, A_log, D, _ in self._directions():
-            init_dt_bias_(dt_bias, self.time_step_min, self.time_step_max, self.time_step_floor)
-            init_A_log_(A_log, mode="arange")
-            with torch.no_grad():
-                D.fill_(1.0)
-            for p in (dt_bias, A_log, D):
-                p._no_weight_decay = True
+        """Set the state-space parameters to `initial_ssm_parameters()` (marked for no weight decay)."""
+        with torch.no_grad():
+            for name, value in self.initial_ssm_parameters().items():
+                parameter = getattr(self, name)
+                parameter.copy_(value.to(parameter.dtype))
+                parameter._no_weight_decay = True
 
     def _direction(self, zxbcdt, mask, conv1d, dt_bias, A_log, D, norm):
         """One causal Mamba2 pass over projected states (B, L, proj) -> gated, normalised y (B, L, I)."""
