@@ -1,6 +1,6 @@
 # Copyright 2026 The ssm-video-models authors.
 # SPDX-License-Identifier: Apache-2.0
-"""Run every benchmark and write the results into README.md (between `<!-- benchmarks:start -->` and
+"""Run every benchmark and write the results into docs/benchmarks.md (between `<!-- benchmarks:start -->` and
 `<!-- benchmarks:end -->`).
 
     python benchmarks/run_all.py            # full run (expect ~50-60 min on an idle 2-core CPU machine)
@@ -39,7 +39,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-README = os.path.join(REPO, "README.md")
+BENCHMARKS_DOC = os.path.join(REPO, "docs", "benchmarks.md")
 START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
 sys.path.insert(0, HERE)
 
@@ -237,7 +237,7 @@ def sections(quick: bool, cuda: bool):
     return out
 
 
-def write_readme(body: str, path: str = README):
+def write_doc(body: str, path: str = BENCHMARKS_DOC):
     with open(path) as f:
         text = f.read()
     if text.count(START) != 1 or text.count(END) != 1:
@@ -254,9 +254,9 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", default=None, help="run only these sections (keys above)")
     ap.add_argument(
         "--output",
-        choices=["readme", "stdout"],
-        default="readme",
-        help="write the README region (default) or only print",
+        choices=["docs", "stdout"],
+        default="docs",
+        help="write the region of docs/benchmarks.md (default) or only print",
     )
     ap.add_argument("--no-cuda", action="store_true", help="skip the GPU sections even when CUDA is available")
     args = ap.parse_args(argv)
@@ -293,9 +293,9 @@ def main(argv=None):
         f"thread are robust to other load; wall-clock columns are not._"
     )
     body = "\n\n".join([header, *parts])
-    if args.output == "readme" and not args.only:
-        write_readme(body)
-        print(f"[run_all] wrote {README}", file=sys.stderr)
+    if args.output == "docs" and not args.only:
+        write_doc(body)
+        print(f"[run_all] wrote {BENCHMARKS_DOC}", file=sys.stderr)
     print(body)
 
 

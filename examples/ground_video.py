@@ -57,8 +57,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--shared-colours",
         action="store_true",
-        help="draw a synthetic video whose kinds may share a colour, so the query's shape and "
-        "motion words matter (the shipped checkpoint reads the colour word only: README Status)",
+        help="draw a synthetic video whose kinds may share a colour, so the query's shape and motion words "
+        "matter (the shipped checkpoint reads the colour word only: docs/research/synthetic-grounding.md)",
     )
     parser.add_argument(
         "--threads",

@@ -1,12 +1,12 @@
 # Copyright 2026 The ssm-video-models authors.
 # SPDX-License-Identifier: Apache-2.0
 """Every public entry point rejects bad input with a clear error. `CASES` is the single list of (entry point, bad
-input, expected exception, message pattern); README's "Errors on bad input" table is rendered from it
-(`readme_table()`), and a test checks that the README shows exactly this table, so the two cannot drift.
+input, expected exception, message pattern); docs/errors.md is rendered from it (`errors_doc()`), and a test checks
+that the file is exactly this rendering, so the two cannot drift.
 Entry points whose errors are tested elsewhere (file formats, the pipeline, training) are listed in `ELSEWHERE`
 with the test that checks them.
 
-Regenerate the README table after changing CASES:  python tests/test_bad_inputs.py --print
+Rewrite docs/errors.md after changing CASES or ELSEWHERE:  python tests/test_bad_inputs.py --write
 """
 
 import os
@@ -35,7 +35,7 @@ from ssm_layers import ssd_chunk_scan
 from ssm_layers.video_io import num_clock_frames, open_video, sample_frame_array
 
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+ERRORS_DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "errors.md")
 
 
 class _Lazy:
@@ -638,12 +638,14 @@ ELSEWHERE = [
 ]
 
 
-def readme_table() -> str:
+def errors_doc() -> str:
     lines = [
-        "## Errors on bad input",
+        "# Errors on bad input",
         "",
-        "Every public entry point checks its input and raises a clear error instead of returning a wrong "
-        "answer. The table is rendered from `tests/test_bad_inputs.py` (which checks each row).",
+        "Every public entry point checks its input and raises a clear error that names the problem, instead of "
+        "returning a wrong answer or failing deep inside a tensor operation. Command-line tools print such an error "
+        "as one line and exit with code 2. This page is rendered from `tests/test_bad_inputs.py`, which checks each "
+        "row: `python tests/test_bad_inputs.py --write` rewrites it.",
         "",
         "| entry point | bad input | error |",
         "|---|---|---|",
@@ -675,15 +677,14 @@ def test_valid_inputs_pass_the_same_entry_points():
     assert delta_sampling(torch.tensor([0.3, 0.3, 0.7]), 0.6).tolist() == [False, True, True]
 
 
-def test_readme_lists_exactly_these_errors():
-    with open(README) as f:
+def test_errors_doc_lists_exactly_these_errors():
+    with open(ERRORS_DOC) as f:
         text = f.read()
-    assert "## Errors on bad input" in text, "README lacks the table: python tests/test_bad_inputs.py --print"
-    section = text[text.index("## Errors on bad input") :]
-    next_heading = section.find("\n## ", 1)
-    section = section if next_heading < 0 else section[: next_heading + 1]
-    assert section.strip() == readme_table().strip()
+    assert text == errors_doc(), "docs/errors.md is stale: python tests/test_bad_inputs.py --write"
 
 
 if __name__ == "__main__" and "--print" in sys.argv:
-    print(readme_table())
+    print(errors_doc(), end="")
+elif __name__ == "__main__" and "--write" in sys.argv:
+    with open(ERRORS_DOC, "w") as f:
+        f.write(errors_doc())

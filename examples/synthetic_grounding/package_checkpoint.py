@@ -101,14 +101,14 @@ def package_synthetic_checkpoint(
         )
     description = (
         "A small HieraMamba trained by the `ssm-video-models` project on its synthetic long-video grounding set "
-        "(coloured shapes, context queries), for the grounding demo. Its training recipe is in the project README "
-        '("The demo checkpoint").'
+        "(coloured shapes, context queries), for the grounding demo. Its training recipe is in the project's "
+        'docs/training.md ("The demo checkpoint").'
     )
     if info["config"].get("distinct_colours"):
         description += (
             " No two kinds of a video share a colour in its last training set and in the demo's videos "
             "(`distinct_colours`): the model reads the query's colour word, hardly its shape and motion words "
-            "(README, Status)."
+            "(docs/research/synthetic-grounding.md)."
         )
     if os.path.isdir(output_dir):
         shutil.rmtree(output_dir)

@@ -943,7 +943,15 @@ def main(argv=None):
         "instead of fitting one on this set's calibration videos (held-out sets for a model)",
     )
     args = parser.parse_args(argv)
-    info = generate_synthetic_grounding_set(
+    try:
+        info = _generate(args)
+    except (ValueError, FileNotFoundError) as err:  # a user error: one line, exit code 2
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+    print(json.dumps({"output": args.output, "counts": info["counts"], "query_types": info["query_types"]}, indent=2))
+
+
+def _generate(args):
+    return generate_synthetic_grounding_set(
         args.output,
         num_videos=args.num_videos,
         min_clips=args.min_clips,
@@ -969,7 +977,6 @@ def main(argv=None):
         num_workers=args.workers,
         frame_encoder=args.frame_encoder,
     )
-    print(json.dumps({"output": args.output, "counts": info["counts"], "query_types": info["query_types"]}, indent=2))
 
 
 if __name__ == "__main__":
