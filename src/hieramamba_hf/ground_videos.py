@@ -45,6 +45,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Iterable
 
 import torch
@@ -350,11 +351,12 @@ def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def run(args, rank: int, world: int) -> tuple[list[tuple[str, list[str]]], int, int]:
+def run(args, rank: int, world: int) -> tuple[list[tuple[str, list[str]]], int, int, float]:
     """Ground this process's share of the pending (video, query) pairs.
 
     Returns:
-        The whole run's (video, queries) list (the merge sorts by it), and this process's videos grounded / failed.
+        The whole run's (video, queries) list (the merge sorts by it), this process's videos grounded and failed,
+        and the `time.perf_counter()` at which all processes started grounding (models loaded).
     """
     videos = find_videos(args.videos) if args.videos else None
     queries = read_queries(args.queries)
@@ -369,15 +371,16 @@ def run(args, rank: int, world: int) -> tuple[list[tuple[str, list[str]]], int, 
     done = load_done(args.output, args.retry_errors)
     grounder = load_model(args.model, args.device, args.dtype)
 
-    mine = [
-        (video, [q for q in qs if (video, q) not in done]) for i, (video, qs) in enumerate(work) if i % world == rank
-    ]
+    mine = [(video, [q for q in qs if (video, q) not in done]) for video, qs in work[rank::world]]
     pending = [(video, qs) for video, qs in mine if qs]
     if done and rank == 0:
         print(f"{PROG}: resuming: {len(done)} (video, query) pairs already done in {args.output}", file=sys.stderr)
     path = args.output if world == 1 else f"{args.output}.rank{rank}{PART_SUFFIX}"
     writer = _LineWriter(path)
     failed = 0
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every model loaded: the timing of the grounding starts together
+    start = time.perf_counter()
     bar = tqdm(
         pending,
         unit="video",
@@ -404,7 +407,7 @@ def run(args, rank: int, world: int) -> tuple[list[tuple[str, list[str]]], int, 
     finally:
         writer.close()
         bar.close()
-    return work, len(pending) - failed, failed
+    return work, len(pending) - failed, failed, start
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -459,15 +462,21 @@ def main(argv: list[str] | None = None) -> int:
             # the processes only meet at the end (merge): a generous timeout, for shares of unequal length
             torch.distributed.init_process_group("gloo", timeout=datetime.timedelta(days=7))
             group = True
-        work, grounded, failed = run(args, rank, world)
-        if group:
-            torch.distributed.barrier()
-        if failed:
-            print(f"{PROG}: process {rank}: {grounded} videos grounded, {failed} failed", file=sys.stderr)
+        work, grounded, failed, start = run(args, rank, world)
+        if group:  # waits for every process
+            totals = torch.tensor([grounded, failed], dtype=torch.int64)
+            torch.distributed.all_reduce(totals)
+            grounded, failed = totals.tolist()
+        seconds = time.perf_counter() - start
         if rank == 0:
             lines, errors = merge_outputs(args.output, work)
+            rate = f" ({(grounded + failed) * 3600 / seconds:.0f} videos / hour)" if grounded + failed else ""
             errors = f", {errors} of them errors (--retry-errors grounds those again)" if errors else ""
-            print(f"{PROG}: {lines} lines in {args.output}{errors}", file=sys.stderr)
+            print(
+                f"{PROG}: {grounded} videos grounded, {failed} failed, in {seconds:.1f} s{rate} by {world} "
+                f"process{'es' if world > 1 else ''}; {lines} lines in {args.output}{errors}",
+                file=sys.stderr,
+            )
         if group:
             torch.distributed.barrier()  # nobody leaves before the merge is written
         return 0
