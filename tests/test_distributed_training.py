@@ -32,6 +32,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import yaml
+from accelerate.commands.config.config_args import load_config_from_file
 from distributed_testing import spawn
 from test_hieramamba_evaluate import write_config, write_layout
 from test_hieramamba_training import tiny_config, write_synthetic_layout
@@ -44,6 +45,7 @@ from hieramamba_hf.training_hieramamba import HieraMambaTrainer, HieraMambaTrain
 from mambamia_hf import MambaMiaForConditionalGeneration
 from mambamia_hf.data_mambamia import MambaMiaDataCollator, load_video_records
 from mambamia_hf.training_mambamia import apply_stage, stage_training_arguments
+from ssm_layers import Hydra
 from ssm_layers.distributed import (
     check_distributed_training_arguments,
     distributed_cpu_defaults,
@@ -53,6 +55,7 @@ from ssm_layers.distributed import (
 
 
 ROOT = Path(__file__).resolve().parent.parent
+ACCELERATE = ROOT / "examples" / "accelerate_configs"
 NO_DROPOUT = dict(
     amp_dropout=0.0, text_proj_dropout=0.0, text_path_dropout=0.0, fusion_proj_dropout=0.0, fusion_path_dropout=0.0
 )
@@ -148,7 +151,7 @@ def snapshot(model):
 
 def fsdp_wrap_classes():
     """The wrap units users launch with: examples/accelerate_configs/fsdp.yaml."""
-    config = yaml.safe_load((ROOT / "examples" / "accelerate_configs" / "fsdp.yaml").read_text())["fsdp_config"]
+    config = yaml.safe_load((ACCELERATE / "fsdp.yaml").read_text())["fsdp_config"]
     return set(config["fsdp_transformer_layer_cls_to_wrap"].split(","))
 
 
@@ -263,30 +266,70 @@ def test_mambamia_fsdp2_step_on_cpu_equals_one_process(data):
 
 
 # ---------------------------------------------------------------------------------------------- launches
-def test_train_hieramamba_script_under_torchrun_trains_data_parallel(tmp_path):
-    """The issue's command: torchrun, 2 processes, a config without use_cpu: one data-parallel run (4 training rows
-    -> 2 optimizer steps, not 4 in each process), one summary written by rank 0."""
+def launch_env():
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
+
+
+def test_train_hieramamba_script_under_accelerate_launch_trains_data_parallel(tmp_path):
+    """The issue's command with the DDP config the docs give: 2 processes on CPU, a config without use_cpu: one
+    data-parallel run (4 training rows -> 2 optimizer steps, not 4 in each process), one summary written by rank
+    0. ddp.yaml asks for bf16: on CPU that is autocast, which the final evaluation runs under too."""
     config_path = write_config(tmp_path, "ego4d", write_layout(tmp_path, "ego4d", num_videos=5))
     config = yaml.safe_load(Path(config_path).read_text())
     for key in ("use_cpu", "max_steps", "save_steps"):
         config["training"].pop(key)
     config["training"].update(num_train_epochs=1, save_strategy="no")
     Path(config_path).write_text(yaml.safe_dump(config))
-    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ACCELERATE / "ddp.yaml")]
     result = subprocess.run(
-        [*command, str(ROOT / "examples" / "train_hieramamba.py"), config_path],
+        [*launch, "--num_processes", "2", str(ROOT / "examples" / "train_hieramamba.py"), config_path],
         capture_output=True,
         text=True,
-        env=env,
+        env=launch_env(),
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["optimizer_steps"] == 2 and summary["epochs"] == 1.0
+    assert summary["optimizer_steps"] == 2 and summary["epochs"] == 1.0 and "metrics" in summary
     assert result.stdout.count('"optimizer_steps"') == 1  # rank 0 alone reports and writes
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_train_mambamia_script_under_torchrun_trains_data_parallel(data, tmp_path):
+    """torchrun, 2 CPU processes, no --use_cpu: 6 training records, batch 1 -> 3 optimizer steps in one epoch."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    script = [str(ROOT / "examples" / "train_mambamia.py"), "--synthetic_dir", data["qa"], "--num_train_epochs", "1"]
+    options = ["--per_device_train_batch_size", "1", "--max_frames", "4", "--save_strategy", "no", "--report_to"]
+    options += ["none", "--logging_steps", "1", "--output_dir", str(tmp_path / "run")]
+    result = subprocess.run([*command, *script, *options], capture_output=True, text=True, env=launch_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics_mambamia.json").read_text())
+    assert len(metrics["log_history"]) == 3 and result.stdout.count("held-out accuracy") == 1
+
+
+@pytest.mark.parametrize("name", ["ddp", "fsdp", "deepspeed_zero3"])
+def test_the_accelerate_configs_load(name):
+    config = load_config_from_file(str(ACCELERATE / f"{name}.yaml"))
+    assert config.distributed_type.value == {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero3": "DEEPSPEED"}[name]
+    assert not config.use_cpu
+
+
+def test_hydra_runs_under_cpu_autocast():
+    """accelerate's mixed precision (bf16 in the configs) wraps the forward in autocast, on CPU too: the PyTorch
+    scan computes in float32 inside it, in training and in inference."""
+    torch.manual_seed(0)
+    hydra = Hydra(16, d_state=4, headdim=8, chunk_size=16)
+    x = torch.randn(2, 64, 16)
+    with torch.no_grad():
+        reference = hydra(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = hydra(x)
+    torch.testing.assert_close(out.float(), reference, atol=3e-2, rtol=3e-2)  # bf16 projections around the scan
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hydra(x).float().square().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in hydra.parameters() if p.grad is not None)
 
 
 def test_cpu_launch_defaults_and_errors(monkeypatch):
