@@ -333,7 +333,14 @@ def test_hydra_runs_under_cpu_autocast():
 
 
 def test_cpu_launch_defaults_and_errors(monkeypatch):
-    for name in ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "RANK"):
+    for name in (
+        "WORLD_SIZE",
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "MV2_COMM_WORLD_SIZE",
+        "RANK",
+        "ACCELERATE_USE_FSDP",
+    ):
         monkeypatch.delenv(name, raising=False)
     assert launched_world_size() == 1 and launched_rank() == 0 and distributed_cpu_defaults() == {}
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -347,6 +354,9 @@ def test_cpu_launch_defaults_and_errors(monkeypatch):
         distributed_cpu_defaults({"fsdp": "full_shard"})
     with pytest.raises(RuntimeError, match="DeepSpeed was requested"):
         distributed_cpu_defaults({"deepspeed": "ds.json"})
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")  # accelerate launch --config_file fsdp.yaml
+    with pytest.raises(RuntimeError, match="FSDP was requested in a 2-process launch on a machine without GPUs"):
+        distributed_cpu_defaults()
 
 
 def fake_arguments(world_size, fsdp=()):

@@ -235,6 +235,7 @@ def test_query_mappings_by_path_file_name_or_stem(library, tmp_path):
         ("empty_mapping", "has no queries"),
         ("mapping_names_no_video", "no video of the list has queries"),
         ("missing_output_folder", "the folder of --output"),
+        ("output_of_something_else", "exists and line 1 is not a line of hieramamba-ground"),
         ("missing_model", "no such folder"),
         ("no_frame_encoder", "cannot ground video files: it has no frame encoder (config.vision_config is None)"),
         ("no_text_encoder", "cannot ground video files: it has no query encoder (config.text_config is None)"),
@@ -266,6 +267,9 @@ def test_bad_input_is_one_line_on_stderr_and_status_2(library, tmp_path, case, m
         args["--queries"] = str(tmp_path / "q.json")
     elif case == "missing_output_folder":
         args["--output"] = str(tmp_path / "missing" / "out.jsonl")
+    elif case == "output_of_something_else":
+        args["--output"] = str(tmp_path / "notes.txt")
+        (tmp_path / "notes.txt").write_text("my notes\nmore notes\n")
     elif case == "missing_model":
         args["--model"] = str(tmp_path / "no-model")
     elif case in ("no_frame_encoder", "no_text_encoder"):

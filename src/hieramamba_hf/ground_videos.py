@@ -216,11 +216,27 @@ def assign_queries(videos: list[str], queries) -> list[tuple[str, list[str]]]:
 
 
 def check_output(path: str):
+    """`UsageError` unless `path` can take this tool's JSON lines: its folder exists, and the file, when it exists,
+    holds such lines (the merge rewrites it: any other file would lose its content); a last line cut by a crash is
+    fine."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise UsageError(f"--output {path} is a folder: give a file name (JSON lines)")
     if not os.path.isdir(folder):
         raise UsageError(f"the folder of --output {path} does not exist: {folder}")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+        for number, line in enumerate(lines[:-1], 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = None
+            if not isinstance(record, dict) or not {"video", "query"} <= record.keys():
+                raise UsageError(
+                    f"--output {path} exists and line {number} is not a line of {PROG} (it would be rewritten): "
+                    "give another file"
+                )
 
 
 def check_model(grounder) -> None:

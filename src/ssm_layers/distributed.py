@@ -66,10 +66,16 @@ def has_accelerator() -> bool:
     return torch.cuda.is_available()
 
 
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "false").lower() in ("1", "true", "yes")
+
+
 def _wants_sharding(training_kwargs: Mapping) -> str | None:
-    if training_kwargs.get("fsdp") not in (None, False, "", [], ()):
+    """ "FSDP" / "DeepSpeed" when the arguments or the launcher (`accelerate launch` with an FSDP / DeepSpeed config
+    sets `ACCELERATE_USE_FSDP` / `ACCELERATE_USE_DEEPSPEED`) ask for it, else None."""
+    if training_kwargs.get("fsdp") not in (None, False, "", [], ()) or _flag("ACCELERATE_USE_FSDP"):
         return "FSDP"
-    if training_kwargs.get("deepspeed"):
+    if training_kwargs.get("deepspeed") or _flag("ACCELERATE_USE_DEEPSPEED"):
         return "DeepSpeed"
     return None
 
