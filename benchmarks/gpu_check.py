@@ -247,6 +247,19 @@ def step_parity_mambamia(device: str, smoke: bool) -> tuple[bool, str]:
     return ok, f"width {config.compressor_hidden_size}, {tokens:,} tokens: {text}; worst gradient `{name}`"
 
 
+def bf16_steps(steps: int, device: str) -> dict:
+    """The `TrainingArguments` of the training steps: `steps` bf16 steps, every loss logged, nothing saved."""
+    return dict(
+        max_steps=steps,
+        bf16=True,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+        use_cpu=device == "cpu",
+        dataloader_pin_memory=False,
+    )
+
+
 def trainer_losses(trainer) -> list[float]:
     return [h["loss"] for h in trainer.state.log_history if "loss" in h]
 
@@ -276,18 +289,9 @@ def step_train_hieramamba(device: str, smoke: bool) -> tuple[bool, str]:
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as out:
+        steps_args = bf16_steps(steps, device)
         args = HieraMambaTrainingArguments(
-            output_dir=out,
-            max_steps=steps,
-            per_device_train_batch_size=2,
-            learning_rate=1e-4,
-            bf16=True,
-            logging_steps=1,
-            save_strategy="no",
-            report_to=[],
-            disable_tqdm=True,
-            use_cpu=device == "cpu",
-            dataloader_pin_memory=False,
+            output_dir=out, per_device_train_batch_size=2, learning_rate=1e-4, report_to=[], **steps_args
         )
         trainer = HieraMambaTrainer(
             model=HieraMambaForVideoGrounding(config), args=args, train_dataset=rows, data_collator=collate
@@ -312,15 +316,9 @@ def step_train_mambamia(device: str, smoke: bool) -> tuple[bool, str]:
         args = stage_training_arguments(
             "instruct",
             os.path.join(out, "run"),
-            max_steps=steps,
             per_device_train_batch_size=4,
             learning_rate=1e-3,
-            bf16=True,
-            logging_steps=1,
-            save_strategy="no",
-            disable_tqdm=True,
-            use_cpu=device == "cpu",
-            dataloader_pin_memory=False,
+            **bf16_steps(steps, device),
         )
         train = load_video_records(os.path.join(out, "qa", "train.jsonl"))
         trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=collator)

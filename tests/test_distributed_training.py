@@ -35,13 +35,10 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from distributed_testing import spawn
 from test_hieramamba_evaluate import write_config, write_layout
-from test_hieramamba_training import tiny_config, write_synthetic_layout
+from test_hieramamba_training import make_trainer, tiny_config, write_synthetic_layout
 from test_mambamia_training import synthetic_qa_config, synthetic_qa_processor
 from transformers import Trainer
 
-from hieramamba_hf import HieraMambaForVideoGrounding
-from hieramamba_hf.data_hieramamba import HieraMambaGroundingCollator, load_grounding_dataset
-from hieramamba_hf.training_hieramamba import HieraMambaTrainer, HieraMambaTrainingArguments
 from mambamia_hf import MambaMiaForConditionalGeneration
 from mambamia_hf.data_mambamia import MambaMiaDataCollator, load_video_records
 from mambamia_hf.training_mambamia import apply_stage, stage_training_arguments
@@ -65,43 +62,22 @@ NO_DROPOUT = dict(
 def hieramamba_run(layout_root, out, batch, accumulation, contrastive):
     """4 optimizer steps of the HieraMamba recipe; rank 0 (or the only process) saves weights, EMA, loss_norm."""
     root = Path(layout_root)
-    train = load_grounding_dataset(
-        str(root / "anno.json"),
-        "train",
-        str(root / "video"),
-        str(root / "text"),
-        is_training=True,
-        max_vid_len=32,
-        max_text_len=8,
-        max_num_text=2,
-        crop_ratio=None,
-        clip_size=2,
-        clip_stride=2,
-        downsample_rate=1,
+    layout = (str(root / "anno.json"), str(root / "video"), str(root / "text"))
+    weight = 1.0 if contrastive else 0.0
+    config = tiny_config(
+        **NO_DROPOUT, acc_loss_weight=weight, spc_loss_weight=weight, acc_hard_negatives=True, spc_neg_ratio=1e3
     )
-    weights = {"acc_loss_weight": 1.0, "spc_loss_weight": 1.0} if contrastive else {}
-    weights = weights or {"acc_loss_weight": 0.0, "spc_loss_weight": 0.0}
-    config = tiny_config(**NO_DROPOUT, **weights, acc_hard_negatives=True, spc_neg_ratio=1e3)
-    args = HieraMambaTrainingArguments(
-        output_dir=out + ".run",
+    trainer = make_trainer(
+        Path(out + ".run"),
+        layout,
+        config,
         max_steps=4,
+        warmup_epochs=0.0,
         per_device_train_batch_size=batch,
         gradient_accumulation_steps=accumulation,
-        learning_rate=1e-3,
         ema_beta=0.9,
-        report_to=[],
-        save_strategy="no",
-        disable_tqdm=True,
-        seed=0,
-        dataloader_pin_memory=False,
-        **(distributed_cpu_defaults() or {"use_cpu": True}),
-    )
-    torch.manual_seed(0)
-    trainer = HieraMambaTrainer(
-        model=HieraMambaForVideoGrounding(config),
-        args=args,
-        train_dataset=train,
-        data_collator=HieraMambaGroundingCollator(max_seq_len=32),
+        logging_steps=500,
+        **distributed_cpu_defaults(),
     )
     trainer.train()
     if trainer.is_world_process_zero():
@@ -110,7 +86,7 @@ def hieramamba_run(layout_root, out, batch, accumulation, contrastive):
             "weights": {n: p.detach().clone() for n, p in model.named_parameters()},
             "ema": trainer.ema.state_dict(),
             "loss_norm": trainer.loss_norm,
-            "world_size": args.world_size,
+            "world_size": trainer.args.world_size,
             "steps": trainer.state.global_step,
         }
         torch.save(state, out)
