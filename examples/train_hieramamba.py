@@ -5,6 +5,7 @@
 
     python examples/train_hieramamba.py examples/configs/hieramamba/ego4d-nlq.yaml
     accelerate launch --num_processes 4 examples/train_hieramamba.py examples/configs/hieramamba/mad.yaml
+    torchrun --nproc_per_node 2 examples/train_hieramamba.py CONFIG     # CPU: DDP over gloo (docs/scale-out.md)
     python examples/train_hieramamba.py CONFIG --set training.output_dir=/tmp/run --set model.use_global_mixer=false
     python examples/train_hieramamba.py CONFIG --resume-from-checkpoint OUTPUT_DIR/checkpoint-1000
 
@@ -43,6 +44,7 @@ from hieramamba_hf.convert_hieramamba_original_to_hf import OFFICIAL_DATASETS, w
 from hieramamba_hf.data_hieramamba import DATASET_PRESETS, HieraMambaGroundingCollator, load_grounding_dataset
 from hieramamba_hf.evaluate import METRIC_LAYOUTS, evaluate_grounding, format_metrics_table
 from hieramamba_hf.training_hieramamba import HieraMambaTrainer, HieraMambaTrainingArguments
+from ssm_layers.distributed import check_distributed_training_arguments, distributed_cpu_defaults
 
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "synthetic_grounding"))
@@ -229,7 +231,10 @@ def main(argv=None):
 
     model_config = build_model_config(config["model"])
     train_dataset, eval_dataset, settings = build_datasets(config["data"], model_config)
-    training_args = HieraMambaTrainingArguments(**config["training"])
+    # under torchrun / accelerate launch on CPU: DDP over gloo; never independent copies writing one output_dir
+    training = {**config["training"], **distributed_cpu_defaults(config["training"])}
+    training_args = HieraMambaTrainingArguments(**training)
+    check_distributed_training_arguments(training_args)
     torch.manual_seed(training_args.seed)
     late_to_early = bool(args.init_from) and model_config.early_fusion
     late_to_early = late_to_early and not HieraMambaConfig.from_pretrained(args.init_from).early_fusion

@@ -21,6 +21,9 @@ Real parts (paper): stage "align" from SigLIP2 + Qwen2 components, then stage "i
     accelerate launch ... examples/train_mambamia.py --model_name_or_path out/align --stage instruct \
         --train_file llava_video_178k.jsonl --video_root /data/videos --max_frames 128 --bf16 \
         --activation_checkpointing --output_dir out/instruct
+
+Under `torchrun --nproc_per_node N` on a machine without GPUs the script trains data-parallel over gloo
+(docs/scale-out.md); a launch that would train independent copies stops with an error.
 """
 
 import json
@@ -44,6 +47,7 @@ from mambamia_hf.training_mambamia import (
     get_stage,
     score_closed_set,
 )
+from ssm_layers.distributed import check_distributed_training_arguments, distributed_cpu_defaults
 
 
 @dataclass
@@ -93,8 +97,10 @@ def build_model_and_processor(args: ScriptArguments):
 
 def main(argv=None):
     parser = HfArgumentParser((ScriptArguments, TrainingArguments))
+    parser.set_defaults(**distributed_cpu_defaults())  # torchrun on CPU: DDP over gloo
     argv = sys.argv[1:] if argv is None else argv
     args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    check_distributed_training_arguments(training_args)  # never independent copies writing one output_dir
     stage = get_stage(args.stage)
     if "--learning_rate" not in argv:
         training_args.learning_rate = stage.learning_rate  # paper: align 1e-4, instruct 2e-5

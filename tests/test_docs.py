@@ -46,6 +46,14 @@ COVERED = {
     ),
     "python app.py": "tests/test_app_browser.py::test_browser_grounds_sample_video_and_seeks_player",
     "python -m pytest -q": "the CI script .ci/run (tests/test_docs.py::test_ci_runs_the_readme_test_command)",
+    "hieramamba-ground --model checkpoints/hieramamba-synthetic --videos videos/ --queries queries.txt "
+    "--output moments.jsonl --top-k 5": (
+        "tests/test_ground_videos.py::test_one_line_per_video_and_query_equal_to_the_pipeline"
+    ),
+    'torchrun --nproc_per_node 2 -m hieramamba_hf.ground_videos --model M --videos "library/**/*.mp4" '
+    "--queries per_video.json --output moments.jsonl": (
+        "tests/test_ground_videos.py::test_two_processes_split_the_videos_and_merge_without_duplicates"
+    ),
 }
 LONG_MARKER = re.compile(r"^# long: .*\b(seconds?|minutes?|hours?|days?)\b")
 
@@ -129,10 +137,22 @@ def test_covering_tests_exist_and_name_their_command(key):
         source = f.read()
     functions = {n.name for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef)}
     assert name in functions, f"{node} does not exist"
-    script = next(token for token in shlex.split(key)[1:] if not token.startswith("-"))
-    script = os.path.basename(script) if script.endswith(".py") else script.split(".")[-1]
-    assert script.removesuffix(".py") in source, f"{path} does not mention {script}"
+    script = _script_of(key)
+    assert script in source, f"{path} does not mention {script}"
     assert key in _documented(), f"COVERED names a command no document has: {key}"
+
+
+def _script_of(command):
+    """The program a command runs: `python x/y.py` -> y, `python -m a.b` -> b, `tool --flag` -> tool."""
+    tokens = shlex.split(command)
+    if tokens[0] not in {"python", "torchrun", "accelerate"}:
+        return tokens[0]
+    for before, token in zip(tokens, tokens[1:]):
+        if before == "-m":
+            return token.split(".")[-1]
+        if token.endswith(".py"):
+            return os.path.basename(token).removesuffix(".py")
+    raise AssertionError(f"no program in {command}")
 
 
 def test_ci_runs_the_readme_test_command():

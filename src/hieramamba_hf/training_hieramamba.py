@@ -22,6 +22,10 @@ Official recipe (github jbistanbul/hieramamba, `libs/worker.py` `TrainerOriginal
 
 Distributed training (`accelerate launch` / `torchrun`, no device-specific code here):
 
+* A launch of several processes whose `TrainingArguments` would not train them together (on CPU without
+  `use_cpu=True`, each process would see world size 1 and train its own copy into the same `output_dir`) stops at
+  construction with a clear error (`ssm_layers.distributed.check_distributed_training_arguments`); build the
+  arguments with `ssm_layers.distributed.distributed_cpu_defaults()` merged in to get DDP over gloo on CPU.
 * The official trainer multiplies each process's loss by the world size, so that DDP's gradient *average* becomes
   the gradient of the *sum* of all processes' losses over one shared `loss_norm`; this trainer does the same.
 * `num_pos` is summed over processes (`accelerator.reduce`) before the `loss_norm` update, so every process
@@ -55,6 +59,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ssm_layers import Hydra
+from ssm_layers.distributed import check_distributed_training_arguments
 
 from .evaluate import EMA_WEIGHTS_NAME, evaluate_grounding
 from .loss_hieramamba import update_loss_norm
@@ -231,6 +236,7 @@ class HieraMambaTrainer(Trainer):
         super().__init__(*args, **kwargs)
         if not isinstance(self.args, HieraMambaTrainingArguments):
             raise ValueError("HieraMambaTrainer needs HieraMambaTrainingArguments (warmup_epochs, ema_beta, ...).")
+        check_distributed_training_arguments(self.args)  # never silent copies under torchrun / accelerate launch
         if not self.args.label_names or "segments" not in self.args.label_names:
             raise ValueError("label_names must contain 'segments' (the ground truth), or no eval_loss is reported.")
         if self.args.remove_unused_columns:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ssm_layers.distributed import distributed_cpu_defaults
+
 from .modeling_mambamia import select_video_tokens
 
 
@@ -76,8 +78,9 @@ def trainable_parameter_names(model) -> list[str]:
 
 
 def stage_training_arguments(stage: str, output_dir: str, **kwargs):
-    """`TrainingArguments` with the stage's learning rate (paper) unless given, the paper's seed 2025, and what the
-    video batches need (`remove_unused_columns=False`, `label_names=["labels"]`)."""
+    """`TrainingArguments` with the stage's learning rate (paper) unless given, the paper's seed 2025, what the
+    video batches need (`remove_unused_columns=False`, `label_names=["labels"]`), and, in a multi-process launch on
+    a machine without GPUs, DDP over gloo (`ssm_layers.distributed.distributed_cpu_defaults`)."""
     from transformers import TrainingArguments
 
     spec = get_stage(stage)
@@ -89,6 +92,7 @@ def stage_training_arguments(stage: str, output_dir: str, **kwargs):
         report_to="none",
     )
     defaults.update(kwargs)
+    defaults.update(distributed_cpu_defaults(defaults))
     return TrainingArguments(output_dir=output_dir, **defaults)
 
 

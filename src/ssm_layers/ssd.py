@@ -375,7 +375,10 @@ def ssd_chunk_scan(
                 return_final_states=return_final_states,
                 **kwargs,
             )
-    dtp = _process_dt(dt, dt_bias, dt_softplus, dt_limit)
-    y, final = _ssd_chunk_scan_torch(x, dtp, A, B, C, initial_states=initial_states, seq_idx=seq_idx)
-    out = _finish(y, x, D, z, x.dtype)
+    # float32 inside, as the kernel: under autocast (accelerate's mixed precision) the matmuls would otherwise run in
+    # bf16 and the in-place updates of inference would mix dtypes
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        dtp = _process_dt(dt, dt_bias, dt_softplus, dt_limit)
+        y, final = _ssd_chunk_scan_torch(x, dtp, A, B, C, initial_states=initial_states, seq_idx=seq_idx)
+        out = _finish(y, x, D, z, x.dtype)
     return (out, final) if return_final_states else out
