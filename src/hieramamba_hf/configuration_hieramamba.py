@@ -213,6 +213,10 @@ class HieraMambaConfig(PreTrainedConfig):
     Decoding (post-processing) and the feature clock
         pre_nms_thresh, pre_nms_topk, seg_len_thresh, nms_mode, nms_iou_thresh, nms_min_score, nms_sigma,
         voting_thresh, max_num_segments.
+        distinct_moment_iou: the grounding pipeline lists a moment only when its temporal IoU with every better-ranked
+            moment is below this (soft-NMS with voting can select the same moment several times, each with a lower
+            score); None lists soft-NMS's selections as they are, as the official evaluation and
+            `post_process_video_grounding` do.
         fps, clip_size, clip_stride, downsample_rate: seconds = (grid * embedding_stride * clip_stride *
             downsample_rate + 0.5 * clip_size) / fps. `fps` is a default; pass each video's own fps when known.
 
@@ -320,6 +324,7 @@ class HieraMambaConfig(PreTrainedConfig):
     nms_sigma: float = 0.9
     voting_thresh: float = 0.95
     max_num_segments: int = 5
+    distinct_moment_iou: float | None = 0.9
     fps: float = 30.0
     clip_size: float = 32.0
     clip_stride: float = 8.0
@@ -396,6 +401,8 @@ class HieraMambaConfig(PreTrainedConfig):
             raise ValueError(f"min_video_clips must be >= 1, got {self.min_video_clips}.")
         if self.training_frame_size is not None and len(self.training_frame_size) != 2:
             raise ValueError(f"training_frame_size must be [height, width], got {self.training_frame_size}.")
+        if self.distinct_moment_iou is not None and not 0 < self.distinct_moment_iou <= 1:
+            raise ValueError(f"distinct_moment_iou must be in (0, 1] or None, got {self.distinct_moment_iou}.")
         if self.nms_mode not in ("soft_nms", "nms"):
             raise ValueError(f"nms_mode must be 'soft_nms' or 'nms', got {self.nms_mode!r}.")
         for name, heads, width in (

@@ -17,8 +17,10 @@ token features `(L, text_input_dim)`, or a list of them. Parameters: `top_k` (se
 `config.max_num_segments`), `video_fps`, `progress` (tqdm bar while decoding and encoding), `backend` ("pyav" /
 "decord"), `duration` (seconds, for clip-feature input when the video's real duration is known),
 `query_batch_size` (queries per model forward; default all; 1 lowers the peak memory of long videos with many
-queries). `grounder.encode_video(video)` returns a video's clip features and duration, to ground more queries later
-without decoding it again.
+queries), `distinct_moment_iou` (default `config.distinct_moment_iou`, 0.9: a moment is listed once, not again with a
+lower score at IoU >= 0.9; None lists soft-NMS's selections as the official evaluation sees them).
+`grounder.encode_video(video)` returns a video's clip features and duration, to ground more queries later without
+decoding it again.
 
 As in transformers' video-classification pipeline, the pipeline decodes and the processor prepares: frames go
 through `HieraMambaProcessor.preprocess_frames` and the model's `get_video_features`, queries through the
@@ -38,12 +40,15 @@ from transformers.utils import logging
 from ssm_layers.video_io import open_video, sample_frame_array
 
 from .modeling_hieramamba import HieraMambaForVideoGrounding, num_clips, release_free_heap
+from .post_processing_hieramamba import distinct_moments
 from .processing_hieramamba import HieraMambaProcessor, MissingProcessorConfigError
 
 
 logger = logging.get_logger(__name__)
 
 __all__ = ["VideoGroundingPipeline"]
+
+_CONFIG_DEFAULT = object()  # a setting not given: the model config's value
 
 
 class VideoGroundingPipeline(Pipeline):
@@ -94,7 +99,15 @@ class VideoGroundingPipeline(Pipeline):
         return {"video": item["video"], "query": item["query"]}
 
     def _sanitize_parameters(
-        self, top_k=None, video_fps=None, progress=None, backend=None, duration=None, query_batch_size=None, **kwargs
+        self,
+        top_k=None,
+        video_fps=None,
+        progress=None,
+        backend=None,
+        duration=None,
+        query_batch_size=None,
+        distinct_moment_iou=_CONFIG_DEFAULT,
+        **kwargs,
     ):
         if kwargs:
             raise ValueError(f"unknown video-grounding arguments: {sorted(kwargs)}.")
@@ -111,6 +124,10 @@ class VideoGroundingPipeline(Pipeline):
             if not isinstance(top_k, int) or top_k < 1:
                 raise ValueError(f"top_k must be a positive integer, got {top_k!r}.")
             postprocess["top_k"] = top_k
+        if distinct_moment_iou is not _CONFIG_DEFAULT:
+            if distinct_moment_iou is not None and not 0 < distinct_moment_iou <= 1:
+                raise ValueError(f"distinct_moment_iou must be in (0, 1] or None, got {distinct_moment_iou!r}.")
+            postprocess["distinct_moment_iou"] = distinct_moment_iou
         return preprocess, forward, postprocess
 
     def preprocess(self, inputs, video_fps=None, backend=None, duration=None):
@@ -252,11 +269,18 @@ class VideoGroundingPipeline(Pipeline):
         outputs.update(points=points, queries_per_video=torch.tensor([num_queries]))
         return {"outputs": outputs, "duration": duration, "single": inputs["single"]}
 
-    def postprocess(self, model_outputs, top_k=None):
-        settings = {} if top_k is None else {"max_num_segments": top_k}
+    def postprocess(self, model_outputs, top_k=None, distinct_moment_iou=_CONFIG_DEFAULT):
+        config = self.model.config
+        top_k = top_k or config.max_num_segments
+        if distinct_moment_iou is _CONFIG_DEFAULT:
+            distinct_moment_iou = config.distinct_moment_iou
+        # soft-NMS may select one moment several times: select more, then keep the distinct ones
+        selections = top_k if distinct_moment_iou is None else 4 * top_k
         results = self.processor.post_process_video_grounding(
-            model_outputs["outputs"], [model_outputs["duration"]], self.model.config, **settings
+            model_outputs["outputs"], [model_outputs["duration"]], config, max_num_segments=selections
         )
+        if distinct_moment_iou is not None:
+            results = [distinct_moments(query, distinct_moment_iou, top_k) for query in results]
         ranked = [
             [{"start": r["segment"][0], "end": r["segment"][1], "score": r["score"]} for r in query]
             for query in results

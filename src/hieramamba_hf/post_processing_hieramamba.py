@@ -270,6 +270,25 @@ def grid_to_seconds(
     return segments.clamp(min=0, max=duration) if duration is not None else segments.clamp(min=0)
 
 
+def distinct_moments(moments: list[dict], iou_threshold: float, top_k: int) -> list[dict]:
+    """The first `top_k` of ranked moments ({"segment": (s, e), "score"}) whose temporal IoU with every moment kept
+    before them is below `iou_threshold`: one entry per moment where soft-NMS selected it several times."""
+    kept = []
+    for moment in moments:
+        start, end = moment["segment"]
+        if all(_iou(start, end, *other["segment"]) < iou_threshold for other in kept):
+            kept.append(moment)
+            if len(kept) == top_k:
+                break
+    return kept
+
+
+def _iou(start_a: float, end_a: float, start_b: float, end_b: float) -> float:
+    inter = max(0.0, min(end_a, end_b) - max(start_a, start_b))
+    union = max(end_a, end_b) - min(start_a, start_b)
+    return inter / union if union > 0 else 1.0
+
+
 def post_process_video_grounding(
     logits: torch.Tensor,
     offsets: torch.Tensor,
